@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""finetune.py: LoRA fine-tuning, evaluation, merge, transcription and push of your Whisper.
+
+Thin front over the vocabtune package: parse flags, build a config, call one function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from vocabtune import config as C
+from vocabtune.cli import HelpFormatter, run, setup_logging
+
+EPILOG = """\
+the flow:
+  finetune.py train --dataset data/my-voice            # -> runs/my-voice/ (adapter, checkpoints)
+  finetune.py evaluate --model runs/my-voice/best --dataset data/my-voice
+  finetune.py merge --adapter runs/my-voice/best       # -> models/my-voice-merged/
+  finetune.py transcribe --model models/my-voice-merged recordings/validation.mp3
+  finetune.py push --model models/my-voice-merged --repo you/whisper-my-voice
+"""
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from vocabtune.training import train
+    cfg = C.TrainConfig(
+        dataset=a.dataset, vocab=a.vocab, base_model=a.base_model, language=a.language,
+        output_dir=a.output_dir or Path("runs") / a.dataset.name, epochs=a.epochs,
+        learning_rate=a.learning_rate, batch_size=a.batch_size,
+        gradient_accumulation=a.gradient_accumulation, lora_r=a.lora_r, lora_alpha=a.lora_alpha,
+        lora_dropout=a.lora_dropout, target_modules=tuple(a.target_modules),
+        timestamp_share=a.timestamp_share, prompt_share=a.prompt_share, max_steps=a.max_steps,
+        resume=a.resume, seed=a.seed, device=a.device)
+    result = train(cfg)
+    print(result.summary)
+    return 0
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from vocabtune.evaluation import evaluate
+    cfg = C.EvalConfig(model=a.model, dataset=a.dataset, vocab=a.vocab, base_model=a.base_model,
+                       language=a.language, json_path=a.json, compare=a.compare,
+                       general_dataset=a.general, batch_size=a.batch_size, device=a.device)
+    result = evaluate(cfg)
+    print(result.table)
+    for path in result.written:
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_merge(a: argparse.Namespace) -> int:
+    from vocabtune.merge import merge_adapter
+    out = merge_adapter(C.MergeConfig(adapter=a.adapter, out=a.out, language=a.language))
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_transcribe(a: argparse.Namespace) -> int:
+    from vocabtune.transcribe import transcribe_files
+    cfg = C.TranscribeConfig(files=tuple(a.audio), out_dir=a.out, model=a.model,
+                             language=a.language, suffix=".finetuned.vtt", force=a.force,
+                             vocab=a.vocab, prompt_vocab=a.prompt_vocab,
+                             batch_size=a.batch_size, device=a.device)
+    for line in transcribe_files(cfg):
+        print(line)
+    return 0
+
+
+def cmd_push(a: argparse.Namespace) -> int:
+    from vocabtune.hub import push_model
+    url = push_model(C.PushConfig(path=a.model, repo=a.repo, public=a.public,
+                                  adapter=a.adapter, adapter_repo=a.adapter_repo))
+    print(f"pushed {a.model} to {url} ({'public' if a.public else 'private'})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="finetune.py", description=__doc__, epilog=EPILOG,
+                                formatter_class=HelpFormatter)
+    p.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, fn, help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help, formatter_class=HelpFormatter)
+        sp.set_defaults(func=fn)
+        return sp
+
+    def common(sp, batch: int = 8):
+        sp.add_argument("--vocab", type=Path, default=Path("vocab"), help="vocabulary folder")
+        sp.add_argument("--language", default=C.DEFAULT_LANGUAGE, help="spoken language (ISO code)")
+        sp.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+        sp.add_argument("--batch-size", type=int, default=batch, help="examples per batch")
+
+    d = C.TrainConfig()
+    t = add("train", cmd_train, "LoRA fine-tune Whisper on a dataset written by prepare_data.py build")
+    t.add_argument("--dataset", type=Path, required=True, help="dataset folder (data/<name>)")
+    t.add_argument("--base-model", default=d.base_model, help="Whisper Hub id or local directory")
+    t.add_argument("--output-dir", type=Path, default=None, help="run folder (default runs/<dataset name>)")
+    t.add_argument("--epochs", type=float, default=d.epochs, help="passes over the train split")
+    t.add_argument("--learning-rate", type=float, default=d.learning_rate, help="peak learning rate")
+    t.add_argument("--gradient-accumulation", type=int, default=d.gradient_accumulation,
+                   help="batches per optimiser step")
+    t.add_argument("--lora-r", type=int, default=d.lora_r, help="LoRA rank")
+    t.add_argument("--lora-alpha", type=int, default=d.lora_alpha, help="LoRA alpha")
+    t.add_argument("--lora-dropout", type=float, default=d.lora_dropout, help="LoRA dropout")
+    t.add_argument("--target-modules", nargs="+", default=list(d.target_modules),
+                   help="linear layers that get LoRA adapters")
+    t.add_argument("--timestamp-share", type=float, default=d.timestamp_share,
+                   help="share of targets that carry Whisper timestamp tokens (keeps captions working)")
+    t.add_argument("--prompt-share", type=float, default=d.prompt_share,
+                   help="share of targets conditioned on the previous chunk's text as a prompt")
+    t.add_argument("--max-steps", type=int, default=d.max_steps, help="stop after N steps (-1: use --epochs)")
+    t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    t.add_argument("--seed", type=int, default=d.seed, help="random seed")
+    common(t, batch=d.batch_size)
+
+    e = add("evaluate", cmd_evaluate, "score a model (adapter, merged dir or Hub id) on the validation split")
+    e.add_argument("--model", required=True, help="adapter folder, merged model folder or Hub id")
+    e.add_argument("--dataset", type=Path, required=True, help="dataset folder (data/<name>)")
+    e.add_argument("--base-model", default=None, help="model to compare against (default: the adapter's base)")
+    e.add_argument("--json", type=Path, default=None, help="also write the report JSON here")
+    e.add_argument("--compare", action="store_true",
+                   help="score base, base + prompt, fine-tuned and fine-tuned + prompt")
+    e.add_argument("--general", type=Path, default=None,
+                   help="a second dataset of general speech to measure forgetting")
+    common(e)
+
+    m = add("merge", cmd_merge, "merge a LoRA adapter into its base model (safetensors + processor)")
+    m.add_argument("--adapter", type=Path, required=True, help="adapter folder (a checkpoint or runs/<name>/best)")
+    m.add_argument("--out", type=Path, default=None, help="output folder (default models/<name>-merged)")
+    m.add_argument("--language", default=None, help="default transcription language (default: as trained)")
+
+    r = add("transcribe", cmd_transcribe, "transcribe audio with a fine-tuned model into <name>.finetuned.vtt")
+    r.add_argument("audio", type=Path, nargs="+", help="audio files")
+    r.add_argument("--model", required=True, help="merged model folder, adapter folder or Hub id")
+    r.add_argument("--out", type=Path, default=None, help="output folder (default: beside each audio file)")
+    r.add_argument("--force", action="store_true", help="redo an existing .finetuned.vtt (kept as backup)")
+    r.add_argument("--prompt-vocab", action="store_true", help="also feed the vocabulary as a prompt")
+    common(r, batch=4)
+
+    u = add("push", cmd_push, "push a merged model to the Hugging Face Hub (private unless --public)")
+    u.add_argument("--model", type=Path, required=True, help="merged model folder")
+    u.add_argument("--repo", required=True, help="Hub repo id, e.g. you/whisper-my-voice")
+    u.add_argument("--public", action="store_true", help="make the repo public")
+    u.add_argument("--adapter", type=Path, default=None, help="adapter folder to push too")
+    u.add_argument("--adapter-repo", default=None, help="repo for the adapter (with --adapter)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    return run(args.func, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Shared fixtures. ``../shared`` data: skipped with a reason where absent, except under
+CI=true, where its absence fails the test (CI always has it beside the clone)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DATA = Path(__file__).resolve().parent / "data"
+SHARED = Path(os.environ.get("VOCABTUNE_SHARED", ROOT.parent / "shared"))
+
+
+def need_shared(*parts: str) -> Path:
+    """Path under ../shared, or skip (fail under CI=true) with a clear reason."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        reason = f"{path} is absent: this test needs the shared data set beside the repo"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="session")
+def llm_lingo() -> Path:
+    return need_shared("data", "llm-lingo")
+
+
+@pytest.fixture(scope="session")
+def general_data() -> Path:
+    return need_shared("data", "general")
+
+
+@pytest.fixture(scope="session")
+def vtt_fixtures() -> Path:
+    return need_shared("fixtures", "vtt")
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA

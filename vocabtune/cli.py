@@ -1,0 +1,42 @@
+"""Shared plumbing for the two command-line fronts (prepare_data.py, finetune.py).
+
+Kept tiny on purpose: the scripts parse arguments, build a config and call one library
+function; this module turns project errors into one line on stderr and an exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Callable
+
+from .errors import VocabtuneError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Show defaults on every flag and keep the hand-wrapped epilog examples."""
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(message)s", stream=sys.stderr)
+    for noisy in ("httpx", "urllib3", "filelock", "fsspec", "datasets", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def run(command: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
+    """Run one subcommand; a project error becomes ``error: <file>:<line>: <what> — <fix>``."""
+    try:
+        status = command(args)
+    except VocabtuneError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted: nothing half-written was kept", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK if status is None else int(status)

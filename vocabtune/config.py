@@ -1,0 +1,102 @@
+"""Audio and model facts as named constants with units, and one frozen config per command.
+
+The CLIs build these from flags; library functions take them whole, so a config can be
+saved next to what it produced (training saves its TrainConfig beside the adapter).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SAMPLE_RATE = 16_000            # Hz: Whisper's input rate
+MAX_CHUNK_S = 30.0              # s: Whisper's window; a training chunk never exceeds it
+MAX_TARGET_TOKENS = 448         # Whisper's max_target_positions (prompt + labels)
+TIMESTAMP_STEP_S = 0.02         # s: resolution of Whisper's <|t.tt|> tokens
+OVERLAP_WARN_S = 0.2            # s: cues overlapping by less than this only warn
+DEFAULT_MODEL = "openai/whisper-small"
+DEFAULT_LANGUAGE = "en"
+AUDIO_SUFFIXES = (".mp3", ".m4a", ".wav", ".flac", ".ogg", ".opus", ".webm", ".mp4", ".aac")
+VALIDATION_PREFIXES = ("validation", "val", "dev")
+
+
+@dataclass(frozen=True)
+class TranscribeConfig:
+    recordings: Path = Path("recordings")     # folder of recordings (prepare_data) ...
+    files: tuple[Path, ...] = ()              # ... or explicit audio files (finetune transcribe)
+    out_dir: Path | None = None               # where VTTs go; None = beside each recording
+    model: str = DEFAULT_MODEL                # Hub id or local directory
+    language: str = DEFAULT_LANGUAGE
+    force: bool = False                       # re-transcribe, backing up the old VTT first
+    suffix: str = ".vtt"                      # ".finetuned.vtt" for a fine-tuned model
+    vocab: Path | None = None                 # vocab dir for --prompt-vocab
+    prompt_vocab: bool = False                # feed the vocabulary as Whisper prompt tokens
+    batch_size: int = 4                       # 30 s windows decoded together
+    num_beams: int = 1                        # greedy by default (PITFALLS #6)
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    recordings: Path = Path("recordings")
+    vocab: Path = Path("vocab")
+    out: Path | None = None                   # default data/<folder name>
+    validation_fraction: float = 0.0          # held-out chunks when no validation recording
+    max_chunk_s: float = MAX_CHUNK_S
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class PushConfig:
+    path: Path = Path("data")                 # dataset dir or merged-model dir
+    repo: str = ""
+    public: bool = False                      # private unless asked: it is the person's voice
+    adapter: Path | None = None               # also push this adapter ...
+    adapter_repo: str | None = None           # ... to this repo
+    endpoint: str | None = None               # Hub URL; None = huggingface_hub's default
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    dataset: Path = Path("data")
+    vocab: Path = Path("vocab")
+    base_model: str = DEFAULT_MODEL
+    language: str = DEFAULT_LANGUAGE
+    output_dir: Path = Path("runs")
+    epochs: float = 5.0
+    learning_rate: float = 1e-3
+    batch_size: int = 3
+    gradient_accumulation: int = 1
+    lora_r: int = 32
+    lora_alpha: int = 64
+    lora_dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
+    timestamp_share: float = 0.5              # share of targets with <|t|> tokens
+    prompt_share: float = 0.3                 # share of targets conditioned on previous text
+    warmup_steps: float = 0.1                 # fraction of steps when < 1 (transformers 5)
+    max_steps: int = -1                       # for smoke tests; -1 = use epochs
+    resume: bool = False
+    seed: int = 42
+    device: str = "auto"
+    eval_batch_size: int = 8
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    model: str = ""
+    dataset: Path = Path("data")
+    vocab: Path = Path("vocab")
+    base_model: str | None = None             # compare against; None = the adapter's base
+    language: str = DEFAULT_LANGUAGE
+    json_path: Path | None = None
+    compare: bool = False                     # base / +prompt / fine-tuned / +prompt
+    general_dataset: Path | None = None       # forgetting check
+    batch_size: int = 8
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class MergeConfig:
+    adapter: Path = Path("runs")
+    out: Path | None = None                   # default models/<name>-merged
+    language: str | None = None               # default: the language the adapter was trained on
