@@ -11,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 DATA = Path(__file__).resolve().parent / "data"
 SHARED = Path(os.environ.get("VOCABTUNE_SHARED", ROOT.parent / "shared"))
 
@@ -44,3 +45,19 @@ def vtt_fixtures() -> Path:
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper(tmp_path_factory) -> Path:
+    """A tiny random multilingual Whisper saved like a Hub model (built offline, ~1 MB)."""
+    from tiny_whisper import build_tiny_whisper
+
+    return build_tiny_whisper(tmp_path_factory.mktemp("tiny-whisper"))
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper_en(tmp_path_factory) -> Path:
+    """The English-only variant (no language/task tokens), like openai/whisper-*.en."""
+    from tiny_whisper import build_tiny_whisper
+
+    return build_tiny_whisper(tmp_path_factory.mktemp("tiny-whisper-en"), multilingual=False)

@@ -1,0 +1,162 @@
+"""Load a Whisper model + processor from a Hub id, a local directory or a LoRA adapter
+directory, on the best device available, with the language set once.
+
+One loader for every stage (transcribe, train, evaluate, merge) so that device, dtype and
+language handling (PITFALLS #1, #3, #5) are decided in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import VocabtuneError
+
+log = logging.getLogger(__name__)
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+@dataclass
+class LoadedModel:
+    model: Any                   # WhisperForConditionalGeneration or a peft PeftModel around it
+    processor: Any               # WhisperProcessor
+    device: Any                  # torch.device
+    source: str                  # what the user named
+    base_model: str              # the underlying Whisper (== source unless an adapter)
+    is_adapter: bool
+    multilingual: bool
+
+    @property
+    def dtype(self):
+        return next(self.model.parameters()).dtype
+
+
+def pick_device(name: str = "auto"):
+    """``auto``: CUDA if present, else Apple MPS, else CPU."""
+    import torch
+
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def inference_dtype(device):
+    """Half precision where the hardware does it natively; float32 on CPU (CPU fp16 matmuls
+    are slow and bf16 costs Whisper accuracy at inference)."""
+    import torch
+
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def is_adapter_dir(path: str | Path) -> bool:
+    return (Path(path) / ADAPTER_CONFIG).is_file()
+
+
+def adapter_base(path: str | Path) -> str:
+    """The base model an adapter was trained on (peft writes it into adapter_config.json)."""
+    cfg = json.loads((Path(path) / ADAPTER_CONFIG).read_text())
+    base = cfg.get("base_model_name_or_path")
+    if not base:
+        raise VocabtuneError("adapter_config.json names no base model", file=Path(path) / ADAPTER_CONFIG,
+                             hint="retrain, or add base_model_name_or_path")
+    return base
+
+
+def _check_source(name: str) -> None:
+    path = Path(name)
+    looks_local = path.is_absolute() or name.startswith((".", "~")) or name.count("/") != 1
+    if looks_local and not path.exists():
+        raise VocabtuneError("model not found", file=name,
+                             hint="give a local model folder or a Hub id such as openai/whisper-small")
+    if path.is_dir() and not (path / "config.json").is_file() and not is_adapter_dir(path):
+        raise VocabtuneError("not a model folder (no config.json or adapter_config.json)", file=name,
+                             hint="point at a folder written by save_pretrained, merge or train")
+
+
+def _from_pretrained(cls, name: str, **kwargs):
+    try:
+        return cls.from_pretrained(name, **kwargs)
+    except (OSError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise VocabtuneError(f"cannot load {cls.__name__} ({first})", file=name,
+                             hint="check the path or Hub id; Hub ids need internet and, for private "
+                                  "repos, `hf auth login`") from err
+
+
+def load_processor(name: str):
+    from transformers import WhisperProcessor
+
+    return _from_pretrained(WhisperProcessor, name)
+
+
+def load_base(name: str, *, device=None, dtype=None):
+    """The plain Whisper model behind ``name``; refuses anything that is not Whisper."""
+    from transformers import AutoConfig, WhisperForConditionalGeneration
+
+    _check_source(name)
+    config = _from_pretrained(AutoConfig, name)
+    if getattr(config, "model_type", None) != "whisper":
+        raise VocabtuneError(f"not a Whisper model (model_type is {getattr(config, 'model_type', None)!r})",
+                             file=name, hint="use a Whisper checkpoint such as openai/whisper-small")
+    kwargs = {"dtype": dtype} if dtype is not None else {}
+    model = _from_pretrained(WhisperForConditionalGeneration, name, **kwargs)
+    return model.to(device) if device is not None else model
+
+
+def load_whisper(name: str, *, device: str = "auto", language: str | None = None,
+                 dtype=None) -> LoadedModel:
+    """Model (base, merged or base + adapter) and processor, ready for ``generate``."""
+    dev = pick_device(device)
+    dtype = dtype or inference_dtype(dev)
+    _check_source(name)
+    adapter = is_adapter_dir(name)
+    base = adapter_base(name) if adapter else name
+    model = load_base(base, device=dev, dtype=dtype)
+    processor_src = name if adapter and (Path(name) / "preprocessor_config.json").is_file() else base
+    processor = load_processor(processor_src)
+    if adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, name).to(dev)
+    model.eval()
+    loaded = LoadedModel(model, processor, dev, name, base, adapter,
+                         bool(getattr(whisper_of(model).generation_config, "is_multilingual", False)))
+    if language:
+        set_language(loaded, language)
+    return loaded
+
+
+def whisper_of(model):
+    """The WhisperForConditionalGeneration inside a PeftModel (or the model itself)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def set_language(loaded: LoadedModel, language: str) -> None:
+    """Make a bare ``generate()`` transcribe in ``language`` (PITFALLS #3); English-only
+    models take no language or task (PITFALLS #1)."""
+    gen = whisper_of(loaded.model).generation_config
+    if not loaded.multilingual:
+        if language not in ("en", "english"):
+            raise VocabtuneError(f"this model is English-only and cannot transcribe {language!r}",
+                                 file=loaded.source, hint="use a multilingual Whisper or --language en")
+        return
+    gen.language = language
+    gen.task = "transcribe"
+    gen.forced_decoder_ids = None
+    loaded.processor.tokenizer.set_prefix_tokens(language=language, task="transcribe")
+
+
+def language_kwargs(loaded: LoadedModel, language: str | None) -> dict:
+    """``generate`` keyword arguments for the language (none for English-only models)."""
+    if not loaded.multilingual or not language:
+        return {}
+    return {"language": language, "task": "transcribe"}
