@@ -1,0 +1,70 @@
+"""Vocabulary files and exact-spelling term matching."""
+
+from pathlib import Path
+
+import pytest
+
+from vocabtune.errors import VocabtuneError
+from vocabtune.vocab import count_terms, find_term, parse_vocab_text, read_vocab
+
+
+@pytest.mark.parametrize("term,text,expected", [
+    ("LoRA", "QLoRA and LoRA.", 1),          # inside a longer word does not count
+    ("LoRA", "lora, LORA; LoRA-based", 3),   # case-insensitive, punctuation around ignored
+    ("Phi-2", "Phi 2 is small", 0),          # "Phi 2" is not "Phi-2"
+    ("Phi-2", "phi-2, nice", 1),
+    ("Phi-2", "Phi-2B", 0),                  # digits/letters glued on: a different word
+    ("Qwen", "Qwen2 and Qwen", 1),
+    ("Mixtral 8x7B", "Mixtral 8x7B", 1),
+    ("Mixtral 8x7B", "Mixtral 8 x 7B", 0),
+    ("Mixtral 8x7B", "mixtral\n8x7b", 1),    # a wrapped caption line still matches
+    ("KV cache", "the KV-cache", 0),
+    ("llama.cpp", "(llama.cpp)", 1),
+    ("llama.cpp", "llamaxcpp", 0),           # the dot is literal, not a regex wildcard
+    ("SOLAR 10.7B", "SOLAR 10.7B, then SOLAR 10.7", 1),
+    ("Yi-34B", "Yi-34B.", 1),
+    ("C++", "I like C++ and C", 1),
+])
+def test_find_term(term, text, expected):
+    assert len(find_term(term, text)) == expected
+
+
+def test_count_terms_leaves_out_absent_terms():
+    counts = count_terms(["LoRA", "QLoRA", "DPO"], "QLoRA LoRA lora")
+    assert counts == {"LoRA": 2, "QLoRA": 1}
+
+
+def test_parse_vocab_with_aliases_comments_and_blanks():
+    terms = parse_vocab_text("# my terms\n\nMixtral 8x7B | mixtral eight by seven b | mixed role\n  vLLM  \n")
+    assert [t.text for t in terms] == ["Mixtral 8x7B", "vLLM"]
+    assert terms[0].aliases == ("mixtral eight by seven b", "mixed role")
+    assert terms[0].line == 3 and terms[1].line == 4
+
+
+@pytest.mark.parametrize("text,line,what", [
+    ("ok\n| alias only\n", 2, "aliases without a term"),
+    ("Term | | x\n", 1, "empty alias"),
+])
+def test_parse_vocab_errors_name_the_line(text, line, what):
+    with pytest.raises(VocabtuneError) as err:
+        parse_vocab_text(text, "vocab/terms.txt")
+    assert err.value.line == line and what in str(err.value)
+    assert str(err.value).startswith(f"vocab/terms.txt:{line}: ")
+
+
+def test_read_vocab_duplicates_across_files(tmp_path: Path):
+    (tmp_path / "a.txt").write_text("LoRA\nvLLM\n")
+    (tmp_path / "b.txt").write_text("GGUF\nlora\n")
+    with pytest.raises(VocabtuneError, match="duplicate term") as err:
+        read_vocab(tmp_path)
+    assert err.value.line == 2 and err.value.file.endswith("b.txt")
+
+
+def test_read_vocab_missing_folder(tmp_path: Path):
+    with pytest.raises(VocabtuneError, match="vocabulary not found"):
+        read_vocab(tmp_path / "nope")
+
+
+def test_read_vocab_shared_terms(llm_lingo: Path):
+    terms = read_vocab(llm_lingo / "terms.txt")
+    assert len(terms) == 40 and terms[0].text == "Hugging Face"
