@@ -1,0 +1,229 @@
+"""Chunks + decoded audio -> a ``DatasetDict`` (train/validation) on disk, and back.
+
+Columns: ``audio`` (``datasets.Audio``, 16 kHz mono), ``text``, ``start``/``end`` (s in the
+recording), ``source`` (recording file name). datasets 5 encodes and decodes ``Audio``
+through torchcodec, which cannot run on a machine without FFmpeg's shared libraries
+(PITFALLS #15). So the column is built as the struct ``Audio`` stores ({bytes, path}) holding
+16-bit PCM WAV written by the stdlib, then *cast* to ``Audio`` (casting does not encode);
+readers cast to ``Audio(decode=False)`` and decode the WAV bytes with :mod:`wave` via
+:func:`example_audio`. Anyone else still gets a normal ``Audio`` column.
+
+The rows are built in memory (about 115 MB per hour of audio), which is simple and fast for
+the tens of minutes a person records; the dataset is then saved with ``save_to_disk`` into a
+temporary folder beside the target and renamed into place, so an old dataset survives any
+failure and no half-written one is ever left under the target's name.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import wave
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+from datasets import Audio, Dataset, DatasetDict, Features, Value
+
+from .audio import AudioSegment, slice_segment, wav_bytes, wav_to_array
+from .config import SAMPLE_RATE
+from .errors import VocabtuneError
+from .schema import Chunk
+
+log = logging.getLogger(__name__)
+SPLITS = ("train", "validation")
+METADATA_FILE = "vocabtune.json"          # what the dataset card and the trainer read
+METADATA_FORMAT = 1
+STORED_FEATURES = Features({
+    "audio": {"bytes": Value("binary"), "path": Value("string")},   # cast to Audio below
+    "text": Value("string"),
+    "start": Value("float64"),
+    "end": Value("float64"),
+    "source": Value("string"),
+})
+REBUILD = "rebuild it with prepare_data.py build"
+
+
+def chunk_rows(chunks: Sequence[Chunk], audio: Mapping[str, AudioSegment],
+               progress: Any = None) -> Iterator[dict]:
+    """One dataset row per chunk, its audio sliced from the recording decoded once."""
+    for chunk in chunks:
+        piece = slice_segment(audio[chunk.source], chunk.start, chunk.end)
+        expected = round((chunk.end - chunk.start) * SAMPLE_RATE)
+        if abs(piece.frame_count() - expected) > 1:
+            raise VocabtuneError(f"cue ends at {chunk.end:.3f} s, past the end of the audio",
+                                 file=chunk.source, line=chunk.cues[-1].line,
+                                 hint="run prepare_data.py check and fix the timestamps")
+        name = f"{Path(chunk.source).stem}_{chunk.start:09.3f}-{chunk.end:09.3f}.wav"
+        yield {"audio": {"bytes": wav_bytes(piece), "path": name}, "text": chunk.text,
+               "start": chunk.start, "end": chunk.end, "source": chunk.source}
+        if progress is not None:
+            progress.update(chunk.end - chunk.start)
+
+
+def make_split(chunks: Sequence[Chunk], audio: Mapping[str, AudioSegment],
+               progress: Any = None) -> Dataset:
+    rows = list(chunk_rows(chunks, audio, progress))
+    columns = {name: [r[name] for r in rows] for name in STORED_FEATURES}
+    dataset = Dataset.from_dict(columns, features=STORED_FEATURES)
+    return dataset.cast_column("audio", Audio(sampling_rate=SAMPLE_RATE))
+
+
+def make_dataset_dict(splits: Mapping[str, Sequence[Chunk]], audio: Mapping[str, AudioSegment],
+                      progress: Any = None) -> DatasetDict:
+    """``splits`` maps "train"/"validation" to chunks; ``audio`` maps source -> recording."""
+    return DatasetDict({name: make_split(splits[name], audio, progress) for name in SPLITS})
+
+
+# --- saving: temp folder beside the target, then rename -----------------------------------
+
+def save_dataset(dataset: DatasetDict, out: Path, metadata: Mapping[str, Any]) -> Path:
+    """Write ``dataset`` and ``vocabtune.json`` to ``out`` atomically; returns ``out``."""
+    out = Path(out)
+    _refuse_foreign(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    try:
+        _save_quietly(dataset, tmp)
+        payload = {"format": METADATA_FORMAT, **metadata}
+        (tmp / METADATA_FILE).write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n",
+                                         encoding="utf-8")
+        _swap_in(tmp, out)
+    except BaseException:       # Ctrl-C included: never leave the half-written folder behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _save_quietly(dataset: DatasetDict, path: Path) -> None:
+    """datasets draws a progress bar per split; ours already covered the slow part."""
+    import datasets
+
+    was_enabled = not datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try:
+        dataset.save_to_disk(str(path))
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
+
+
+def _swap_in(new: Path, out: Path) -> None:
+    """Rename ``new`` to ``out``; an existing ``out`` is moved aside first and deleted only
+    once the new one is in place (put back if the rename fails)."""
+    if not out.exists():
+        os.replace(new, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    old.rmdir()                 # only a unique name was wanted (Windows cannot rename onto a dir)
+    os.replace(out, old)
+    try:
+        os.replace(new, out)
+    except BaseException:
+        os.replace(old, out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _refuse_foreign(out: Path) -> None:
+    """Only ever replace a folder that holds a dataset (or nothing): never a user's files."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise VocabtuneError("output exists and is not a folder", file=out,
+                             hint="choose another --out")
+    is_dataset = (out / "dataset_dict.json").exists() or (out / METADATA_FILE).exists()
+    if not is_dataset and any(out.iterdir()):
+        raise VocabtuneError("output folder exists and does not hold a dataset", file=out,
+                             hint="choose another --out, or empty that folder")
+
+
+# --- loading: clear errors, and audio that never needs torchcodec ---------------------------
+
+def load_dataset_dir(path: Path) -> DatasetDict:
+    """Open a dataset folder written by ``build`` (or any ``save_to_disk`` DatasetDict with
+    train/validation splits and audio/text columns). The audio column comes back as
+    ``Audio(decode=False)``: read it with :func:`example_audio`."""
+    from datasets import load_from_disk
+
+    path = Path(path)
+    _check_dataset_folder(path)
+    try:
+        dataset = load_from_disk(str(path))
+    except Exception as err:                    # corrupt or foreign files: say so, keep cause
+        raise VocabtuneError(f"cannot read the dataset ({type(err).__name__}: {err})",
+                             file=path, hint=REBUILD) from err
+    if not isinstance(dataset, DatasetDict):
+        raise VocabtuneError("this is a single split, not a dataset with train and validation",
+                             file=path, hint=REBUILD)
+    _check_splits(dataset, path)
+    return dataset.cast_column("audio", Audio(sampling_rate=SAMPLE_RATE, decode=False))
+
+
+def _check_dataset_folder(path: Path) -> None:
+    if not path.exists():
+        raise VocabtuneError("dataset folder not found", file=path,
+                             hint="build one with prepare_data.py build, or pass its folder")
+    if not (path / "dataset_dict.json").is_file():
+        raise VocabtuneError("not a dataset folder (no dataset_dict.json)", file=path,
+                             hint="pass the folder prepare_data.py build wrote, e.g. data/<name>")
+
+
+def _check_splits(dataset: DatasetDict, path: Path) -> None:
+    for name in SPLITS:
+        if name not in dataset:
+            have = ", ".join(dataset) or "none"
+            raise VocabtuneError(f"dataset has no '{name}' split (it has: {have})", file=path,
+                                 hint=REBUILD)
+        missing = {"audio", "text"} - set(dataset[name].column_names)
+        if missing:
+            raise VocabtuneError(f"'{name}' split lacks column(s) {', '.join(sorted(missing))}",
+                                 file=path, hint=REBUILD)
+        if len(dataset[name]) == 0:
+            raise VocabtuneError(f"the '{name}' split is empty", file=path,
+                                 hint="record more, or add a validation recording, and " + REBUILD)
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The ``vocabtune.json`` build wrote (vocabulary, durations, per-split counts);
+    empty for a dataset built elsewhere."""
+    file = Path(path) / METADATA_FILE
+    if not file.is_file():
+        return {}
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise VocabtuneError(f"unreadable metadata ({err.msg})", file=file, line=err.lineno,
+                             hint=REBUILD) from err
+
+
+def example_audio(example: Mapping[str, Any]) -> np.ndarray:
+    """float32 16 kHz mono samples of one row, without torchcodec."""
+    audio = example["audio"]
+    if isinstance(audio, Mapping) and audio.get("array") is not None:   # decoded elsewhere
+        rate = audio.get("sampling_rate", SAMPLE_RATE)
+        return _check_rate(np.asarray(audio["array"], dtype=np.float32), rate)
+    data = audio.get("bytes") if isinstance(audio, Mapping) else None
+    if data is None and isinstance(audio, Mapping) and audio.get("path"):
+        data = Path(audio["path"]).read_bytes()
+    if data is None:
+        raise VocabtuneError("a dataset row has no audio bytes", hint=REBUILD)
+    try:
+        array, rate = wav_to_array(data)
+    except (wave.Error, EOFError) as err:      # mp3/flac bytes from a dataset built elsewhere
+        raise VocabtuneError(f"dataset audio is not 16-bit WAV ({err})", hint=REBUILD) from err
+    return _check_rate(array, rate)
+
+
+def batch_audio(batch: Mapping[str, Sequence[Any]]) -> list[np.ndarray]:
+    """:func:`example_audio` for a batch (``Dataset.map(batched=True)`` / a collator)."""
+    return [example_audio({"audio": audio}) for audio in batch["audio"]]
+
+
+def _check_rate(array: np.ndarray, rate: int) -> np.ndarray:
+    if rate != SAMPLE_RATE:
+        raise VocabtuneError(f"dataset audio is at {rate} Hz, not {SAMPLE_RATE} Hz", hint=REBUILD)
+    return array
