@@ -1,0 +1,295 @@
+"""Dataset card and model card text (README.md with YAML metadata) — pure functions.
+
+The cards are what a person (and the Hub) sees of a pushed repo, so they state only what was
+measured or recorded: a number that is missing says "not measured", never a guess. The YAML
+front matter is produced by huggingface_hub's own ``DatasetCardData``/``ModelCardData`` (so
+``model-index`` has the shape the Hub parses), the prose here.
+
+Inputs are plain dataclasses built from dicts (``*_from_dict``), so every card is unit-tested
+without files, models or a Hub. ``vocabtune.hub`` reads the JSON files and calls these.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from huggingface_hub import DatasetCardData, EvalResult, ModelCardData
+
+from . import __version__
+
+TASK = "automatic-speech-recognition"
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")   # "owner/name"; a local path is not one
+SECONDS_KEYS = ("audio_s", "seconds", "duration_s", "duration")
+CHUNK_KEYS = ("chunks", "num_chunks", "num_rows", "rows")
+
+
+@dataclass(frozen=True)
+class SplitFacts:
+    name: str
+    chunks: int
+    seconds: float                                   # s of audio in the split
+    term_counts: dict[str, int] = field(default_factory=dict)   # empty when not recorded
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    repo_id: str
+    splits: tuple[SplitFacts, ...]
+    terms: tuple[str, ...] = ()                      # empty when not recorded
+    language: str = "en"
+    commands: tuple[str, ...] = ()                   # how it was built, if recorded
+    vocabtune_version: str = __version__
+    data_files: dict[str, str] = field(default_factory=dict)   # split -> path glob in the repo
+
+
+@dataclass(frozen=True)
+class Metrics:
+    wer: float | None = None                         # fraction: 0.12 is 12 % WER
+    term_recall: float | None = None                 # fraction of term occurrences spelt right
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    repo_id: str
+    base_model: str | None = None
+    dataset: str | None = None                       # Hub id or local folder it was trained on
+    language: str = "en"
+    lora: dict[str, Any] = field(default_factory=dict)   # r, alpha, dropout, target_modules
+    epochs: float | None = None
+    train_seconds: float | None = None
+    base: Metrics | None = None
+    finetuned: Metrics | None = None
+    eval_split: str = "validation"
+    adapter_repo: str | None = None
+    vocabtune_version: str = __version__
+
+
+# -- reading recorded metadata (dicts from JSON files) ------------------------------------------
+
+def _first(d: Mapping[str, Any], keys: Sequence[str]) -> Any:
+    return next((d[k] for k in keys if d.get(k) is not None), None)
+
+
+def split_from_dict(name: str, d: Mapping[str, Any]) -> SplitFacts | None:
+    """One split of ``vocabtune.json`` (``summary.SplitStats.as_json`` shape, or close)."""
+    chunks = _first(d, CHUNK_KEYS)
+    seconds = _first(d, SECONDS_KEYS)
+    if seconds is None and d.get("minutes") is not None:
+        seconds = float(d["minutes"]) * 60
+    if chunks is None or seconds is None:
+        return None
+    counts = d.get("term_counts") or {}
+    return SplitFacts(name, int(chunks), float(seconds),
+                      {str(k): int(v) for k, v in counts.items()})
+
+
+def terms_from_dict(meta: Mapping[str, Any]) -> tuple[str, ...]:
+    """The vocabulary recorded at build time: a list of strings (or of ``{"text": ...}``),
+    else the keys of the per-split term counts."""
+    raw = _first(meta, ("terms", "vocab", "vocabulary")) or []
+    terms = [t["text"] if isinstance(t, Mapping) else str(t) for t in raw]
+    if not terms:
+        for split in (meta.get("splits") or {}).values():
+            terms.extend(t for t in (split.get("term_counts") or {}) if t not in terms)
+    return tuple(terms)
+
+
+def metrics_from_dict(d: Mapping[str, Any] | None) -> Metrics | None:
+    if not isinstance(d, Mapping):
+        return None
+    m = Metrics(_num(d.get("wer")), _num(_first(d, ("term_recall", "recall"))))
+    return m if (m.wer is not None or m.term_recall is not None) else None
+
+
+def report_metrics(report: Mapping[str, Any]) -> tuple[Metrics | None, Metrics | None]:
+    """(base, fine-tuned) from an evaluation ``report.json``: keys ``base`` and ``finetuned``
+    (or ``fine_tuned``/``fine-tuned``/``model``), each with ``wer`` and ``term_recall``."""
+    base = metrics_from_dict(report.get("base"))
+    tuned = metrics_from_dict(_first(report, ("finetuned", "fine_tuned", "fine-tuned", "model")))
+    return base, tuned
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+# -- formatting helpers ---------------------------------------------------------------------------
+
+def minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f}"
+
+
+def percent(value: float | None) -> str:
+    return "not measured" if value is None else f"{value * 100:.1f} %"
+
+
+def hub_id_or_none(name: str | None) -> str | None:
+    """Only real Hub ids go into YAML links (``base_model``, ``datasets``): the Hub rejects a
+    local path there, and a path says nothing to a reader anyway."""
+    return name if name and HUB_ID.match(name) and not name.startswith((".", "/")) else None
+
+
+def size_category(rows: int) -> str:
+    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K")):
+        if rows < limit:
+            return label
+    return "100K<n<1M"
+
+
+# -- dataset card ---------------------------------------------------------------------------------
+
+def dataset_card(facts: DatasetFacts) -> str:
+    """README.md of a pushed dataset: YAML (configs so ``load_dataset(repo)`` finds the
+    splits, task, language, licence) then what it is, splits, vocabulary, provenance."""
+    name = facts.repo_id.split("/")[-1]
+    meta = DatasetCardData(
+        language=facts.language, license="other", task_categories=[TASK],
+        pretty_name=name, size_categories=size_category(sum(s.chunks for s in facts.splits)),
+        tags=["vocabtune", "whisper", "custom-vocabulary", "personal-voice"],
+        configs=[{"config_name": "default", "data_files": [
+            {"split": split, "path": glob} for split, glob in facts.data_files.items()]}])
+    parts = [f"---\n{meta.to_yaml()}\n---", f"# {name}", _dataset_intro(facts),
+             _splits_section(facts), _vocab_section(facts), _dataset_provenance(facts)]
+    return "\n\n".join(parts) + "\n"
+
+
+def _dataset_intro(facts: DatasetFacts) -> str:
+    return (
+        "Recordings of one person reading the vocabulary of their field, cut into chunks of "
+        "at most 30 s along hand-corrected captions, for fine-tuning Whisper to spell these "
+        f"terms right. Built with vocabtune {facts.vocabtune_version}.\n\n"
+        "Columns: `audio` (16 kHz mono WAV), `text` (the corrected transcript of the chunk), "
+        "`start` and `end` (seconds in the source recording), `source` (recording file name).\n\n"
+        "```python\nfrom datasets import load_dataset\n"
+        f'ds = load_dataset("{facts.repo_id}")\n```\n\n'
+        "**Licence and consent.** This is the uploader's own voice. No licence is granted "
+        "unless the owner states one here; it is private unless the owner chose otherwise.")
+
+
+def _splits_section(facts: DatasetFacts) -> str:
+    rows = ["| split | chunks | minutes of audio |", "|---|---:|---:|"]
+    rows += [f"| {s.name} | {s.chunks} | {minutes(s.seconds)} |" for s in facts.splits]
+    total_s = sum(s.seconds for s in facts.splits)
+    rows.append(f"| **total** | {sum(s.chunks for s in facts.splits)} | {minutes(total_s)} |")
+    return "## Splits\n\n" + "\n".join(rows)
+
+
+def _vocab_section(facts: DatasetFacts) -> str:
+    if not facts.terms:
+        return "## Vocabulary\n\nThe vocabulary was not recorded with this dataset."
+    counted = [s for s in facts.splits if s.term_counts]
+    if not counted:
+        return f"## Vocabulary\n\n{_plural(len(facts.terms), 'term')}: " + ", ".join(
+            f"`{t}`" for t in facts.terms)
+    head = "| term | " + " | ".join(s.name for s in counted) + " |"
+    rows = [head, "|---|" + "---:|" * len(counted)]
+    rows += [f"| `{t}` | " + " | ".join(str(s.term_counts.get(t, 0)) for s in counted) + " |"
+             for t in facts.terms]
+    return (f"## Vocabulary\n\n{_plural(len(facts.terms), 'term')}, with how many chunks of "
+            "each split contain them:\n\n" + "\n".join(rows))
+
+
+def _dataset_provenance(facts: DatasetFacts) -> str:
+    commands = facts.commands or (
+        "python prepare_data.py transcribe   # base Whisper -> recordings/*.vtt",
+        "# correct the .vtt files by hand",
+        "python prepare_data.py check",
+        "python prepare_data.py build",
+        f"python prepare_data.py push --repo {facts.repo_id}")
+    return ("## How it was built\n\n"
+            f"With vocabtune {facts.vocabtune_version}:\n\n```bash\n" + "\n".join(commands)
+            + "\n```")
+
+
+# -- model card -----------------------------------------------------------------------------------
+
+def model_card(facts: ModelFacts) -> str:
+    """README.md of a pushed model: YAML with ``model-index`` holding the measured WER and
+    term recall of the fine-tuned model (left out when not measured), then the results
+    before/after, training settings and how to use it."""
+    name = facts.repo_id.split("/")[-1]
+    dataset_id = hub_id_or_none(facts.dataset)
+    results = _eval_results(facts)
+    meta = ModelCardData(
+        base_model=hub_id_or_none(facts.base_model), datasets=[dataset_id] if dataset_id else None,
+        language=facts.language, library_name="transformers", pipeline_tag=TASK,
+        tags=["whisper", "lora", "peft", "vocabtune", "custom-vocabulary"],
+        model_name=name if results else None, eval_results=results or None)
+    parts = [f"---\n{meta.to_yaml()}\n---", f"# {name}", _model_intro(facts),
+             _results_section(facts), _training_section(facts), _usage_section(facts)]
+    return "\n\n".join(parts) + "\n"
+
+
+def _eval_results(facts: ModelFacts) -> list[EvalResult]:
+    """model-index entries: only numbers that were measured, as percentages."""
+    tuned = facts.finetuned
+    if tuned is None:
+        return []
+    dataset = facts.dataset or "personal recordings"
+    common = dict(task_type=TASK, task_name="Automatic Speech Recognition",
+                  dataset_type=hub_id_or_none(facts.dataset) or "audiofolder",
+                  dataset_name=dataset.rstrip("/").split("/")[-1], dataset_split=facts.eval_split)
+    results = []
+    if tuned.wer is not None:
+        results.append(EvalResult(metric_type="wer", metric_name="WER (%)",
+                                  metric_value=round(tuned.wer * 100, 2), **common))
+    if tuned.term_recall is not None:
+        results.append(EvalResult(metric_type="term_recall", metric_name="Term recall (%)",
+                                  metric_value=round(tuned.term_recall * 100, 2), **common))
+    return results
+
+
+def _model_intro(facts: ModelFacts) -> str:
+    base = facts.base_model or "a Whisper model (not recorded)"
+    dataset = f"`{facts.dataset}`" if facts.dataset else "not recorded"
+    return (f"`{base}` fine-tuned with LoRA on one person's recordings of their own "
+            "vocabulary, then merged into a plain Whisper model (safetensors + processor), "
+            f"so it loads without peft. Dataset: {dataset}. Built with vocabtune "
+            f"{facts.vocabtune_version}.\n\nIt was trained on one speaker: expect its gains on "
+            "that speaker's voice and vocabulary, not in general.")
+
+
+def _results_section(facts: ModelFacts) -> str:
+    base, tuned = facts.base or Metrics(), facts.finetuned or Metrics()
+    rows = ["| metric | base model | fine-tuned |", "|---|---:|---:|",
+            f"| WER (lower is better) | {percent(base.wer)} | {percent(tuned.wer)} |",
+            f"| vocabulary term recall (higher is better) | {percent(base.term_recall)} | "
+            f"{percent(tuned.term_recall)} |"]
+    return (f"## Results on the `{facts.eval_split}` split\n\n" + "\n".join(rows) + "\n\n"
+            "WER on text normalised with Whisper's English normaliser. Term recall: share of "
+            "the vocabulary terms in the reference that the transcript spells exactly.")
+
+
+def _training_section(facts: ModelFacts) -> str:
+    lora = facts.lora
+    targets = lora.get("target_modules")
+    rows = [("base model", facts.base_model), ("dataset", facts.dataset),
+            ("LoRA rank r", lora.get("r")), ("LoRA alpha", lora.get("alpha")),
+            ("LoRA dropout", lora.get("dropout")),
+            ("target modules", ", ".join(targets) if targets else None),
+            ("epochs", facts.epochs),
+            ("training time", _duration(facts.train_seconds)),
+            ("adapter", facts.adapter_repo)]
+    table = ["| setting | value |", "|---|---|"]
+    table += [f"| {k} | {'not recorded' if v is None else v} |" for k, v in rows
+              if not (k == "adapter" and v is None)]
+    return "## Training\n\n" + "\n".join(table)
+
+
+def _usage_section(facts: ModelFacts) -> str:
+    return ("## Use\n\n```python\nfrom transformers import pipeline\n"
+            f'asr = pipeline("automatic-speech-recognition", model="{facts.repo_id}")\n'
+            'print(asr("recording.mp3")["text"])\n```')
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _duration(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    hours, rest = divmod(int(round(seconds)), 3600)
+    return f"{hours} h {rest // 60} min" if hours else f"{rest // 60} min {rest % 60} s"
