@@ -76,6 +76,13 @@ def cmd_push(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(a: argparse.Namespace) -> int:
+    from vocabtune.export import export_ctranslate2
+    out = export_ctranslate2(a.model, a.out, quantization=a.quantization, force=a.force)
+    print(f"wrote {out} (load it with faster_whisper.WhisperModel({str(out)!r}))")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="finetune.py", description=__doc__, epilog=EPILOG,
                                 formatter_class=HelpFormatter)
@@ -146,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--public", action="store_true", help="make the repo public")
     u.add_argument("--adapter", type=Path, default=None, help="adapter folder to push too")
     u.add_argument("--adapter-repo", default=None, help="repo for the adapter (with --adapter)")
+
+    x = add("export", cmd_export, "export a merged model for faster-whisper (CTranslate2)")
+    x.add_argument("--model", type=Path, required=True, help="merged model folder")
+    x.add_argument("--format", choices=["ctranslate2"], default="ctranslate2", help="export format")
+    x.add_argument("--quantization", default="int8",
+                   help="int8 (CPU), float16 (GPU), int8_float16, int8_float32 or float32")
+    x.add_argument("--out", type=Path, default=None, help="output folder (default <model>-ct2-<quantization>)")
+    x.add_argument("--force", action="store_true", help="replace an existing output folder")
     return p
 
 

@@ -1,0 +1,67 @@
+"""Export to CTranslate2: faster-whisper loads it and decodes like the transformers model."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import finetune
+from vocabtune.errors import VocabtuneError
+from vocabtune.export import export_ctranslate2
+
+
+def _greedy_tokens_transformers(model_dir: Path, features: np.ndarray, prompt: list[int]) -> list[int]:
+    import torch
+    from transformers import WhisperForConditionalGeneration
+
+    model = WhisperForConditionalGeneration.from_pretrained(model_dir).eval()
+    ids = torch.tensor([prompt])
+    with torch.no_grad():
+        enc = model.model.encoder(torch.from_numpy(features)).last_hidden_state
+        for _ in range(12):
+            logits = model(encoder_outputs=(enc,), decoder_input_ids=ids).logits[0, -1]
+            ids = torch.cat([ids, logits.argmax().view(1, 1)], dim=1)
+    return ids[0, len(prompt):].tolist()
+
+
+def test_export_matches_transformers_greedy(tiny_whisper: Path, tmp_path: Path):
+    import ctranslate2
+    from transformers import WhisperProcessor
+
+    out = export_ctranslate2(tiny_whisper, tmp_path / "ct2", quantization="float32")
+    assert (out / "model.bin").is_file() and (out / "tokenizer.json").is_file()
+    proc = WhisperProcessor.from_pretrained(tiny_whisper)
+    audio = np.random.default_rng(0).normal(0, 0.1, 16000 * 3).astype(np.float32)
+    feats = proc.feature_extractor(audio, sampling_rate=16000, return_tensors="np").input_features
+    prompt = proc.tokenizer.convert_tokens_to_ids(["<|startoftranscript|>", "<|en|>", "<|transcribe|>",
+                                                   "<|notimestamps|>"])
+    ct2 = ctranslate2.models.Whisper(str(out), device="cpu")
+    result = ct2.generate(ctranslate2.StorageView.from_array(feats), [prompt], beam_size=1,
+                          max_length=len(prompt) + 12, suppress_blank=False, suppress_tokens=[],
+                          return_no_speech_prob=False, max_initial_timestamp_index=10_000)
+    ct2_tokens = result[0].sequences_ids[0][:12]
+    assert ct2_tokens == _greedy_tokens_transformers(tiny_whisper, feats, prompt)[:len(ct2_tokens)]
+
+
+def test_faster_whisper_loads_the_export(tiny_whisper: Path, tmp_path: Path):
+    from faster_whisper import WhisperModel
+
+    out = export_ctranslate2(tiny_whisper, tmp_path / "ct2", quantization="int8")
+    model = WhisperModel(str(out), device="cpu", compute_type="int8")
+    audio = np.zeros(16000 * 2, dtype=np.float32)
+    segments, info = model.transcribe(audio, language="en", beam_size=1, without_timestamps=True)
+    list(segments)  # decodes end to end; a random model's text is meaningless
+    assert info.language == "en"
+
+
+def test_export_cli_and_errors(tiny_whisper: Path, tmp_path: Path, capsys):
+    assert finetune.main(["export", "--model", str(tmp_path / "nope")]) == 1
+    assert "error:" in capsys.readouterr().err
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "mine.txt").write_text("keep me")
+    with pytest.raises(VocabtuneError, match="was not written by export"):
+        export_ctranslate2(tiny_whisper, tmp_path / "taken")
+    assert (tmp_path / "taken" / "mine.txt").read_text() == "keep me"
+    assert finetune.main(["export", "--model", str(tiny_whisper), "--out", str(tmp_path / "e"),
+                          "--quantization", "int8"]) == 0
+    assert "wrote" in capsys.readouterr().out and (tmp_path / "e" / "model.bin").is_file()
