@@ -1,0 +1,393 @@
+"""WebVTT captions: parse, validate, format, and write without ever clobbering an edit.
+
+webvtt-py (0.6.0) does the cue grammar: timestamps, settings, identifiers, tags. What it
+cannot give us is *where* things are: it keeps no line numbers, and like a browser it
+silently drops a block whose timing line it cannot read (SOURCES.md #22, #24, #27) — for
+training data that silently loses text while its audio stays in a chunk. So this module
+splits the file into blocks itself (the same rule as webvtt-py: a blank line ends a block,
+and a ``-->`` line that cannot be the block's timing line starts a new one), remembers each
+block's line numbers, and hands every cue block to webvtt-py on its own. Anything
+webvtt-py skips thereby becomes an ERROR with a line number instead of vanishing.
+
+Cue text is made plain here, once, for every stage: tags (``<v Bob>``, ``<c.red>``, inline
+``<00:01.500>`` times) removed by webvtt-py, *then* entities decoded (so ``&lt;`` never
+becomes a tag), whitespace folded into single spaces.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Sequence
+
+import webvtt
+from webvtt.errors import MalformedCaptionError, MalformedFileError
+from webvtt.models import Timestamp
+
+from .config import MAX_CHUNK_S, OVERLAP_WARN_S
+from .errors import VocabtuneError
+from .fsutil import atomic_write_text
+from .schema import Cue, Problem, Severity
+
+log = logging.getLogger(__name__)
+
+PAST_END_TOLERANCE_S = 0.05     # s: MP3 encoder padding makes decoded audio a frame or two
+#                                 shorter than the original; cues may end this far past it
+SIGNATURE = "WEBVTT"
+BACKUP_SUFFIX = ".bak.vtt"      # <name>.<YYYYmmdd-HHMMSS>.bak.vtt, ignored by recordings.py
+TIMING_HINT = "write it as 00:00:01.000 --> 00:00:04.000 (hh:mm:ss.mmm, the hours optional)"
+
+# webvtt-py's lenient timestamp pattern accepts "00:0:00.0", which browsers drop, and its
+# strict one rejects 1-digit hours ("0:00:00.000"), which browsers keep (SOURCES.md #27).
+# So we check field widths ourselves, as the W3C parser does: hours any number of digits,
+# minutes and seconds exactly 2, the fraction exactly 3, and nothing glued to the end time.
+_SPEC_TS = r"(?:\d+:)?\d{2}:\d{2}\.\d{3}"
+_SPEC_TIMINGS = re.compile(rf"[ \t]*{_SPEC_TS}[ \t]*-->[ \t]*{_SPEC_TS}(?=[ \t]|$)")
+# Block kinds webvtt-py skips without saying; we must tell them from lost cue text.
+_NOTE = re.compile(r"NOTE(?:[ \t]|$)")
+_STYLE_OR_REGION = re.compile(r"(?:STYLE|REGION)[ \t]*$")
+ARROW = "-->"
+
+
+@dataclass
+class _Block:
+    """Consecutive non-empty lines of the file, with the 1-based number of the first."""
+
+    lines: list[str]
+    first: int
+    cut: bool = False           # ended by a "-->" line instead of a blank line or EOF
+
+    def timing_index(self) -> int | None:
+        """Index of the timing line: the first line, or the second after an identifier."""
+        for i, line in enumerate(self.lines[:2]):
+            if ARROW in line:
+                return i
+        return None
+
+
+# --- reading ---------------------------------------------------------------------------
+
+def read_vtt(path: Path) -> tuple[list[Cue], list[Problem]]:
+    """Cues and problems of one VTT file. Reads bytes so a BOM and any mix of CR, LF and
+    CRLF are handled the same on every platform; bytes that are not UTF-8 are an ERROR."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        return [], [Problem(Severity.ERROR, str(path), None, f"cannot read the file ({e.strerror})",
+                            "check that it exists and is readable")]
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        return [], [Problem(Severity.ERROR, str(path), line,
+                            f"not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})",
+                            "save the file as UTF-8 in your editor")]
+    return parse_vtt(text, str(path))
+
+
+def parse_vtt(text: str, file: str = "<vtt>") -> tuple[list[Cue], list[Problem]]:
+    """Parse VTT text into plain-text cues plus the problems found, each with its line.
+
+    Pure; never raises for bad input. Structural damage that loses text or timing is an
+    ERROR; recoverable slips (a missing blank line, a repeated timing line) are WARNINGs.
+    Timing rules (order, overlap, length) are :func:`validate_cues`'s job.
+    """
+    lines = normalise_newlines(text).split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    bad = _signature_problem(lines, file)
+    if bad:
+        return [], [bad]
+    cues: list[Cue] = []
+    problems: list[Problem] = []
+    blocks = split_blocks(lines)
+    for prev, block in zip(blocks, blocks[1:]):
+        if block.timing_index() is None:
+            problems += _orphan_problems(block, file)
+            continue
+        problems += _layout_problems(prev, block, blocks[0], file)
+        if _repeats_timing(prev, block) and cues and cues[-1].line == prev.first:
+            cues.pop()          # one cue whose timing line was pasted twice, not two cues
+        cue, problem = _parse_cue_block(block, file)
+        cues += [cue] if cue else []
+        problems += [problem] if problem else []
+    cues, rolled = drop_rolling_repeats(cues)
+    if rolled:
+        problems.append(Problem(Severity.WARNING, file, rolled[0],
+                                f"rolling captions: removed {len(rolled)} line(s) repeated from the cue above",
+                                "check the text; each word should appear once"))
+    return cues, sorted(problems, key=lambda p: p.line or 0)
+
+
+def normalise_newlines(text: str) -> str:
+    """Drop a leading BOM and turn CRLF and lone CR into LF, as the WebVTT parser does."""
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _signature_problem(lines: list[str], file: str) -> Problem | None:
+    """The file must start with ``WEBVTT`` then a space, a tab or the line end (W3C §6.1;
+    webvtt-py accepts any line starting "WEBVTT" and says only "Invalid format")."""
+    def error(message: str, hint: str) -> Problem:
+        return Problem(Severity.ERROR, file, 1, message, hint)
+
+    if not any(line.strip() for line in lines):
+        return error("empty file: no WEBVTT header and no cues",
+                     "transcribe the recording again (prepare_data.py transcribe --force)")
+    first = lines[0]
+    if first.startswith(SIGNATURE) and first[len(SIGNATURE):][:1] in ("", " ", "\t"):
+        return None
+    later = next((n for n, line in enumerate(lines, 1) if line.startswith(SIGNATURE)), None)
+    if not first.strip() and later:
+        return error("blank line before WEBVTT: the file must start with WEBVTT",
+                     f"delete the empty line(s) above WEBVTT (line {later})")
+    return error("missing WEBVTT header: the first line must be WEBVTT",
+                 "add a line WEBVTT and an empty line at the top of the file")
+
+
+def split_blocks(lines: Sequence[str]) -> list[_Block]:
+    """Blocks as webvtt-py (and the W3C parser) form them, with line numbers.
+
+    A blank line ends a block; a line with ``-->`` starts a new one unless it can be the
+    current block's timing line (its first line, or its second after an identifier). The
+    header block ends at any ``-->`` line. Whitespace-only lines are *not* blank.
+    """
+    blocks: list[_Block] = []
+    block = _Block([], 1)
+    for number, line in enumerate(lines, start=1):
+        in_header = not blocks
+        if block.lines and (not line or (ARROW in line and (
+                in_header or len(block.lines) > 1 or ARROW in block.lines[0]))):
+            block.cut = bool(line)
+            blocks.append(block)
+            block = _Block([], number)
+        if line:
+            if not block.lines:
+                block.first = number
+            block.lines.append(line)
+    if block.lines:
+        blocks.append(block)
+    return blocks
+
+
+def _orphan_problems(block: _Block, file: str) -> list[Problem]:
+    """A block without a timing line: a NOTE, STYLE or REGION block is fine; text is an
+    ERROR (webvtt-py drops it silently, SOURCES.md #24), since its audio would still be in
+    a chunk whose text lacks it. One line cut off by the next timing line, after lines of
+    spaces, is that cue's identifier (SOURCES.md #7): ignored, as browsers ignore it."""
+    head = block.lines[0]
+    if _NOTE.match(head) or _STYLE_OR_REGION.match(head):
+        return []
+    text = [(block.first + i, line) for i, line in enumerate(block.lines) if line.strip()]
+    if not text or (block.cut and len(text) == 1):
+        return []
+    line, words = text[0]
+    return [Problem(Severity.ERROR, file, line, f'text without a timing line: "{words.strip()[:60]}"',
+                    "add a timing line above it (00:00:01.000 --> 00:00:04.000) "
+                    "or join it to the cue above by deleting the empty line")]
+
+
+def _layout_problems(prev: _Block, block: _Block, header: _Block, file: str) -> list[Problem]:
+    """Slips a person makes in an editor that a parser can recover from: warnings. (After
+    text without timing, the ERROR for that text says it all.)"""
+    if not prev.cut or (prev is not header and prev.timing_index() is None):
+        return []
+    line = block.first + (block.timing_index() or 0)
+    if prev is header:
+        return [Problem(Severity.WARNING, file, line, "no blank line between the header and the first cue",
+                        "add an empty line above this timing line")]
+    if _repeats_timing(prev, block):
+        return [Problem(Severity.WARNING, file, line,
+                        f"timing line repeated (also on line {line - 1}); the first copy is ignored",
+                        "delete one of the two lines")]
+    return [Problem(Severity.WARNING, file, line, "no blank line before this timing line",
+                    "add an empty line above it")]
+
+
+def _repeats_timing(prev: _Block, block: _Block) -> bool:
+    """``prev`` is nothing but the same timing line as ``block``'s, directly above it
+    (SOURCES.md #31): a paste slip, not an empty cue."""
+    return (prev.cut and prev.timing_index() == len(prev.lines) - 1
+            and prev.lines[-1] == block.lines[0])
+
+
+def _parse_cue_block(block: _Block, file: str) -> tuple[Cue | None, Problem | None]:
+    """One cue block through webvtt-py; a timing line it or the W3C rules reject is an
+    ERROR naming the line (never a silent drop, SOURCES.md #22 and #27)."""
+    index = block.timing_index() or 0
+    line, timing = block.first + index, block.lines[index]
+    try:
+        captions = webvtt.from_string("\n".join([SIGNATURE, "", *block.lines])).captions
+    except (MalformedCaptionError, MalformedFileError):
+        captions = []
+    if not captions or not _SPEC_TIMINGS.match(timing):
+        return None, Problem(Severity.ERROR, file, line, f'cannot read the timing line "{timing.strip()}"',
+                             TIMING_HINT)
+    caption = captions[0]
+    text_lines = [fold_whitespace(html.unescape(t)) for t in caption.text.split("\n")]
+    cue = Cue(start=caption.start_time.in_milliseconds() / 1000,
+              end=caption.end_time.in_milliseconds() / 1000,
+              text="\n".join(t for t in text_lines if t), line=line)
+    return cue, None
+
+
+def fold_whitespace(text: str) -> str:
+    """Runs of any whitespace (incl. no-break spaces from ``&nbsp;``) become one space."""
+    return " ".join(text.split())
+
+
+def drop_rolling_repeats(cues: Sequence[Cue]) -> tuple[list[Cue], list[int]]:
+    """Remove the lines that roll-up captions (YouTube auto-captions, SOURCES.md #6) repeat
+    from the cue above, and join each cue's lines with a space.
+
+    Roll-up captions show the previous line again as the first line of a 2-line cue. Only
+    a file showing that pattern (a multi-line cue whose first line is the previous cue's
+    last line) is treated as rolling; Whisper and hand-edited files write one line per cue
+    and keep a legitimately repeated "Yes." untouched. Returns the cues and the lines of
+    the cues that lost text.
+    """
+    split = [c.text.split("\n") if c.text else [] for c in cues]
+    rolling = any(len(cur) > 1 and prev and cur[0] == prev[-1] for prev, cur in zip(split, split[1:]))
+    out, changed = [], []
+    for i, cue in enumerate(cues):
+        lines = split[i]
+        if rolling and i:
+            overlap = _repeated_prefix(split[i - 1], lines)
+            lines = lines[overlap:]
+            if overlap:
+                changed.append(cue.line)
+        out.append(Cue(cue.start, cue.end, " ".join(lines), cue.line))
+    return out, changed
+
+
+def _repeated_prefix(prev: list[str], cur: list[str]) -> int:
+    """How many leading lines of ``cur`` repeat the trailing lines of ``prev``."""
+    for n in range(min(len(prev), len(cur)), 0, -1):
+        if prev[-n:] == cur[:n]:
+            return n
+    return 0
+
+
+# --- validation ------------------------------------------------------------------------
+
+def validate_cues(cues: Sequence[Cue], file: str,
+                  audio_duration: float | None = None) -> list[Problem]:
+    """Timing and text rules for training data (pure). ``audio_duration`` in seconds, or
+    None when unknown (the past-the-end check is then skipped).
+
+    Browsers accept all of these (SOURCES.md notes); training cannot: a chunk is cut from
+    the audio by cue times, so a reversed, overlapping, overlong or out-of-range cue pairs
+    the wrong audio with the text.
+    """
+    if not cues:
+        return [Problem(Severity.ERROR, file, None, "no cues: this file cannot be used for training",
+                        "transcribe the recording (prepare_data.py transcribe) or add cues")]
+    problems: list[Problem] = []
+    for i, cue in enumerate(cues):
+        problems += _cue_problems(cue, file, audio_duration)
+        if i:
+            problems += _pair_problems(cues[i - 1], cue, file)
+    return problems
+
+
+def _cue_problems(cue: Cue, file: str, audio_duration: float | None) -> list[Problem]:
+    def p(severity: Severity, message: str, hint: str) -> Problem:
+        return Problem(severity, file, cue.line, message, hint)
+
+    out = []
+    if cue.end < cue.start:
+        out.append(p(Severity.ERROR, f"cue ends before it starts ({fmt_time(cue.end)} < {fmt_time(cue.start)})",
+                     "swap or correct the two times"))
+    elif cue.end == cue.start:
+        out.append(p(Severity.WARNING, "zero-length cue", "give it an end time after its start"))
+    if cue.duration > MAX_CHUNK_S:
+        out.append(p(Severity.ERROR, f"cue lasts {cue.duration:.1f} s, longer than Whisper's "
+                     f"{MAX_CHUNK_S:.0f} s window", "split this cue in two"))
+    if audio_duration is not None and cue.end > audio_duration + PAST_END_TOLERANCE_S:
+        out.append(p(Severity.ERROR, f"cue ends at {fmt_time(cue.end)}, after the end of the audio "
+                     f"({fmt_time(audio_duration)})", "correct its times or check it is the right recording"))
+    if not cue.text.strip():
+        out.append(p(Severity.WARNING, "empty cue text (its audio will not be used)",
+                     "type what is said, or delete the cue"))
+    return out
+
+
+def _pair_problems(prev: Cue, cue: Cue, file: str) -> list[Problem]:
+    """Order and overlap of two consecutive cues; an overlap shorter than
+    ``OVERLAP_WARN_S`` (rounding in a hand edit) only warns."""
+    where = f"the cue on line {prev.line}" if prev.line else "the cue before"
+    if cue.start < prev.start:
+        return [Problem(Severity.ERROR, file, cue.line, f"cue starts before {where} (out of order)",
+                        "move it above that cue or correct its times")]
+    overlap = prev.end - cue.start
+    if overlap <= 0:
+        return []
+    severity = Severity.WARNING if overlap < OVERLAP_WARN_S else Severity.ERROR
+    return [Problem(severity, file, cue.line, f"cue overlaps {where} by {overlap:.3f} s",
+                    f"make it start at or after {fmt_time(prev.end)}")]
+
+
+# --- formatting and writing ------------------------------------------------------------
+
+def fmt_time(seconds: float) -> str:
+    """``HH:MM:SS.mmm`` via webvtt-py (rounded to the millisecond, halves up)."""
+    try:
+        return str(Timestamp.from_seconds(seconds))
+    except MalformedCaptionError as e:
+        raise ValueError(f"not a caption time: {seconds!r}") from e
+
+
+def format_vtt(cues: Sequence[Cue]) -> str:
+    """Valid WebVTT for ``cues``, Whisper-style: ``WEBVTT``, a blank line, then one
+    ``HH:MM:SS.mmm --> HH:MM:SS.mmm`` block per cue, each ended by a blank line.
+
+    Text is escaped (``&``, ``<``, ``>``) so it reads back as the same plain text; line
+    breaks inside a cue's text become spaces (a blank line would end the cue early).
+    """
+    captions = [webvtt.Caption(start=fmt_time(c.start), end=fmt_time(c.end),
+                               text=html.escape(fold_whitespace(c.text), quote=False))
+                for c in cues]
+    return webvtt.WebVTT(captions=captions).content + "\n"
+
+
+def write_new_vtt(path: Path, cues: Sequence[Cue], *, force: bool = False) -> Path | None:
+    """Write ``cues`` to ``path`` atomically, never clobbering a person's edited file.
+
+    - ``path`` absent: written; returns None (nothing needed backing up).
+    - ``path`` present, ``force=False``: raises :class:`VocabtuneError` and touches nothing
+      (also when another process creates the file while we write).
+    - ``path`` present, ``force=True``: the old file is first *renamed* to
+      ``<stem>.<YYYYmmdd-HHMMSS>.bak.vtt`` beside it (its bytes untouched; an existing backup
+      of the same second is never overwritten), then the new file is written. Returns the
+      backup's path so the caller can tell the person where their old text went.
+    """
+    path = Path(path)
+    text = format_vtt(cues)
+    backup = backup_existing(path) if force and path.exists() else None
+    try:
+        atomic_write_text(path, text, overwrite=False)
+    except FileExistsError:
+        raise VocabtuneError("caption file already exists; not overwriting it", file=path,
+                             hint="it may hold your corrections: use --force to redo it "
+                                  "(the old file is kept as a .bak.vtt)") from None
+    if backup:
+        log.info("kept the old %s as %s", path.name, backup.name)
+    return backup
+
+
+def backup_existing(path: Path, now: datetime | None = None) -> Path:
+    """Rename ``path`` to a timestamped ``.bak.vtt`` beside it and return the new name.
+    ``os.link`` + unlink would also work; a rename keeps the exact bytes and is atomic."""
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    stem = path.name.removesuffix(".vtt")
+    for n in range(1000):
+        backup = path.with_name(f"{stem}.{stamp}{f'-{n}' if n else ''}{BACKUP_SUFFIX}")
+        if not backup.exists():
+            path.rename(backup)
+            return backup
+    raise VocabtuneError("too many backups of this file in one second", file=path,
+                         hint="wait a second and run again")

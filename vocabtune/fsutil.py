@@ -1,0 +1,72 @@
+"""Atomic file writes: a crash, a full disk or Ctrl-C never leaves a half-written file.
+
+Every output of the project (VTT files, dataset cards, configs) goes through here. The
+data is written to a temporary file in the *same* folder (so the final rename never crosses
+a file system), flushed to disk, then moved into place with ``os.replace``, which is atomic
+on POSIX and Windows: readers see the old file or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+TEMP_SUFFIX = ".tmp"            # ignored by .gitignore; a stale one is safe to delete
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = True) -> Path:
+    """Write ``data`` to ``path`` atomically and return ``path``.
+
+    With ``overwrite=False`` an existing file is never replaced, even one created by
+    another process while we were writing: the temp file is *linked* into place, which
+    fails if the name exists (``FileExistsError``), instead of checking first and racing.
+    """
+    path = Path(path)
+    tmp = _write_temp(path, data)
+    try:
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _link_no_clobber(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    log.debug("wrote %s (%d bytes)", path, len(data))
+    return path
+
+
+def atomic_write_text(path: Path, text: str, *, encoding: str = "utf-8",
+                      overwrite: bool = True) -> Path:
+    """Text version of :func:`atomic_write_bytes`. Newlines are written exactly as given
+    (no platform translation), so a file written on Windows reads the same everywhere."""
+    return atomic_write_bytes(path, text.encode(encoding), overwrite=overwrite)
+
+
+def _write_temp(path: Path, data: bytes) -> Path:
+    """A fully written, fsync'ed temp file beside ``path``; removed again on any failure."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def _link_no_clobber(tmp: Path, path: Path) -> None:
+    """Move ``tmp`` to ``path`` only if ``path`` does not exist."""
+    try:
+        os.link(tmp, path)          # atomic and fails if the name is taken
+    except FileExistsError:
+        raise
+    except OSError:                 # file systems without hard links (FAT, some mounts)
+        if path.exists():
+            raise FileExistsError(path) from None
+        os.replace(tmp, path)
