@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The whole flow on the shared llm-lingo recordings with real whisper-base weights, on CPU.
+# Usage: bash bench/demo.sh MODEL_DIR DATA_DIR OUT_DIR   (make demo passes these)
+# The "hand correction" step is simulated by copying the corrected VTTs shipped with the data.
+set -euo pipefail
+MODEL=$(realpath "$1"); DATA=$(realpath "$2"); OUT=$3
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+PY="$REPO/.venv/bin/python"
+mkdir -p "$OUT" && cd "$OUT"
+mkdir -p recordings vocab first-pass
+cp "$DATA/train.mp3" "$DATA/validation.mp3" recordings/
+cp "$DATA/terms.txt" vocab/terms.txt
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "1. transcribe with base Whisper (first pass, into first-pass/)"
+cp recordings/*.mp3 first-pass/
+"$PY" "$REPO/prepare_data.py" transcribe --recordings first-pass --model "$MODEL"
+"$PY" "$REPO/prepare_data.py" suggest first-pass/validation.vtt --vocab vocab | tail -n 8
+
+step "2. the person corrects the VTTs (here: the corrected files shipped with the data)"
+cp "$DATA/train.vtt" "$DATA/validation.vtt" recordings/
+"$PY" "$REPO/prepare_data.py" check
+
+step "3. build the dataset"
+"$PY" "$REPO/prepare_data.py" build --out data/llm-lingo
+
+step "4. fine-tune (LoRA) on CPU"
+"$PY" "$REPO/finetune.py" train --dataset data/llm-lingo --base-model "$MODEL" --output-dir runs/llm-lingo
+
+step "5. evaluate: base vs fine-tuned (with and without the vocabulary prompt)"
+"$PY" "$REPO/finetune.py" evaluate --model runs/llm-lingo/best --dataset data/llm-lingo --compare
+
+step "6. merge, then transcribe the validation recording for side-by-side review"
+"$PY" "$REPO/finetune.py" merge --adapter runs/llm-lingo/best --out models/llm-lingo-merged
+"$PY" "$REPO/finetune.py" transcribe --model models/llm-lingo-merged recordings/validation.mp3
+echo
+echo "compare recordings/validation.vtt (yours) with recordings/validation.finetuned.vtt (the model's)"
+echo "push with: $PY $REPO/finetune.py push --model $OUT/models/llm-lingo-merged --repo you/whisper-llm-lingo"
