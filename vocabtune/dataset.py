@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import wave
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, NoReturn, Sequence
 
 import numpy as np
 from datasets import Audio, Dataset, DatasetDict, Features, Value
@@ -151,14 +151,12 @@ def load_dataset_dir(path: Path) -> DatasetDict:
 
     path = Path(path)
     _check_dataset_folder(path)
+    _check_saved_splits(path)
     try:
         dataset = load_from_disk(str(path))
     except Exception as err:                    # corrupt or foreign files: say so, keep cause
         raise VocabtuneError(f"cannot read the dataset ({type(err).__name__}: {err})",
                              file=path, hint=REBUILD) from err
-    if not isinstance(dataset, DatasetDict):
-        raise VocabtuneError("this is a single split, not a dataset with train and validation",
-                             file=path, hint=REBUILD)
     _check_splits(dataset, path)
     return dataset.cast_column("audio", Audio(sampling_rate=SAMPLE_RATE, decode=False))
 
@@ -172,19 +170,38 @@ def _check_dataset_folder(path: Path) -> None:
                              hint="pass the folder prepare_data.py build wrote, e.g. data/<name>")
 
 
-def _check_splits(dataset: DatasetDict, path: Path) -> None:
+def _check_saved_splits(path: Path) -> None:
+    """Split names and emptiness from the folder's JSON, before datasets reads it: datasets
+    5.2 cannot even load a split saved with no rows (IndexError)."""
+    try:
+        names = json.loads((path / "dataset_dict.json").read_text(encoding="utf-8"))["splits"]
+        states = {n: json.loads((path / n / "state.json").read_text(encoding="utf-8"))
+                  for n in SPLITS if n in names}
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise VocabtuneError(f"cannot read the dataset ({type(err).__name__}: {err})",
+                             file=path, hint=REBUILD) from err
     for name in SPLITS:
-        if name not in dataset:
-            have = ", ".join(dataset) or "none"
+        if name not in names:
+            have = ", ".join(names) or "none"
             raise VocabtuneError(f"dataset has no '{name}' split (it has: {have})", file=path,
                                  hint=REBUILD)
+        if not states[name].get("_data_files"):
+            _empty_split(name, path)
+
+
+def _empty_split(name: str, path: Path) -> NoReturn:
+    raise VocabtuneError(f"the '{name}' split is empty", file=path,
+                         hint="record more, or add a validation recording, and " + REBUILD)
+
+
+def _check_splits(dataset: DatasetDict, path: Path) -> None:
+    for name in SPLITS:
         missing = {"audio", "text"} - set(dataset[name].column_names)
         if missing:
             raise VocabtuneError(f"'{name}' split lacks column(s) {', '.join(sorted(missing))}",
                                  file=path, hint=REBUILD)
         if len(dataset[name]) == 0:
-            raise VocabtuneError(f"the '{name}' split is empty", file=path,
-                                 hint="record more, or add a validation recording, and " + REBUILD)
+            _empty_split(name, path)
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
