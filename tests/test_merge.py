@@ -1,0 +1,162 @@
+"""merge: the merged folder transcribes exactly like base + adapter, loads with plain
+transformers, and is written all-or-nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+import finetune
+from tiny_adapter import make_adapter
+from vocabtune.config import MergeConfig
+from vocabtune.errors import VocabtuneError
+from vocabtune.merge import MERGE_META, default_output, merge_adapter
+from vocabtune.modelio import load_whisper
+
+
+@pytest.fixture(scope="module")
+def adapter(tiny_whisper, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "my-voice" / "best"
+    make_adapter(tiny_whisper, run, train_meta={"config": {"language": "en"}, "epochs": [{"wer": 0.5}]})
+    (run / "report.json").write_text(json.dumps({"models": {"finetuned": {"wer": 0.1}}}))
+    return run
+
+
+@pytest.fixture(scope="module")
+def merged(adapter, tmp_path_factory) -> Path:
+    return merge_adapter(MergeConfig(adapter=adapter, out=tmp_path_factory.mktemp("m") / "out-merged"))
+
+
+def _inputs(seed: int = 1):
+    gen = torch.Generator().manual_seed(seed)
+    features = torch.randn(1, 80, 3000, generator=gen)
+    decoder_ids = torch.tensor([[1, 5, 17, 42, 99, 7]])
+    return features, decoder_ids
+
+
+def _logits(model, features, decoder_ids):
+    with torch.no_grad():
+        return model(input_features=features, decoder_input_ids=decoder_ids).logits
+
+
+def test_merged_logits_equal_adapter_logits(adapter, merged, tiny_whisper):
+    from transformers import WhisperForConditionalGeneration
+
+    features, ids = _inputs()
+    with_adapter = load_whisper(str(adapter), device="cpu", dtype=torch.float32)
+    plain = WhisperForConditionalGeneration.from_pretrained(str(merged)).eval()
+    base = WhisperForConditionalGeneration.from_pretrained(str(tiny_whisper)).eval()
+    want = _logits(with_adapter.model, features, ids)
+    assert (want - _logits(base, features, ids)).abs().max() > 1e-2, "adapter must change outputs"
+    assert torch.allclose(_logits(plain, features, ids), want, atol=1e-4)
+
+
+def test_merged_greedy_generate_matches_adapter_without_language_args(adapter, merged):
+    from transformers import WhisperForConditionalGeneration
+
+    features, _ = _inputs(seed=2)
+    with_adapter = load_whisper(str(adapter), device="cpu", dtype=torch.float32)
+    plain = WhisperForConditionalGeneration.from_pretrained(str(merged)).eval()
+    with torch.no_grad():
+        want = with_adapter.model.generate(input_features=features, language="en", task="transcribe",
+                                           max_new_tokens=12, num_beams=1, do_sample=False)
+        got = plain.generate(input_features=features, max_new_tokens=12, num_beams=1, do_sample=False)
+    assert got.tolist() == want.tolist()
+
+
+def test_merged_folder_loads_with_plain_transformers(merged, tiny_whisper):
+    from transformers import (GenerationConfig, WhisperFeatureExtractor, WhisperProcessor,
+                              WhisperTokenizer)
+
+    for name in ("model.safetensors", "preprocessor_config.json", "vocab.json", "merges.txt",
+                 "tokenizer.json", "generation_config.json"):
+        assert (merged / name).is_file(), name
+    assert not list(merged.glob("adapter_*")), "a merged model carries no adapter files"
+    WhisperFeatureExtractor.from_pretrained(str(merged))
+    processor = WhisperProcessor.from_pretrained(str(merged))
+    base_tok = WhisperTokenizer.from_pretrained(str(tiny_whisper))
+    text = "Mixtral 8x7B and vLLM with LoRA"
+    words = processor.tokenizer(text, add_special_tokens=False).input_ids
+    assert words == base_tok(text, add_special_tokens=False).input_ids
+    assert processor.tokenizer.decode(words) == text
+    gen = GenerationConfig.from_pretrained(str(merged))
+    assert gen.language == "en" and gen.task == "transcribe"
+
+
+def test_metadata_travels_with_the_model(merged, adapter):
+    meta = json.loads((merged / MERGE_META).read_text())
+    assert meta["language"] == "en"
+    assert Path(meta["adapter"]) == adapter.resolve()
+    assert json.loads((merged / "vocabtune_train.json").read_text())["epochs"][0]["wer"] == 0.5
+    assert json.loads((merged / "report.json").read_text())["models"]["finetuned"]["wer"] == 0.1
+
+
+def test_no_partial_folders_left_beside_the_output(merged):
+    assert [p.name for p in merged.parent.iterdir()] == [merged.name]
+
+
+def test_english_only_merge_sets_no_language(tiny_whisper_en, tmp_path):
+    from transformers import GenerationConfig
+
+    adapter = make_adapter(tiny_whisper_en, tmp_path / "en-run" / "checkpoint-3")
+    out = merge_adapter(MergeConfig(adapter=adapter, out=tmp_path / "en-merged"))
+    gen = GenerationConfig.from_pretrained(str(out))
+    assert getattr(gen, "language", None) is None and getattr(gen, "task", None) is None
+    assert json.loads((out / MERGE_META).read_text())["language"] is None
+
+
+def test_default_output_is_named_after_the_run(tmp_path):
+    assert default_output(tmp_path / "runs" / "my-voice" / "best") == Path("models/my-voice-merged")
+    assert default_output(tmp_path / "runs" / "x" / "checkpoint-40") == Path("models/x-merged")
+    assert default_output(tmp_path / "adapters" / "clinic") == Path("models/clinic-merged")
+
+
+def test_cli_default_output_and_remerge_replaces(adapter, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert finetune.main(["merge", "--adapter", str(adapter)]) == 0
+    out = tmp_path / "models" / "my-voice-merged"
+    assert (out / MERGE_META).is_file()
+    assert f"wrote models/my-voice-merged" in capsys.readouterr().out
+    (out / "stale.txt").write_text("from the earlier merge")
+    assert finetune.main(["merge", "--adapter", str(adapter)]) == 0
+    assert not (out / "stale.txt").exists(), "an earlier merge output is replaced whole"
+    assert sorted(os.listdir(tmp_path / "models")) == ["my-voice-merged"]
+
+
+def test_refuses_to_overwrite_a_folder_it_did_not_write(adapter, tmp_path, capsys):
+    target = tmp_path / "precious"
+    target.mkdir()
+    (target / "notes.txt").write_text("keep me")
+    assert finetune.main(["merge", "--adapter", str(adapter), "--out", str(target)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "not an earlier merge output" in err[0]
+    assert os.listdir(target) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("make", ["missing", "not_adapter"])
+def test_bad_adapter_is_one_error_line_and_nothing_written(make, tmp_path, capsys):
+    adapter = tmp_path / "run"
+    if make == "not_adapter":
+        adapter.mkdir()
+        (adapter / "config.json").write_text("{}")
+    out = tmp_path / "out"
+    assert finetune.main(["merge", "--adapter", str(adapter), "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {adapter}")
+    assert not out.exists()
+
+
+def test_adapter_whose_base_is_not_whisper_is_refused(tmp_path):
+    adapter = tmp_path / "run"
+    adapter.mkdir()
+    fake_base = tmp_path / "bert"
+    fake_base.mkdir()
+    (fake_base / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(fake_base)}))
+    with pytest.raises(VocabtuneError, match="not a Whisper model"):
+        merge_adapter(MergeConfig(adapter=adapter, out=tmp_path / "out"))
+    assert not (tmp_path / "out").exists()

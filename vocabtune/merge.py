@@ -1,0 +1,173 @@
+"""Merge a LoRA adapter into its base Whisper: one self-contained model folder that loads
+and transcribes with plain transformers, no peft and no extra arguments.
+
+The folder holds ``model.safetensors`` + ``config.json``, a ``generation_config.json``
+with the language and task set (multilingual models; English-only ones take neither,
+PITFALLS #1/#3), the full processor, the training metadata and ``report.json`` copied from
+the adapter, and ``vocabtune_merge.json`` saying what was merged.
+
+The processor is saved three ways on purpose: ``processor.save_pretrained`` in
+transformers 5 writes only ``processor_config.json``, ``tokenizer.json`` and
+``tokenizer_config.json`` (PITFALLS #10), so the feature extractor
+(``preprocessor_config.json``) and the slow-tokenizer files (``vocab.json``,
+``merges.txt``, ``normalizer.json`` when the base has one) are written explicitly; without
+them ``WhisperFeatureExtractor.from_pretrained`` fails and ``decode(normalize=True)``
+breaks (PITFALLS #9).
+
+Nothing half-written: everything goes into a temp folder beside the target, which is
+renamed into place at the end. An existing target is replaced only when it is an earlier
+merge output (it has ``vocabtune_merge.json``); anything else is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from . import __version__
+from .config import DEFAULT_LANGUAGE, MergeConfig
+from .errors import VocabtuneError
+from .fsutil import atomic_write_text
+from .modelio import ADAPTER_CONFIG, is_adapter_dir, load_whisper, set_language, whisper_of
+
+log = logging.getLogger(__name__)
+MERGE_META = "vocabtune_merge.json"     # written by merge; marks a folder merge may replace
+TRAIN_META = "vocabtune_train.json"     # written by training beside the adapter
+REPORT_JSON = "report.json"             # written by evaluate beside the model
+CARRIED_FILES = (TRAIN_META, REPORT_JSON, "report.md")
+RUN_SUBDIRS = ("best", "final", "last", "adapter")   # names that say nothing about the run
+
+
+def merge_adapter(cfg: MergeConfig) -> Path:
+    """Merge ``cfg.adapter`` into its base and save it; return the merged folder."""
+    adapter = _check_adapter(Path(cfg.adapter))
+    target = Path(cfg.out) if cfg.out else default_output(adapter)
+    _check_target(target, adapter)
+    language = cfg.language or trained_language(adapter)
+    started = time.perf_counter()
+    loaded = _load_for_merge(adapter, language)
+    merged = loaded.model.merge_and_unload()   # returns the merged model (PITFALLS #14)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial"))
+    try:
+        _save_model(merged, loaded.processor, tmp)
+        _carry_metadata(adapter, tmp)
+        _write_merge_meta(tmp, adapter, loaded.base_model, language if loaded.multilingual else None)
+        _swap_into_place(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    log.info("merged %s into %s in %.1f s", adapter, target, time.perf_counter() - started)
+    return target
+
+
+def default_output(adapter: Path) -> Path:
+    """``models/<run>-merged``: runs/my-voice/best and runs/my-voice/checkpoint-40 both
+    come from the run ``my-voice``, so the run folder names the model."""
+    adapter = adapter.resolve()
+    name = adapter.name
+    if name in RUN_SUBDIRS or name.startswith("checkpoint-"):
+        name = adapter.parent.name
+    return Path("models") / f"{name}-merged"
+
+
+def trained_language(adapter: Path) -> str:
+    """The language the adapter was trained on (its training metadata), else English."""
+    meta = _read_json(adapter / TRAIN_META)
+    for section in (meta, meta.get("config") or {}, meta.get("train_config") or {}):
+        if isinstance(section, dict) and isinstance(section.get("language"), str):
+            return section["language"]
+    return DEFAULT_LANGUAGE
+
+
+def _check_adapter(adapter: Path) -> Path:
+    if not adapter.exists():
+        raise VocabtuneError("adapter folder not found", file=adapter,
+                             hint="pass a checkpoint or runs/<name>/best written by finetune.py train")
+    if not is_adapter_dir(adapter):
+        raise VocabtuneError(f"not a LoRA adapter folder (no {ADAPTER_CONFIG})", file=adapter,
+                             hint="pass a checkpoint or runs/<name>/best written by finetune.py train")
+    return adapter
+
+
+def _check_target(target: Path, adapter: Path) -> None:
+    """Refuse to overwrite anything that is not an earlier merge output."""
+    if not target.exists():
+        return
+    if target.resolve() == adapter.resolve():
+        raise VocabtuneError("the output folder is the adapter folder", file=target,
+                             hint="choose another --out")
+    if not target.is_dir() or (any(target.iterdir()) and not (target / MERGE_META).is_file()):
+        raise VocabtuneError("output exists and is not an earlier merge output, so it is left alone",
+                             file=target, hint="choose another --out or move it away")
+
+
+def _load_for_merge(adapter: Path, language: str):
+    """Base + adapter in float32 on CPU: merging in full precision keeps the merged weights
+    exact, and the merge itself is cheap enough not to need a GPU."""
+    import torch
+
+    loaded = load_whisper(str(adapter), device="cpu", dtype=torch.float32)
+    set_language(loaded, language)
+    return loaded
+
+
+def _save_model(model, processor, out: Path) -> None:
+    """Weights as safetensors, generation config, and the processor in every form
+    transformers may look for (module docstring, PITFALLS #10)."""
+    whisper_of(model).generation_config.forced_decoder_ids = None   # deprecated (PITFALLS #3)
+    model.save_pretrained(out, safe_serialization=True)
+    processor.save_pretrained(out)
+    processor.feature_extractor.save_pretrained(out)
+    processor.tokenizer.save_vocabulary(str(out))   # vocab.json, merges.txt, normalizer.json
+    missing = [f for f in ("model.safetensors", "preprocessor_config.json", "vocab.json", "merges.txt")
+               if not (out / f).is_file()]
+    if missing:
+        raise VocabtuneError(f"merged model is incomplete (missing {', '.join(missing)})", file=out,
+                             hint="report this as a bug: transformers saved fewer files than expected")
+
+
+def _carry_metadata(adapter: Path, out: Path) -> None:
+    """Training metadata and evaluation reports travel with the model (the Hub card reads them)."""
+    for name in CARRIED_FILES:
+        if (adapter / name).is_file():
+            shutil.copy2(adapter / name, out / name)
+
+
+def _write_merge_meta(out: Path, adapter: Path, base: str, language: str | None) -> None:
+    meta = {"base_model": base, "adapter": str(adapter.resolve()), "language": language,
+            "merged_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "vocabtune_version": __version__}
+    atomic_write_text(out / MERGE_META, json.dumps(meta, indent=2) + "\n")
+
+
+def _swap_into_place(tmp: Path, target: Path) -> None:
+    """Rename the finished folder into place; an earlier merge is moved aside first and
+    deleted only once the new one is in place (restored if the rename fails)."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+    try:
+        os.replace(tmp, target)
+    except OSError:
+        if old is not None:
+            os.replace(old, target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise VocabtuneError(f"invalid JSON ({err.msg})", file=path, line=err.lineno,
+                             hint="fix or delete the file") from err
+    return data if isinstance(data, dict) else {}
