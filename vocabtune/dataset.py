@@ -1,7 +1,8 @@
 """Chunks + decoded audio -> a ``DatasetDict`` (train/validation) on disk, and back.
 
 Columns: ``audio`` (``datasets.Audio``, 16 kHz mono), ``text``, ``start``/``end`` (s in the
-recording), ``source`` (recording file name). datasets 5 encodes and decodes ``Audio``
+recording), ``source`` (recording file name), ``cues`` (each cue's start/end relative to the
+chunk start, and text: the trainer's timestamp targets). datasets 5 encodes and decodes ``Audio``
 through torchcodec, which cannot run on a machine without FFmpeg's shared libraries
 (PITFALLS #15). So the column is built as the struct ``Audio`` stores ({bytes, path}) holding
 16-bit PCM WAV written by the stdlib, then *cast* to ``Audio`` (casting does not encode);
@@ -43,6 +44,8 @@ STORED_FEATURES = Features({
     "start": Value("float64"),
     "end": Value("float64"),
     "source": Value("string"),
+    # each cue's time relative to the chunk start: the trainer's Whisper timestamp targets
+    "cues": [{"start": Value("float64"), "end": Value("float64"), "text": Value("string")}],
 })
 REBUILD = "rebuild it with prepare_data.py build"
 
@@ -59,9 +62,16 @@ def chunk_rows(chunks: Sequence[Chunk], audio: Mapping[str, AudioSegment],
                                  hint="run prepare_data.py check and fix the timestamps")
         name = f"{Path(chunk.source).stem}_{chunk.start:09.3f}-{chunk.end:09.3f}.wav"
         yield {"audio": {"bytes": wav_bytes(piece), "path": name}, "text": chunk.text,
-               "start": chunk.start, "end": chunk.end, "source": chunk.source}
+               "start": chunk.start, "end": chunk.end, "source": chunk.source,
+               "cues": chunk_cues(chunk)}
         if progress is not None:
             progress.update(chunk.end - chunk.start)
+
+
+def chunk_cues(chunk: Chunk) -> list[dict]:
+    """Cue boundaries relative to the chunk start (what Whisper's timestamp tokens encode)."""
+    return [{"start": round(c.start - chunk.start, 3), "end": round(c.end - chunk.start, 3),
+             "text": c.text} for c in chunk.cues if c.text]
 
 
 def make_split(chunks: Sequence[Chunk], audio: Mapping[str, AudioSegment],
