@@ -1,0 +1,130 @@
+"""Likely misspelt vocabulary terms in caption text: hints for ``check``, never edits.
+
+A span of text is flagged when it is *close to* a term without matching it exactly
+(matching is :func:`vocabtune.vocab.find_term`: case-insensitive, whole words):
+
+* **written differently** — the same letters and digits with other separators or
+  spacing: "Mixtral 8 x 7B", "Tiny Llama", "llamacpp", "Phi 2" for "Phi-2";
+* **a near miss** — Damerau (OSA) edits, counted by rapidfuzz, of at most a quarter of the
+  term's letters and digits (a similarity of 0.75 or more), and never more than 2 (the cap
+  Lucene's fuzzy matching uses, as more edits mostly match unrelated words). So 5-7
+  characters allow 1 edit, 8 or more allow 2. Terms under 5 characters get none: one edit
+  of a 3-4 letter acronym is mostly another word ("RAG" → "rag", "bag"), so they only get
+  the first check. Near misses are looked for among spans of as many words as the term,
+  and the digits must agree: "Phi-3" is another model, not a typo of "Phi-2".
+
+Neither rule looks at the shared example data; both are stated in terms of the term.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from rapidfuzz.distance import OSA
+
+from .schema import Cue, Problem, Severity
+from .vocab import find_term
+
+MIN_FUZZY_CHARS = 5          # shorter terms: only separator/spacing variants are flagged
+CHARS_PER_EDIT = 4           # one edit allowed per 4 letters/digits of the term ...
+MAX_EDITS = 2                # ... and never more than 2
+MAX_EXTRA_WORDS = 2          # "Mixtral 8 x 7B": a 2-word term written as up to 4 words
+_EDGE = "\"'()[]{}<>“”‘’«».,;:!?"
+_NON_ALNUM = re.compile(r"[\W_]+")
+_DIGITS = re.compile(r"\d+")
+_PLURAL = ("s", "es", "'s", "’s")
+
+
+@dataclass(frozen=True)
+class Misspelling:
+    found: str                  # the text as written
+    term: str                   # the vocabulary spelling it is probably meant to be
+    start: int                  # character offsets in the text
+    end: int
+    edits: int                  # 0 = written differently (separators/spacing only)
+
+
+def near_misses(text: str, terms: Sequence[str]) -> list[Misspelling]:
+    """Spans of ``text`` that look like a misspelt term, best first, not overlapping."""
+    exact = [span for term in terms for span in find_term(term, text)]
+    words = _words(text)
+    hits = []
+    for term in terms:
+        for start, end, n in _windows(words, len(term.split())):
+            if any(s < end and start < e for s, e in exact):
+                continue
+            edits = _edits(text[start:end], term, same_words=n == len(term.split()))
+            if edits is not None:
+                hits.append(Misspelling(text[start:end], term, start, end, edits))
+    return _non_overlapping(hits)
+
+
+def _words(text: str) -> list[tuple[int, int]]:
+    """Whitespace-separated words with surrounding punctuation trimmed, as offsets."""
+    out = []
+    for m in re.finditer(r"\S+", text):
+        word = m.group()
+        left = len(word) - len(word.lstrip(_EDGE))
+        right = len(word.rstrip(_EDGE))
+        if right > left:
+            out.append((m.start() + left, m.start() + right))
+    return out
+
+
+def _windows(words: list[tuple[int, int]], n: int) -> Iterable[tuple[int, int, int]]:
+    """(start, end, word count) of runs of 1 .. n + MAX_EXTRA_WORDS consecutive words."""
+    for i in range(len(words)):
+        for k in range(1, n + MAX_EXTRA_WORDS + 1):
+            if i + k <= len(words):
+                yield words[i][0], words[i + k - 1][1], k
+
+
+def _edits(found: str, term: str, *, same_words: bool) -> int | None:
+    """Edits from ``found`` to ``term`` when it counts as a misspelling, else None."""
+    a, b = _key(found), _key(term)
+    if a == b or a in (b + s for s in _PLURAL):
+        return None             # exact (case, spacing) or a plural/possessive of the term
+    if _NON_ALNUM.sub("", a) == _NON_ALNUM.sub("", b):
+        return 0
+    allowed = max_edits(b)
+    if not same_words or not allowed or abs(len(a) - len(b)) > allowed:
+        return None
+    if _DIGITS.findall(a) != _DIGITS.findall(b):
+        return None
+    edits = OSA.distance(a, b, score_cutoff=allowed)
+    return edits if 0 < edits <= allowed else None
+
+
+def max_edits(term: str) -> int:
+    """Edits tolerated for a term of this length (see the module docstring)."""
+    length = len(_NON_ALNUM.sub("", term))
+    if length < MIN_FUZZY_CHARS:
+        return 0
+    return min(length // CHARS_PER_EDIT, MAX_EDITS)
+
+
+def _key(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def _non_overlapping(hits: list[Misspelling]) -> list[Misspelling]:
+    """Keep the closest hit where several overlap (fewest edits, then the longest span)."""
+    kept: list[Misspelling] = []
+    for hit in sorted(hits, key=lambda h: (h.edits, -(h.end - h.start), h.start)):
+        if all(hit.end <= k.start or k.end <= hit.start for k in kept):
+            kept.append(hit)
+    return sorted(kept, key=lambda h: h.start)
+
+
+def spelling_problems(cues: Sequence[Cue], terms: Sequence[str], file: str) -> list[Problem]:
+    """One WARNING per likely misspelt term, at the cue's timing line."""
+    problems = []
+    for cue in cues:
+        for miss in near_misses(cue.text, terms):
+            how = "written differently from" if miss.edits == 0 else "close to"
+            problems.append(Problem(Severity.WARNING, file, cue.line,
+                                    f'"{miss.found}" is {how} the vocabulary term "{miss.term}"',
+                                    f'did you mean "{miss.term}"?'))
+    return problems
