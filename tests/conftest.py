@@ -61,3 +61,15 @@ def tiny_whisper_en(tmp_path_factory) -> Path:
     from tiny_whisper import build_tiny_whisper
 
     return build_tiny_whisper(tmp_path_factory.mktemp("tiny-whisper-en"), multilingual=False)
+
+
+@pytest.fixture
+def hub_server(monkeypatch):
+    """A fake Hugging Face Hub on 127.0.0.1 (tests/hubserver.py) with HF_ENDPOINT and HF_TOKEN
+    pointing at it and Xet off. Assert on ``hub_server.repos[id].private``, ``.files(id)``,
+    ``.repos[id].card``, ``.commits``, ``.uploads()``; seed with ``.add_repo(id, type, private)``."""
+    from hubserver import serve
+
+    hub = serve(monkeypatch)
+    yield hub
+    hub.stop()

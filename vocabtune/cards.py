@@ -293,3 +293,65 @@ def _duration(seconds: float | None) -> str | None:
         return None
     hours, rest = divmod(int(round(seconds)), 3600)
     return f"{hours} h {rest // 60} min" if hours else f"{rest // 60} min {rest % 60} s"
+
+
+# -- model facts from recorded metadata -----------------------------------------------------------
+
+TRAIN_SECONDS_KEYS = ("train_seconds", "training_seconds", "train_runtime", "wall_time_s",
+                      "seconds")
+
+
+def lora_from_dicts(train: Mapping[str, Any], adapter_config: Mapping[str, Any]) -> dict[str, Any]:
+    """LoRA settings: peft's ``adapter_config.json`` is the ground truth; the training config
+    (``TrainConfig`` field names, or a nested ``lora`` dict) fills what it lacks."""
+    nested = train.get("lora") if isinstance(train.get("lora"), Mapping) else {}
+    sources = {"r": (adapter_config.get("r"), nested.get("r"), train.get("lora_r")),
+               "alpha": (adapter_config.get("lora_alpha"), nested.get("alpha"),
+                         train.get("lora_alpha")),
+               "dropout": (adapter_config.get("lora_dropout"), nested.get("dropout"),
+                           train.get("lora_dropout")),
+               "target_modules": (adapter_config.get("target_modules"),
+                                  nested.get("target_modules"), train.get("target_modules"))}
+    lora = {}
+    for key, values in sources.items():
+        value = next((v for v in values if v is not None), None)
+        if isinstance(value, (list, tuple, set)):
+            value = sorted(str(v) for v in value)
+        if value is not None:
+            lora[key] = value
+    return lora
+
+
+def model_facts_from_dicts(repo_id: str, train: Mapping[str, Any],
+                           adapter_config: Mapping[str, Any], report: Mapping[str, Any],
+                           adapter_repo: str | None = None) -> ModelFacts:
+    """Everything the model card states, from the JSON files found beside the model. Any of
+    the dicts may be empty: what is missing is reported as not recorded / not measured."""
+    base, tuned = report_metrics(report)
+    base_model = train.get("base_model") or adapter_config.get("base_model_name_or_path")
+    seconds = _num(_first(train, TRAIN_SECONDS_KEYS))
+    return ModelFacts(
+        repo_id=repo_id, base_model=str(base_model) if base_model else None,
+        dataset=str(train["dataset"]) if train.get("dataset") else None,
+        language=str(train.get("language") or "en"), lora=lora_from_dicts(train, adapter_config),
+        epochs=_num(train.get("epochs")), train_seconds=seconds, base=base, finetuned=tuned,
+        eval_split=str(report.get("split") or "validation"), adapter_repo=adapter_repo)
+
+
+def adapter_card(facts: ModelFacts, merged_repo: str) -> str:
+    """README.md of the LoRA adapter repo: what it adapts and where the merged model is."""
+    name = facts.repo_id.split("/")[-1]
+    meta = ModelCardData(base_model=hub_id_or_none(facts.base_model), library_name="peft",
+                         language=facts.language, pipeline_tag=TASK,
+                         tags=["whisper", "lora", "peft", "vocabtune"])
+    base = facts.base_model or "the base model"
+    lora = ", ".join(f"{k}={'+'.join(v) if isinstance(v, list) else v}"
+                     for k, v in facts.lora.items()) or "not recorded"
+    body = (f"LoRA adapter ({lora}) for `{base}`, trained with vocabtune "
+            f"{facts.vocabtune_version}. The same weights merged into the base model: "
+            f"`{merged_repo}` — its card has the measured results.\n\n"
+            "```python\nfrom peft import PeftModel\n"
+            "from transformers import WhisperForConditionalGeneration\n"
+            f'base = WhisperForConditionalGeneration.from_pretrained("{base}")\n'
+            f'model = PeftModel.from_pretrained(base, "{facts.repo_id}")\n```')
+    return f"---\n{meta.to_yaml()}\n---\n\n# {name}\n\n{body}\n"
