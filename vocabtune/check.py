@@ -1,0 +1,158 @@
+"""``prepare_data.py check``: every recording/caption pair, one line per problem.
+
+Split so ``build`` can run the very same checks without decoding anything twice:
+
+* :func:`load_cues` parses every caption file once → :class:`ParsedCaptions`;
+* :func:`measure_durations` decodes every recording once (``check`` needs only the
+  length; ``build`` decodes anyway and passes the lengths it already has);
+* :func:`check_pairs` is the core: recordings + known durations + parsed cues + terms in,
+  a :class:`CheckReport` out. It decodes and reads nothing itself.
+
+:func:`check_recordings` glues them together for the command line.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from tqdm import tqdm
+
+from .audio import decode_pcm16
+from .captions import read_vtt, validate_cues
+from .config import SAMPLE_RATE
+from .errors import VocabtuneError
+from .recordings import Recording, discover_recordings
+from .schema import Cue, Problem, Severity
+from .spelling import spelling_problems
+from .vocab import read_vocab, term_texts
+
+log = logging.getLogger(__name__)
+BYTES_PER_SAMPLE = 2            # decode_pcm16 gives signed 16-bit mono
+
+
+@dataclass
+class CheckReport:
+    """What ``check`` found. Exit status is non-zero when :attr:`errors` is non-empty."""
+
+    problems: list[Problem] = field(default_factory=list)
+    recordings: int = 0
+    cues: int = 0
+    notes: list[str] = field(default_factory=list)   # e.g. "no vocabulary: hints skipped"
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity is Severity.WARNING]
+
+    def summary(self) -> str:
+        """One line: ``checked 2 recordings, 82 cues: 0 errors, 1 warning``."""
+        def n(count: int, word: str) -> str:
+            return f"{count} {word}{'' if count == 1 else 's'}"
+
+        line = (f"checked {n(self.recordings, 'recording')}, {n(self.cues, 'cue')}: "
+                f"{n(len(self.errors), 'error')}, {n(len(self.warnings), 'warning')}")
+        return line + "".join(f" ({note})" for note in self.notes)
+
+
+@dataclass(frozen=True)
+class ParsedCaptions:
+    """Every caption file parsed once: cues by recording audio path, and parse problems."""
+
+    cues: dict[Path, list[Cue]]
+    problems: dict[Path, list[Problem]]
+
+
+def load_cues(recordings: Sequence[Recording]) -> ParsedCaptions:
+    """Parse each recording's caption file once (recordings without one get no entry).
+    ``build`` reuses ``.cues`` for packing after :func:`check_pairs` found no errors."""
+    cues: dict[Path, list[Cue]] = {}
+    problems: dict[Path, list[Problem]] = {}
+    for rec in recordings:
+        if rec.vtt is not None:
+            cues[rec.audio], problems[rec.audio] = read_vtt(rec.vtt)
+    return ParsedCaptions(cues, problems)
+
+
+def measure_durations(recordings: Sequence[Recording]) -> tuple[dict[Path, float | None], list[Problem]]:
+    """Length in seconds of each recording, decoding each once with the wheel's ffmpeg.
+    An unreadable file gets None and an ERROR problem instead of stopping the check."""
+    durations: dict[Path, float | None] = {}
+    problems = []
+    for rec in tqdm(recordings, desc="reading audio", unit="recording", disable=None):
+        try:
+            samples = len(decode_pcm16(rec.audio)) // BYTES_PER_SAMPLE
+            durations[rec.audio] = samples / SAMPLE_RATE
+        except VocabtuneError as err:
+            durations[rec.audio] = None
+            problems.append(audio_problem(rec.audio, err))
+    return durations, problems
+
+
+def audio_problem(path: Path, err: VocabtuneError) -> Problem:
+    """An undecodable recording as an ERROR problem (``build`` uses this too)."""
+    return Problem(Severity.ERROR, str(path), None, f"unreadable audio: {err.message}",
+                   err.hint or "re-export the recording as mp3, wav or flac")
+
+
+def check_pairs(recordings: Sequence[Recording], durations: Mapping[Path, float | None],
+                terms: Sequence[str] = (), parsed: ParsedCaptions | None = None) -> CheckReport:
+    """The checks of every recording with its captions (pure apart from reading VTTs when
+    ``parsed`` is not given). ``durations[audio]`` in seconds; None or missing = unknown,
+    and then the "cue past the end of the audio" rule is skipped for that recording.
+    ``terms``: vocabulary spellings for the misspelling hints (empty = no hints)."""
+    parsed = parsed or load_cues(recordings)
+    report = CheckReport(recordings=len(recordings))
+    for rec in recordings:
+        if rec.vtt is None:
+            continue
+        cues = parsed.cues.get(rec.audio, [])
+        report.cues += len(cues)
+        report.problems += caption_problems(cues, parsed.problems.get(rec.audio, []),
+                                            str(rec.vtt), durations.get(rec.audio), terms)
+    return report
+
+
+def caption_problems(cues: Sequence[Cue], parse_problems: Sequence[Problem], file: str,
+                     duration: float | None, terms: Sequence[str] = ()) -> list[Problem]:
+    """All problems of one caption file, in line order. A file that did not parse at all
+    (no cues and a parse ERROR) is not also told it has "no cues"."""
+    problems = list(parse_problems)
+    unusable = not cues and any(p.severity is Severity.ERROR for p in problems)
+    if not unusable:
+        problems += validate_cues(cues, file, duration)
+    problems += spelling_problems(cues, terms, file)
+    return sorted(problems, key=lambda p: p.line or 0)
+
+
+def load_terms(vocab: Path) -> tuple[list[str], list[Problem], list[str]]:
+    """Vocabulary spellings, problems, notes. The vocabulary is optional for ``check``:
+    a missing or empty one only skips the hints (a note, not an error); a broken one
+    (e.g. a duplicate term) is an ERROR, since ``build`` and training need it."""
+    vocab = Path(vocab)
+    if not vocab.exists() or (vocab.is_dir() and not any(vocab.glob("*.txt"))):
+        return [], [], [f"no vocabulary in {vocab}: spelling hints skipped"]
+    try:
+        terms = term_texts(read_vocab(vocab))
+    except VocabtuneError as err:
+        return [], [Problem(Severity.ERROR, err.file or str(vocab), err.line, err.message,
+                            err.hint or "")], []
+    return terms, [], ([] if terms else [f"no terms in {vocab}: spelling hints skipped"])
+
+
+def check_recordings(recordings: Path, vocab: Path) -> CheckReport:
+    """``prepare_data.py check``: discover, decode each recording once, parse each caption
+    file once, run every rule. Bad input never raises (except a missing folder)."""
+    found, layout = discover_recordings(recordings)
+    terms, vocab_problems, notes = load_terms(vocab)
+    durations, audio_problems = measure_durations(found)
+    report = check_pairs(found, durations, terms)
+    report.problems = layout + vocab_problems + audio_problems + report.problems
+    report.notes += notes
+    log.debug("check: %s", report.summary())
+    return report

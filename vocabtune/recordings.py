@@ -1,0 +1,117 @@
+"""Find the recordings in a folder, pair each with its caption file, and assign its split.
+
+Layout (one folder, not searched recursively)::
+
+    recordings/train.mp3         audio: any suffix in config.AUDIO_SUFFIXES, any case
+    recordings/train.vtt         its captions: the same stem + ".vtt"
+    recordings/validation.mp3    -> the validation split (see split_for)
+
+Files this project writes beside them are not captions to pair: ``*.finetuned.vtt``
+(transcripts by a fine-tuned model), ``*.suggested.vtt`` (``suggest`` output),
+``*.bak.vtt`` (backups kept by ``--force``); reading scripts (``*-script.txt``) and any
+other file are ignored too, as are hidden files (editor swap files, ``.DS_Store``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import AUDIO_SUFFIXES, VALIDATION_PREFIXES
+from .errors import VocabtuneError
+from .schema import Problem, Severity
+
+log = logging.getLogger(__name__)
+
+TRAIN, VALIDATION = "train", "validation"
+DERIVED_VTT_SUFFIXES = (".finetuned.vtt", ".suggested.vtt", ".bak.vtt")
+# "validation", "val" or "dev", then the end of the name or a non-letter: "val.mp3",
+# "validation_2.mp3", "dev-take3.mp3" and "Val2.m4a" are validation; "development.mp3",
+# "valentine.mp3" and "devices.mp3" are ordinary words and stay in train.
+_VALIDATION_NAME = re.compile(
+    rf"(?:{'|'.join(map(re.escape, sorted(VALIDATION_PREFIXES, key=len, reverse=True)))})(?![a-z])")
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One recording and its caption file (None when it has none yet)."""
+
+    audio: Path
+    vtt: Path | None
+    split: str                   # "train" or "validation"
+
+    @property
+    def name(self) -> str:
+        """The audio file's name: the ``source`` column of the dataset."""
+        return self.audio.name
+
+
+def split_for(name: str) -> str:
+    """``validation`` for names starting validation/val/dev (any case) followed by the end
+    or a non-letter; ``train`` for the rest."""
+    stem = Path(name).stem.casefold()
+    return VALIDATION if _VALIDATION_NAME.match(stem) else TRAIN
+
+
+def is_audio(path: Path) -> bool:
+    return path.suffix.lower() in AUDIO_SUFFIXES and not path.name.startswith(".")
+
+
+def is_caption(path: Path) -> bool:
+    """A person's caption file, not one of the files derived from it."""
+    name = path.name.lower()
+    return (name.endswith(".vtt") and not name.startswith(".")
+            and not name.endswith(DERIVED_VTT_SUFFIXES))
+
+
+def discover_recordings(folder: Path) -> tuple[list[Recording], list[Problem]]:
+    """Recordings in ``folder`` sorted by name, and the problems of the folder's layout.
+
+    Raises :class:`VocabtuneError` only when the folder itself is missing; everything
+    else (no recordings, captions without audio, audio without captions, two recordings
+    with one name) comes back as ERROR problems so ``check`` can list them all at once.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise VocabtuneError("recordings folder not found", file=folder,
+                             hint="put your recordings there or pass --recordings DIR")
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    audio = [p for p in files if is_audio(p)]
+    captions = {p.stem: p for p in files if is_caption(p)}
+    problems = _duplicate_stems(audio)
+    recordings = [Recording(a, captions.get(a.stem), split_for(a.name)) for a in audio]
+    problems += _unpaired(recordings, captions, folder)
+    for rec in recordings:
+        log.debug("%s: %s, captions %s", rec.name, rec.split, rec.vtt.name if rec.vtt else "none")
+    return recordings, problems
+
+
+def _duplicate_stems(audio: list[Path]) -> list[Problem]:
+    """train.mp3 + train.wav would share train.vtt, and one would be used twice."""
+    seen: dict[str, Path] = {}
+    problems = []
+    for path in audio:
+        first = seen.setdefault(path.stem, path)
+        if first is not path:
+            problems.append(Problem(Severity.ERROR, str(path), None,
+                                    f'two recordings are named "{path.stem}" ({first.name} and {path.name})',
+                                    "rename or remove one of them"))
+    return problems
+
+
+def _unpaired(recordings: list[Recording], captions: dict[str, Path],
+              folder: Path) -> list[Problem]:
+    if not recordings:
+        return [Problem(Severity.ERROR, str(folder), None, "no recordings found",
+                        f"add audio files ({', '.join(AUDIO_SUFFIXES[:5])} …) to this folder")]
+    problems = [Problem(Severity.ERROR, str(r.audio), None, "recording has no caption file",
+                        f"run prepare_data.py transcribe to create {r.audio.stem}.vtt")
+                for r in recordings if r.vtt is None]
+    stems = {r.audio.stem for r in recordings}
+    problems += [Problem(Severity.ERROR, str(path), None, "caption file has no recording",
+                         f"name it after its recording ({stem}.vtt beside {stem}.mp3) "
+                         "or move it out of this folder")
+                 for stem, path in sorted(captions.items()) if stem not in stems]
+    return problems
