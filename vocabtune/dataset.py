@@ -21,7 +21,7 @@ import json
 import logging
 import os
 import shutil
-import tempfile
+import secrets
 import wave
 from pathlib import Path
 from typing import Any, Iterator, Mapping, NoReturn, Sequence
@@ -95,8 +95,9 @@ def save_dataset(dataset: DatasetDict, out: Path, metadata: Mapping[str, Any]) -
     out = Path(out)
     _refuse_foreign(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    tmp = _fresh_name(out, "building")
     try:
+        tmp.mkdir()             # not mkdtemp: its 0700 mode would end up on the dataset
         _save_quietly(dataset, tmp)
         payload = {"format": METADATA_FORMAT, **metadata}
         (tmp / METADATA_FILE).write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n",
@@ -127,8 +128,7 @@ def _swap_in(new: Path, out: Path) -> None:
     if not out.exists():
         os.replace(new, out)
         return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-    old.rmdir()                 # only a unique name was wanted (Windows cannot rename onto a dir)
+    old = _fresh_name(out, "old")
     os.replace(out, old)
     try:
         os.replace(new, out)
@@ -136,6 +136,11 @@ def _swap_in(new: Path, out: Path) -> None:
         os.replace(old, out)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _fresh_name(out: Path, what: str) -> Path:
+    """A hidden, unused name beside ``out`` (same file system, so renames are atomic)."""
+    return out.parent / f".{out.name}.{what}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
 def _refuse_foreign(out: Path) -> None:

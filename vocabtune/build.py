@@ -1,0 +1,216 @@
+"""``prepare_data.py build``: checked recordings -> packed chunks -> dataset on disk.
+
+Flow: find the recordings, decode each one once, run the same checks as ``check`` with the
+durations just decoded (any error stops the build before anything is written), pack the
+cues into <= 30 s chunks, assign splits, slice the audio, save atomically, summarise.
+
+Splits: recordings named ``validation*``/``val*``/``dev*`` form validation, the rest train.
+With no validation recording, ``--validation-fraction`` of the chunks (whole chunks,
+seeded) is held out; 0, the default, means 0.1 then — a dataset without validation cannot
+measure anything, and one in ten chunks is the usual share for a few minutes of audio.
+With a validation recording the fraction is ignored (logged as a warning).
+
+Default output: ``data/<name>`` under the current folder, where ``<name>`` is the folder
+holding ``recordings/`` (``~/my-voice/recordings`` -> ``data/my-voice``); when the
+recordings folder is not called ``recordings`` (``--recordings ../llm-lingo``), its own
+name (``data/llm-lingo``), which is what a person means by "the folder's name" there.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from tqdm import tqdm
+
+from . import __version__
+from .audio import AudioSegment, load_segment, segment_seconds
+from .config import SAMPLE_RATE, BuildConfig
+from .dataset import make_dataset_dict, save_dataset
+from .errors import VocabtuneError
+from .schema import Chunk, Cue, Problem, Severity
+from .segments import hold_out, pack_cues
+from .summary import SplitStats, format_summary, split_stats
+from .check import audio_problem, check_pairs, load_cues, load_terms
+from .recordings import Recording, discover_recordings
+
+log = logging.getLogger(__name__)
+DATA_ROOT = Path("data")
+DEFAULT_VALIDATION_FRACTION = 0.1   # when there is no validation recording and no flag
+MAX_LISTED_PROBLEMS = 5             # the rest: "run prepare_data.py check"
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    out: Path                                   # the dataset folder written
+    summary: str                                # the table printed by the CLI
+    stats: dict[str, SplitStats] = field(default_factory=dict)
+    seconds: float = 0.0                        # wall time of the whole build
+
+
+def build_dataset(cfg: BuildConfig) -> BuildResult:
+    """The whole build; raises :class:`VocabtuneError` (and writes nothing) on bad input."""
+    started = time.perf_counter()
+    out = Path(cfg.out) if cfg.out is not None else default_out(cfg.recordings)
+    _check_fraction(cfg.validation_fraction)
+    recordings, terms, audio, cues = checked_inputs(cfg)
+    chunks = {rec.name: _pack(rec, cues[rec.name], cfg.max_chunk_s) for rec in recordings}
+    splits, rule = assign_splits(recordings, chunks, cfg)
+    stats = {name: split_stats(split, terms) for name, split in splits.items()}
+    dataset = _slice_all(splits, audio)
+    meta = _metadata(cfg, recordings, audio, terms, stats, rule)
+    save_dataset(dataset, out, meta)
+    seconds = time.perf_counter() - started
+    log.info("built %s in %.1f s", out, seconds)
+    return BuildResult(out=out, summary=format_summary(stats, terms), stats=stats,
+                       seconds=seconds)
+
+
+def default_out(recordings: Path) -> Path:
+    """``data/<name>``: see the module docstring for how the name is chosen."""
+    folder = Path(recordings).resolve()
+    name = folder.parent.name if folder.name.lower() == "recordings" else folder.name
+    return DATA_ROOT / (name or "dataset")
+
+
+def default_dataset_dir(root: Path = DATA_ROOT) -> Path:
+    """The one dataset under ``data/`` (for ``push`` without ``--dataset``)."""
+    found = sorted(p for p in Path(root).glob("*/dataset_dict.json")
+                   if not p.parent.name.startswith("."))
+    if len(found) == 1:
+        return found[0].parent
+    if not found:
+        raise VocabtuneError("no dataset found", file=root,
+                             hint="run prepare_data.py build first, or pass --dataset DIR")
+    names = ", ".join(str(p.parent) for p in found)
+    raise VocabtuneError(f"several datasets found ({names})", file=root,
+                         hint="choose one with --dataset DIR")
+
+
+def _check_fraction(fraction: float) -> None:
+    if not 0.0 <= fraction < 1.0:
+        raise VocabtuneError(f"--validation-fraction {fraction:g} is not in [0, 1)",
+                             hint="pass e.g. 0.1 (or 0 for the default)")
+
+
+def checked_inputs(cfg: BuildConfig) -> tuple[list[Recording], list[str],
+                                                dict[str, AudioSegment], dict[str, list[Cue]]]:
+    """Recordings, terms, decoded audio and cues, after the same checks as ``check``.
+
+    Layout and vocabulary problems stop the build before anything is decoded; then each
+    recording is decoded once and the caption rules run with those durations (so nothing
+    is decoded twice). Any error raises; warnings are logged.
+    """
+    recordings, layout = discover_recordings(Path(cfg.recordings))
+    terms, vocab_problems, notes = load_terms(cfg.vocab)
+    for note in notes:
+        log.warning("%s: the summary will have no term counts", note)
+    raise_on_errors(layout + vocab_problems)
+    audio, audio_problems = decode_recordings(recordings)
+    durations = {r.audio: segment_seconds(audio[r.name]) for r in recordings if r.name in audio}
+    parsed = load_cues(recordings)
+    report = check_pairs(recordings, durations, terms, parsed)
+    raise_on_errors(audio_problems + report.problems)
+    return recordings, terms, audio, {r.name: parsed.cues.get(r.audio, []) for r in recordings}
+
+
+def decode_recordings(recordings: Sequence[Recording]) -> tuple[dict[str, AudioSegment],
+                                                                list[Problem]]:
+    """Each recording decoded exactly once, keyed by file name; chunks are sliced from
+    these. An unreadable file becomes an ERROR problem, reported with the others."""
+    audio: dict[str, AudioSegment] = {}
+    problems: list[Problem] = []
+    for rec in tqdm(recordings, desc="decoding", unit="recording", disable=None):
+        try:
+            audio[rec.name] = load_segment(rec.audio)
+        except VocabtuneError as err:
+            problems.append(audio_problem(rec.audio, err))
+            continue
+        log.info("decoded %s (%.1f s)", rec.name, segment_seconds(audio[rec.name]))
+    return audio, problems
+
+
+def raise_on_errors(problems: Sequence[Problem]) -> None:
+    """Warnings are logged (the first few); errors become one VocabtuneError listing the
+    first few and pointing at ``check`` for the rest."""
+    warnings = [p for p in problems if p.severity is not Severity.ERROR]
+    for problem in warnings[:MAX_LISTED_PROBLEMS]:
+        log.warning("%s", problem)
+    if len(warnings) > MAX_LISTED_PROBLEMS:
+        log.warning("… and %d more warnings (prepare_data.py check lists them all)",
+                    len(warnings) - MAX_LISTED_PROBLEMS)
+    errors = [p for p in problems if p.severity is Severity.ERROR]
+    if not errors:
+        return
+    listed = "\n".join(f"  {p}" for p in errors[:MAX_LISTED_PROBLEMS])
+    more = len(errors) - MAX_LISTED_PROBLEMS
+    tail = f"\n  … and {more} more" if more > 0 else ""
+    raise VocabtuneError(f"cannot build: {len(errors)} error(s) in the recordings, nothing "
+                         f"was written:\n{listed}{tail}\n",
+                         hint="fix them (prepare_data.py check lists them all), then build again")
+
+
+def _pack(rec: Recording, cues: Sequence[Cue], max_s: float) -> list[Chunk]:
+    chunks = pack_cues(cues, rec.name, max_s, caption_file=str(rec.vtt))
+    if not chunks:
+        raise VocabtuneError("the captions have no cue with text", file=rec.vtt,
+                             hint="transcribe it with prepare_data.py transcribe (move the empty "
+                                  "file away first), or remove the recording")
+    return chunks
+
+
+def assign_splits(recordings: Sequence[Recording], chunks: Mapping[str, list[Chunk]],
+                  cfg: BuildConfig) -> tuple[dict[str, list[Chunk]], dict]:
+    """train/validation chunks, and how validation was chosen (for the metadata)."""
+    by_split: dict[str, list[Chunk]] = {"train": [], "validation": []}
+    for rec in recordings:
+        by_split[rec.split].extend(chunks[rec.name])
+    if not by_split["train"]:
+        raise VocabtuneError("every recording is a validation recording: nothing to train on",
+                             hint="add a recording not named validation*/val*/dev*")
+    if by_split["validation"]:
+        if cfg.validation_fraction:
+            log.warning("--validation-fraction ignored: validation recording(s) found")
+        return by_split, {"rule": "recording"}
+    fraction = cfg.validation_fraction or DEFAULT_VALIDATION_FRACTION
+    train, validation = hold_out(by_split["train"], fraction, cfg.seed)
+    log.info("no validation recording: held out %d of %d chunks (fraction %g, seed %d)",
+             len(validation), len(train) + len(validation), fraction, cfg.seed)
+    return ({"train": train, "validation": validation},
+            {"rule": "fraction", "fraction": fraction, "seed": cfg.seed})
+
+
+def _slice_all(splits: Mapping[str, list[Chunk]], audio: Mapping[str, AudioSegment]):
+    total = sum(c.end - c.start for chunks in splits.values() for c in chunks)
+    with tqdm(total=round(total, 3), desc="slicing", unit="s", disable=None,
+              bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]") as bar:
+        return make_dataset_dict(splits, audio, bar)
+
+
+def _metadata(cfg: BuildConfig, recordings: Sequence[Recording], audio: Mapping[str, AudioSegment],
+              terms: Sequence[str], stats: Mapping[str, SplitStats], rule: dict) -> dict:
+    """``vocabtune.json``: what the dataset card and the trainer need to know."""
+    return {
+        "vocabtune_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "sampling_rate": SAMPLE_RATE,
+        "max_chunk_s": cfg.max_chunk_s,
+        "validation": rule,
+        "recordings": [{"file": r.name, "captions": Path(r.vtt).name, "split": r.split,
+                        "duration_s": round(segment_seconds(audio[r.name]), 3)}
+                       for r in recordings],
+        "terms": list(terms),
+        "splits": {name: s.as_json() for name, s in stats.items()},
+        "commands": ["prepare_data.py build" + _flags(cfg)],
+    }
+
+
+def _flags(cfg: BuildConfig) -> str:
+    """The build command as it can be re-run (paths as given, relative stays relative)."""
+    flags = f" --recordings {cfg.recordings} --vocab {cfg.vocab}"
+    if cfg.validation_fraction:
+        flags += f" --validation-fraction {cfg.validation_fraction:g}"
+    return flags
