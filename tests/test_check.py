@@ -1,0 +1,202 @@
+"""check: recordings discovery and splits, spelling hints, and the whole command on real
+audio (a 6 s clip made from llm-lingo, a corrupt MP3, and the full llm-lingo set)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import prepare_data
+from vocabtune.check import (CheckReport, check_pairs, check_recordings, load_cues,
+                             load_terms, measure_durations)
+from vocabtune.errors import VocabtuneError
+from vocabtune.recordings import Recording, discover_recordings, split_for
+from vocabtune.schema import Cue, Problem, Severity
+from vocabtune.spelling import near_misses, spelling_problems
+
+TERMS = ["llama.cpp", "Mixtral 8x7B", "LoRA", "QLoRA", "Phi-2", "TinyLlama", "Hugging Face",
+         "Ollama", "Gemma", "DeepSeek-V3", "RoPE", "KV cache"]
+CLIP_SECONDS = 6.0
+
+
+def found(text: str) -> list[tuple[str, str]]:
+    return [(m.found, m.term) for m in near_misses(text, TERMS)]
+
+
+# --- spelling hints --------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "mixtral 8x7b and MIXTRAL 8X7B", "Lora, LoRA and lora.", "QLoRA is not LoRA twice",
+    "Ollama's models", "two Gemmas", "llama.cpp. Then Phi-2, then KV  cache",
+    "Phi-3 is another model", "RAG, rag and rope", "open that file, a small model",
+])
+def test_no_false_alarm(text):
+    assert found(text) == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("I ran lamma.cpp today", [("lamma.cpp", "llama.cpp")]),
+    ("Mixtral 8 x 7B is big", [("Mixtral 8 x 7B", "Mixtral 8x7B")]),
+    ("phi 2 and Phi 2", [("phi 2", "Phi-2"), ("Phi 2", "Phi-2")]),
+    ("a Tiny Llama and a tiny-llama", [("Tiny Llama", "TinyLlama"), ("tiny-llama", "TinyLlama")]),
+    ("HuggingFace hub", [("HuggingFace", "Hugging Face")]),
+    ("deep seek v3", [("deep seek v3", "DeepSeek-V3")]),
+    ("(Olama)", [("Olama", "Ollama")]),
+    ("the kv-cache grows", [("kv-cache", "KV cache")]),
+])
+def test_near_misses_flagged(text, expected):
+    assert found(text) == expected
+
+
+def test_spelling_problems_are_warnings_at_the_cue_line():
+    (p,) = spelling_problems([Cue(0, 1, "use lamma.cpp", 7)], TERMS, "a.vtt")
+    assert (p.severity, p.file, p.line) == (Severity.WARNING, "a.vtt", 7)
+    assert p.hint == 'did you mean "llama.cpp"?'
+
+
+# --- recordings ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, split", [
+    ("validation.mp3", "validation"), ("Validation.MP3", "validation"), ("val.m4a", "validation"),
+    ("val_2.wav", "validation"), ("dev-take3.flac", "validation"), ("VAL2.ogg", "validation"),
+    ("train.mp3", "train"), ("development.mp3", "train"), ("valentine.mp3", "train"),
+    ("devices.mp3", "train"), ("my-validation.mp3", "train"),
+])
+def test_split_rule(name, split):
+    assert split_for(name) == split
+
+
+def touch(folder: Path, *names: str) -> None:
+    for name in names:
+        (folder / name).write_bytes(b"")
+
+
+def test_discovery_pairs_and_ignores_derived_files(tmp_path):
+    touch(tmp_path, "train.mp3", "train.vtt", "train.finetuned.vtt", "train.suggested.vtt",
+          "train.20240101-120000.bak.vtt", "train-script.txt", "notes.md", ".train.mp3.swp",
+          "Val.WAV", "Val.vtt")
+    recordings, problems = discover_recordings(tmp_path)
+    assert problems == []
+    assert recordings == [Recording(tmp_path / "Val.WAV", tmp_path / "Val.vtt", "validation"),
+                          Recording(tmp_path / "train.mp3", tmp_path / "train.vtt", "train")]
+
+
+def test_discovery_problems(tmp_path):
+    touch(tmp_path, "a.mp3", "a.wav", "a.vtt", "b.mp3", "orphan.vtt")
+    recordings, problems = discover_recordings(tmp_path)
+    assert len(recordings) == 3
+    by_file = {(Path(p.file).name, p.severity): p for p in problems}
+    assert "two recordings" in by_file["a.wav", Severity.ERROR].message
+    assert "transcribe" in by_file["b.mp3", Severity.ERROR].hint
+    assert "has no recording" in by_file["orphan.vtt", Severity.ERROR].message
+    assert len(problems) == 3
+
+
+def test_discovery_empty_and_missing_folder(tmp_path):
+    recordings, (problem,) = discover_recordings(tmp_path)
+    assert recordings == [] and "no recordings" in problem.message
+    with pytest.raises(VocabtuneError, match="not found"):
+        discover_recordings(tmp_path / "nope")
+
+
+# --- the report ------------------------------------------------------------------------
+
+def test_summary_line():
+    report = CheckReport([Problem(Severity.WARNING, "a", 1, "w")], recordings=2, cues=82)
+    assert report.summary() == "checked 2 recordings, 82 cues: 0 errors, 1 warning"
+    report.notes.append("no vocabulary in v: spelling hints skipped")
+    assert report.summary().endswith("(no vocabulary in v: spelling hints skipped)")
+
+
+def test_check_pairs_uses_given_durations_and_parsed_cues(tmp_path):
+    """build's path: durations it already knows, cues parsed once; nothing decoded here."""
+    vtt = tmp_path / "t.vtt"
+    vtt.write_text("WEBVTT\n\n00:00.000 --> 00:05.000\nlamma.cpp\n\n00:05.000 --> 00:09.000\nb\n")
+    rec = Recording(tmp_path / "t.mp3", vtt, "train")        # no audio file: never read
+    parsed = load_cues([rec])
+    report = check_pairs([rec], {rec.audio: 8.0}, ["llama.cpp"], parsed)
+    assert [(p.line, p.severity) for p in report.problems] == [(3, Severity.WARNING), (6, Severity.ERROR)]
+    assert (report.recordings, report.cues) == (1, 2)
+    assert check_pairs([rec], {}, [], parsed).problems == []   # unknown length: no end check
+    assert parsed.cues[rec.audio][0] == Cue(0.0, 5.0, "lamma.cpp", 3)
+
+
+def test_load_terms_optional_and_broken(tmp_path):
+    assert load_terms(tmp_path / "missing")[0:2] == ([], [])
+    (tmp_path / "terms.txt").write_text("LoRA\nlora\n")
+    terms, (problem,), notes = load_terms(tmp_path)
+    assert terms == [] and problem.severity is Severity.ERROR and problem.line == 2
+
+
+# --- real audio ------------------------------------------------------------------------
+
+@pytest.fixture
+def folder(tmp_path, data_dir):
+    """recordings/ with the 6 s clip and its clean captions, vocab/ with a few terms."""
+    rec = tmp_path / "recordings"
+    rec.mkdir()
+    shutil.copy(data_dir / "audio" / "clip.mp3", rec / "train.mp3")
+    shutil.copy(data_dir / "vtt" / "clip.vtt", rec / "train.vtt")
+    vocab = tmp_path / "vocab"
+    vocab.mkdir()
+    (vocab / "terms.txt").write_text("PEFT\nllama.cpp\n")
+    return tmp_path
+
+
+def test_durations_of_real_and_corrupt_audio(data_dir):
+    recs = [Recording(data_dir / "audio" / n, None, "train") for n in ("clip.mp3", "corrupt.mp3")]
+    durations, (problem,) = measure_durations(recs)
+    assert durations[recs[0].audio] == pytest.approx(CLIP_SECONDS, abs=0.05)
+    assert durations[recs[1].audio] is None
+    assert problem.file.endswith("corrupt.mp3") and "unreadable audio" in problem.message
+
+
+def test_clean_folder_passes(folder, capsys):
+    status = prepare_data.main(["check", "--recordings", str(folder / "recordings"),
+                                "--vocab", str(folder / "vocab")])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert out.strip() == "checked 1 recording, 1 cue: 0 errors, 0 warnings"
+
+
+def test_broken_folder_fails_with_file_line_messages(folder, data_dir, capsys):
+    rec = folder / "recordings"
+    (rec / "train.vtt").write_text(
+        "WEBVTT\n\n00:00:00.495 --> 00:00:04.896\nuse lamma.cpp\n\n"
+        "00:00:04.000 --> 00:00:07.000\npast the end and overlapping\n\n"
+        "00:00:07.000 --> 00:00:4x.000\nbad\n")
+    shutil.copy(data_dir / "audio" / "corrupt.mp3", rec / "validation.mp3")
+    (rec / "validation.vtt").write_text("WEBVTT\n\n00:00.000 --> 00:01.000\nhi\n")
+    status = prepare_data.main(["check", "--recordings", str(rec), "--vocab", str(folder / "vocab")])
+    out = capsys.readouterr().out.splitlines()
+    vtt = rec / "train.vtt"
+    assert status == 1
+    assert [line.split(": ")[0:2] for line in out[:-1]] == [
+        [f"{rec / 'validation.mp3'}", "error"], [f"{vtt}:3", "warning"], [f"{vtt}:6", "error"],
+        [f"{vtt}:6", "error"], [f"{vtt}:9", "error"]]
+    assert "unreadable audio" in out[0]
+    assert out[1].endswith('"lamma.cpp" is close to the vocabulary term "llama.cpp" — did you mean "llama.cpp"?')
+    assert {"overlaps the cue on line 3", "after the end of the audio"} <= {
+        m for m in ("overlaps the cue on line 3", "after the end of the audio") for line in out[2:4] if m in line}
+    assert "cannot read the timing line" in out[4]
+    assert out[-1] == "checked 2 recordings, 3 cues: 4 errors, 1 warning"
+
+
+def test_missing_vocab_is_a_note_not_an_error(folder, capsys):
+    assert prepare_data.main(["check", "--recordings", str(folder / "recordings"),
+                              "--vocab", str(folder / "none")]) == 0
+    assert "spelling hints skipped" in capsys.readouterr().out
+
+
+@pytest.mark.shared
+def test_llm_lingo_has_no_errors(llm_lingo, tmp_path):
+    rec = tmp_path / "recordings"
+    rec.mkdir()
+    for name in ("train.mp3", "train.vtt", "validation.mp3", "validation.vtt"):
+        shutil.copy(llm_lingo / name, rec / name)
+    report = check_recordings(rec, llm_lingo / "terms.txt")
+    assert report.errors == [], [str(p) for p in report.errors]
+    assert report.recordings == 2 and report.cues > 50
+    assert [r.split for r in discover_recordings(rec)[0]] == ["train", "validation"]
