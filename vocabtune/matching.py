@@ -1,0 +1,261 @@
+"""Find likely mis-hearings of vocabulary terms in caption text (pure; used by ``suggest``).
+
+Every run of 1 to a few words of the text (an n-gram) is compared with every term, and
+with every alias, in *spoken form* (:mod:`vocabtune.spoken`), by two measures:
+
+* **spelling**: rapidfuzz's normalised Indel similarity of the spoken keys; and
+* **sound**: the same similarity of their Metaphone codes (jellyfish), which keep the
+  consonant skeleton and drop what Whisper most often gets wrong (vowels, doubled letters,
+  ph/f, c/k). "mixed role 8 by 7 B" and "Mixtral 8x7B" share the code MKSTRLTBSFNB.
+
+A mis-hearing *sounds* like the term, so sound is the main evidence; spelling guards
+against Metaphone's coarseness ("rope", "ripe" and "rip" share a code). The bars are stated
+in edits, not fitted to any data set (see the constants). Ordinary words are protected:
+one common English word is never replaced unless an alias names it, and a phrase of common
+words only when it says the term almost exactly ("bits and bytes" -> "bitsandbytes").
+Text that already contains a term spelt exactly (:func:`vocabtune.vocab.find_term`) is left
+alone, except to restore the vocabulary's capitals ("vllm" -> "vLLM").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Sequence
+
+import jellyfish
+import numpy as np
+from rapidfuzz import fuzz, process
+
+from .schema import Term
+from .spoken import spoken_key, spoken_words
+from .vocab import find_term
+
+# fuzz.ratio is 1 - indels / (len a + len b); one substituted character in a key of L
+# characters costs 2 indels, so a similarity s allows about (1 - s) * L substitutions.
+MIN_SOUND = 0.75            # Metaphone codes: at most 1 sound in 4 differs
+MIN_SPELLING = 0.70         # spoken keys: at most ~3 characters in 10 differ ...
+MIN_SCORE = 0.80            # ... and on average over both, at most 1 in 5
+MIN_SCORE_COMMON = 0.90     # a phrase of common words: at most 1 character in 10 differs
+MIN_FUZZY_CHARS = 4         # shorter keys (DPO, TRL, AWQ) match only exactly: one edit of a
+#                             3-letter acronym is already another word ("awk", "dip")
+EXTRA_WORDS = 2             # an n-gram may have 2 words more than the term says
+MAX_WORDS = 10              # ... and never more than 10 words
+_EDGE = "\"'()[]{}<>“”‘’«».,;:!?…"
+_CLAUSE_END = re.compile(r"[.!?;:…][\"'”’)\]]*$")   # an n-gram never runs past these
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """Replace ``text[start:end]`` (``found``) by ``term``, spelt as in the vocabulary."""
+
+    start: int
+    end: int
+    found: str
+    term: str
+    score: float                # 0..1, 1 = says the term exactly
+    alias: bool = False         # matched through an alias of the term
+
+
+@dataclass(frozen=True)
+class _Key:
+    """One way of saying a term: its own spoken form, a variant, or an alias."""
+
+    term: str
+    key: str
+    words: int                  # spoken words, which bounds the n-gram length
+    alias: bool
+
+
+@dataclass(frozen=True)
+class _Phrase:
+    """One n-gram of the text: character span, word count, spoken key."""
+
+    start: int
+    end: int
+    words: int
+    key: str
+    common: bool                # every word is a common English word
+
+
+@lru_cache(maxsize=1)
+def common_words() -> frozenset[str]:
+    """The 10,000 most frequent English words (see the header of the asset for the source)."""
+    text = resources.files("vocabtune.assets").joinpath("common_words.txt").read_text("utf-8")
+    return frozenset(w for w in text.split("\n") if w and not w.startswith("#"))
+
+
+def is_common_word(word: str) -> bool:
+    return word.strip(_EDGE).replace("’", "'").lower().removesuffix("'s") in common_words()
+
+
+# --- the vocabulary side ---------------------------------------------------------------
+
+def term_keys(terms: Sequence[Term]) -> list[_Key]:
+    """Every way of saying every term: its spoken form, the form without "dot"
+    ("llama cpp"), each alias, and each partial alias standing in for its part of the term."""
+    keys: dict[tuple[str, str], _Key] = {}
+    for term in terms:
+        own = spoken_words(term.text)
+        forms = [(own, False), ([w for w in own if w != "dot"], False)]
+        for alias in term.aliases:
+            said = spoken_words(alias)
+            forms.append((said, True))
+            whole = stand_in(own, said)
+            forms += [(whole, True)] if whole else []
+        for words, alias in forms:
+            key = "".join(words)
+            if key and (term.text, key) not in keys:
+                keys[(term.text, key)] = _Key(term.text, key, len(words), alias)
+    return list(keys.values())
+
+
+def stand_in(whole: list[str], part: list[str]) -> list[str] | None:
+    """``whole`` with ``part`` in place of the stretch of it that ``part`` most resembles.
+
+    An alias shorter than its term is a mis-hearing of *part* of it: with the alias "mixed
+    role" for "Mixtral 8x7B", the text says "mixed role 8 by 7 B", and replacing only "mixed
+    role" would leave "Mixtral 8x7B 8 by 7 B". The stretch must resemble the alias more than
+    not (similarity >= 0.5); otherwise the alias stands alone.
+    """
+    if not part or len(part) >= len(whole):
+        return None
+    said = "".join(part)
+    spans = [(i, j) for i in range(len(whole)) for j in range(i + 1, len(whole) + 1)
+             if j - i < len(whole)]
+    score, (i, j) = max((fuzz.ratio("".join(whole[i:j]), said), (i, j)) for i, j in spans)
+    return whole[:i] + part + whole[j:] if score >= 50 else None
+
+
+def sound(key: str) -> str:
+    """Metaphone code of a spoken key (jellyfish; "" for a key without letters)."""
+    return jellyfish.metaphone(key) if key else ""
+
+
+# --- the text side ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Word:
+    start: int                  # span of the word without surrounding punctuation
+    end: int
+    core: str
+    ends_clause: bool           # followed by . ! ? ; : — no n-gram runs past it
+
+
+def text_words(text: str) -> list[_Word]:
+    """Whitespace-separated words with their edge punctuation trimmed ("(GGF," -> GGF)."""
+    words = []
+    for m in re.finditer(r"\S+", text):
+        raw = m.group()
+        core = raw.strip(_EDGE)
+        lead = len(raw) - len(raw.lstrip(_EDGE))
+        words.append(_Word(m.start() + lead, m.start() + lead + len(core), core,
+                           bool(_CLAUSE_END.search(raw))))
+    return words
+
+
+def phrases(text: str, max_words: int) -> list[_Phrase]:
+    """All n-grams of 1..``max_words`` words that stay inside one clause."""
+    words = text_words(text)
+    out = []
+    for i, first in enumerate(words):
+        if not first.core:
+            continue
+        for j in range(i, min(i + max_words, len(words))):
+            if not words[j].core:
+                break
+            key = spoken_key(text[first.start:words[j].end])
+            if key:
+                common = all(is_common_word(w.core) for w in words[i:j + 1])
+                out.append(_Phrase(first.start, words[j].end, j - i + 1, key, common))
+            if words[j].ends_clause:
+                break
+    return out
+
+
+# --- matching --------------------------------------------------------------------------
+
+class Matcher:
+    """The vocabulary's spoken keys, computed once; :meth:`suggest` then runs per cue."""
+
+    def __init__(self, terms: Sequence[Term]) -> None:
+        self.terms = [t.text for t in terms]
+        self.keys = term_keys(terms)
+        self._key_text = [k.key for k in self.keys]
+        self._key_sound = [sound(k.key) for k in self.keys]
+        self._key_words = np.array([k.words for k in self.keys])
+        self._fuzzy_ok = np.array([len(k.key) >= MIN_FUZZY_CHARS for k in self.keys])
+        self.max_words = min(MAX_WORDS, int(self._key_words.max(initial=0)) + EXTRA_WORDS)
+
+    def suggest(self, text: str) -> list[Suggestion]:
+        """Non-overlapping replacements for ``text``, in text order."""
+        if not self.keys or not text.strip():
+            return []
+        protected = [(s, e, t) for t in self.terms for s, e in find_term(t, text)]
+        found = _case_fixes(text, protected) + [
+            c for c in self._candidates(text) if _allowed(c, protected)]
+        return _best_non_overlapping(found)
+
+    def _candidates(self, text: str) -> list[Suggestion]:
+        grams = phrases(text, self.max_words)
+        if not grams:
+            return []
+        spell, heard = self._similarity(grams)
+        score = np.where(spell >= 1.0, 1.0, (spell + heard) / 2)
+        ok = self._accept(grams, spell, heard, score)
+        return [Suggestion(grams[i].start, grams[i].end, text[grams[i].start:grams[i].end],
+                           self.keys[k].term, float(score[i, k]), self.keys[k].alias)
+                for i, k in zip(*np.nonzero(ok))]
+
+    def _similarity(self, grams: list[_Phrase]) -> tuple[np.ndarray, np.ndarray]:
+        """(spelling, sound) similarity in 0..1 of every n-gram (rows) with every key."""
+        spell = process.cdist([g.key for g in grams], self._key_text, scorer=fuzz.ratio)
+        heard = process.cdist([sound(g.key) for g in grams], self._key_sound, scorer=fuzz.ratio)
+        return spell / 100, heard / 100
+
+    def _accept(self, grams: list[_Phrase], spell: np.ndarray, heard: np.ndarray,
+                score: np.ndarray) -> np.ndarray:
+        """The bars of the module doc, as a boolean matrix like ``score``."""
+        words = np.array([g.words for g in grams])[:, None]
+        common = np.array([g.common for g in grams])[:, None]
+        alias = np.array([k.alias for k in self.keys])[None, :]
+        exact = spell >= 1.0
+        fuzzy = (self._fuzzy_ok[None, :] & (heard >= MIN_SOUND) & (spell >= MIN_SPELLING)
+                 & (score >= np.where(common, MIN_SCORE_COMMON, MIN_SCORE)))
+        lone_common = common & (words == 1)          # "rope", "queen": only an alias may
+        fits = words <= self._key_words[None, :] + EXTRA_WORDS
+        return fits & ((exact & alias) | ((exact | fuzzy) & ~lone_common))
+
+
+def _case_fixes(text: str, protected: list[tuple[int, int, str]]) -> list[Suggestion]:
+    """Exact occurrences written with other capitals or line breaks: restore the vocabulary
+    spelling, unless the text is one common word ("solar" is not always "SOLAR")."""
+    fixes = []
+    for start, end, term in protected:
+        found = text[start:end]
+        if " ".join(found.split()) != term and not (len(found.split()) == 1 and is_common_word(found)):
+            fixes.append(Suggestion(start, end, found, term, 1.0))
+    return fixes
+
+
+def _allowed(c: Suggestion, protected: list[tuple[int, int, str]]) -> bool:
+    """A candidate may not touch text that already holds a term spelt exactly, except to
+    grow it into a longer term that contains it ("Q-LoRA" -> "QLoRA" around "LoRA")."""
+    for start, end, term in protected:
+        if start < c.end and c.start < end:
+            grows = (c.start <= start and end <= c.end and c.term != term
+                     and term.casefold() in c.term.casefold())
+            if not grows:
+                return False
+    return True
+
+
+def _best_non_overlapping(found: list[Suggestion]) -> list[Suggestion]:
+    """Greedy by score; on a tie the longer span wins (it explains more of what was said)."""
+    chosen: list[Suggestion] = []
+    for c in sorted(found, key=lambda c: (-c.score, -(c.end - c.start), c.start)):
+        if all(c.end <= o.start or o.end <= c.start for o in chosen):
+            chosen.append(c)
+    return sorted(chosen, key=lambda c: c.start)
