@@ -200,7 +200,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.hub.add_repo(repo_id, repo_type, private=private == "private")
         return 200, {"url": url, "name": repo_id}
 
-    def repo_info(self, body: bytes, kind: str, repo_id: str, rev: str | None = None) -> tuple[int, object]:
+    def repo_info(self, body: bytes, kind: str, repo_id: str,
+                  rev: str | None = None) -> tuple[int, object]:
         repo = self._repo(PLURAL[kind], repo_id)
         siblings = [{"rfilename": p} for p in sorted(repo.files)]
         return 200, {"id": repo.repo_id, "private": repo.private, "sha": repo.sha,

@@ -93,7 +93,8 @@ def make_adapter(folder: Path) -> Path:
     from safetensors.numpy import save_file
 
     folder.mkdir(parents=True)
-    save_file({"lora_A": np.ones((2, 4), dtype=np.float32)}, str(folder / "adapter_model.safetensors"))
+    save_file({"lora_A": np.ones((2, 4), dtype=np.float32)},
+              str(folder / "adapter_model.safetensors"))
     (folder / "adapter_config.json").write_text(json.dumps({
         "base_model_name_or_path": "openai/whisper-small", "r": 32, "lora_alpha": 64,
         "lora_dropout": 0.05, "target_modules": ["v_proj", "q_proj"], "peft_type": "LORA"}))
@@ -305,3 +306,153 @@ def test_bad_repo_id_refused_before_network(dataset_dir, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_x")
     with pytest.raises(VocabtuneError, match="not a Hub repo id"):
         hub.push_dataset(PushConfig(path=dataset_dir, repo="no-owner"))
+
+
+# -- model push -------------------------------------------------------------------------------
+
+def test_push_model_private_with_files_and_card(hub_server, model_dir, capsys, caplog):
+    caplog.set_level(logging.DEBUG)
+    assert finetune.main(["push", "--model", str(model_dir), "--repo", "me/whisper-voice"]) == 0
+
+    repo = hub_server.repos["me/whisper-voice"]
+    assert repo.repo_type == "model" and repo.private is True
+    assert set(repo.files) == {"README.md", "model.safetensors", "config.json",
+                               "generation_config.json", "tokenizer.json", "report.json",
+                               "vocabtune_train.json"}       # no checkpoint-*/ leftovers
+    assert repo.files["model.safetensors"] == (model_dir / "model.safetensors").read_bytes()
+    assert "model.safetensors" in repo.lfs_paths
+    out = capsys.readouterr()
+    assert f"{hub_server.url}/me/whisper-voice" in out.out and "private" in out.out
+    assert_no_token(hub_server.token, out.out, out.err, caplog.text, repo.card)
+
+
+def test_model_card_has_measured_metrics_and_model_index(hub_server, model_dir):
+    hub.push_model(PushConfig(path=model_dir, repo="me/whisper-voice"))
+    card = hub_server.repos["me/whisper-voice"].card
+    meta = front_matter(card)
+    assert meta["base_model"] == "openai/whisper-small" and meta["datasets"] == ["me/voice"]
+    assert meta["pipeline_tag"] == "automatic-speech-recognition"
+    result = meta["model-index"][0]["results"][0]
+    assert result["task"]["type"] == "automatic-speech-recognition"
+    assert result["dataset"]["split"] == "validation"
+    metrics = {m["type"]: m["value"] for m in result["metrics"]}
+    assert metrics == {"wer": 10.0, "term_recall": 90.0}
+    assert "| WER (lower is better) | 25.0 % | 10.0 % |" in card
+    assert "| vocabulary term recall (higher is better) | 50.0 % | 90.0 % |" in card
+    for row in ("| LoRA rank r | 32 |", "| LoRA alpha | 64 |", "| LoRA dropout | 0.05 |",
+                "| target modules | q_proj, v_proj |", "| training time | 12 min 34 s |",
+                "| epochs | 5.0 |"):
+        assert row in card
+
+
+def test_model_card_without_report_says_not_measured(hub_server, tmp_path):
+    folder = make_model(tmp_path / "m")
+    hub.push_model(PushConfig(path=folder, repo="me/whisper-voice"))
+    card = hub_server.repos["me/whisper-voice"].card
+    assert "model-index" not in front_matter(card)
+    assert "| WER (lower is better) | not measured | not measured |" in card
+    assert "%" not in card.split("## Results")[1].split("##")[0].replace("(%)", "")
+
+
+def test_push_model_with_adapter_to_its_own_private_repo(hub_server, tmp_path):
+    folder = make_model(tmp_path / "m", report={"base": {"wer": 0.3}, "finetuned": {"wer": 0.2}})
+    adapter = make_adapter(tmp_path / "runs" / "best")
+    assert finetune.main(["push", "--model", str(folder), "--repo", "me/whisper-voice",
+                          "--adapter", str(adapter),
+                          "--adapter-repo", "me/whisper-voice-lora"]) == 0
+    merged, lora = hub_server.repos["me/whisper-voice"], hub_server.repos["me/whisper-voice-lora"]
+    assert merged.private is True and lora.private is True
+    assert set(lora.files) == {"README.md", "adapter_model.safetensors", "adapter_config.json"}
+    assert lora.files["adapter_model.safetensors"] == \
+        (adapter / "adapter_model.safetensors").read_bytes()
+    assert front_matter(lora.card)["base_model"] == "openai/whisper-small"
+    assert "me/whisper-voice" in lora.card
+    # the adapter's peft config fills the merged model's LoRA settings
+    assert "| LoRA rank r | 32 |" in merged.card
+    assert "| base model | openai/whisper-small |" in merged.card
+    assert "| adapter | me/whisper-voice-lora |" in merged.card
+
+
+def test_public_adapter_repo_refused_before_anything_is_uploaded(hub_server, tmp_path):
+    folder = make_model(tmp_path / "m")
+    adapter = make_adapter(tmp_path / "a")
+    hub_server.add_repo("me/whisper-voice-lora", "model", private=False)
+    with pytest.raises(VocabtuneError, match="whisper-voice-lora already exists and is public"):
+        hub.push_model(PushConfig(path=folder, repo="me/whisper-voice", adapter=adapter,
+                                  adapter_repo="me/whisper-voice-lora"))
+    assert hub_server.uploads() == []
+    assert hub_server.files("me/whisper-voice") == {}
+
+
+def test_adapter_repo_defaults_next_to_the_model_repo(hub_server, tmp_path):
+    folder = make_model(tmp_path / "m")
+    hub.push_model(PushConfig(path=folder, repo="me/w", adapter=make_adapter(tmp_path / "a")))
+    assert hub_server.repos["me/w-lora"].private is True
+
+
+@pytest.mark.parametrize("setup, message", [
+    ("missing", "model folder not found"),
+    ("adapter", "LoRA adapter, not a merged model"),
+    ("empty", "not a merged model folder"),
+])
+def test_bad_model_folder_is_a_clear_error(hub_server, tmp_path, setup, message):
+    folder = tmp_path / "m"
+    if setup == "adapter":
+        make_adapter(folder)
+    elif setup == "empty":
+        folder.mkdir()
+        (folder / "config.json").write_text("{}")
+    with pytest.raises(VocabtuneError, match=message):
+        hub.push_model(PushConfig(path=folder, repo="me/w"))
+    assert hub_server.requests == []
+
+
+def test_adapter_repo_without_adapter_is_an_error(hub_server, model_dir):
+    with pytest.raises(VocabtuneError, match="--adapter-repo needs --adapter"):
+        hub.push_model(PushConfig(path=model_dir, repo="me/w", adapter_repo="me/w-lora"))
+
+
+# -- cards without a server -------------------------------------------------------------------
+
+def test_report_metrics_read_base_and_finetuned():
+    base, tuned = cards.report_metrics({"base": {"wer": 0.4, "term_recall": 0.25},
+                                        "fine_tuned": {"wer": 0.1}})
+    assert base == cards.Metrics(0.4, 0.25) and tuned == cards.Metrics(0.1, None)
+    assert cards.report_metrics({}) == (None, None)
+    assert cards.report_metrics({"base": {"wer": "n/a"}}) == (None, None)
+
+
+def test_local_paths_never_become_hub_links():
+    assert cards.hub_id_or_none("openai/whisper-small") == "openai/whisper-small"
+    for path in (".cache/models/whisper-base", "/abs/path", "data/voice/x", "voice", None):
+        assert cards.hub_id_or_none(path) is None
+    card = cards.model_card(cards.ModelFacts("me/w", base_model=".cache/models/whisper-base",
+                                             dataset="data/voice", dataset_is_local=True,
+                                             finetuned=cards.Metrics(0.123, None)))
+    meta = front_matter(card)
+    assert "base_model" not in meta and "datasets" not in meta
+    metrics = meta["model-index"][0]["results"][0]["metrics"]
+    assert metrics == [{"type": "wer", "value": 12.3, "name": "WER (%)"}]
+    assert "| vocabulary term recall (higher is better) | not measured | not measured |" in card
+
+
+def test_split_facts_from_build_metadata_shapes():
+    assert cards.split_from_dict("train", {"chunks": 4, "audio_s": 61.0}) == \
+        cards.SplitFacts("train", 4, 61.0)
+    assert cards.split_from_dict("train", {"num_chunks": 2, "minutes": 1.5}).seconds == 90.0
+    assert cards.split_from_dict("train", {"chunks": 2}) is None
+    assert cards.terms_from_dict({"splits": {"train": {"term_counts": {"vLLM": 1}}}}) == ("vLLM",)
+    assert cards.terms_from_dict({"terms": [{"text": "Phi-2"}, "vLLM"]}) == ("Phi-2", "vLLM")
+
+
+def test_local_dataset_folder_recorded_by_training_is_not_linked(hub_server, tmp_path,
+                                                                 monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "voice").mkdir(parents=True)
+    folder = make_model(tmp_path / "m", train={"dataset": "data/voice",
+                                               "base_model": "openai/whisper-small"})
+    hub.push_model(PushConfig(path=folder, repo="me/w"))
+    card = hub_server.repos["me/w"].card
+    assert "datasets" not in front_matter(card)
+    assert front_matter(card)["base_model"] == "openai/whisper-small"
+    assert "| dataset | data/voice |" in card

@@ -64,6 +64,16 @@ class ModelFacts:
     eval_split: str = "validation"
     adapter_repo: str | None = None
     vocabtune_version: str = __version__
+    base_model_is_local: bool = False                # a folder on disk that looks like "a/b"
+    dataset_is_local: bool = False
+
+    @property
+    def base_model_id(self) -> str | None:
+        return None if self.base_model_is_local else hub_id_or_none(self.base_model)
+
+    @property
+    def dataset_id(self) -> str | None:
+        return None if self.dataset_is_local else hub_id_or_none(self.dataset)
 
 
 # -- reading recorded metadata (dicts from JSON files) ------------------------------------------
@@ -210,10 +220,9 @@ def model_card(facts: ModelFacts) -> str:
     term recall of the fine-tuned model (left out when not measured), then the results
     before/after, training settings and how to use it."""
     name = facts.repo_id.split("/")[-1]
-    dataset_id = hub_id_or_none(facts.dataset)
     results = _eval_results(facts)
     meta = ModelCardData(
-        base_model=hub_id_or_none(facts.base_model), datasets=[dataset_id] if dataset_id else None,
+        base_model=facts.base_model_id, datasets=[facts.dataset_id] if facts.dataset_id else None,
         language=facts.language, library_name="transformers", pipeline_tag=TASK,
         tags=["whisper", "lora", "peft", "vocabtune", "custom-vocabulary"],
         model_name=name if results else None, eval_results=results or None)
@@ -229,7 +238,7 @@ def _eval_results(facts: ModelFacts) -> list[EvalResult]:
         return []
     dataset = facts.dataset or "personal recordings"
     common = dict(task_type=TASK, task_name="Automatic Speech Recognition",
-                  dataset_type=hub_id_or_none(facts.dataset) or "audiofolder",
+                  dataset_type=facts.dataset_id or "audiofolder",
                   dataset_name=dataset.rstrip("/").split("/")[-1], dataset_split=facts.eval_split)
     results = []
     if tuned.wer is not None:
@@ -341,7 +350,7 @@ def model_facts_from_dicts(repo_id: str, train: Mapping[str, Any],
 def adapter_card(facts: ModelFacts, merged_repo: str) -> str:
     """README.md of the LoRA adapter repo: what it adapts and where the merged model is."""
     name = facts.repo_id.split("/")[-1]
-    meta = ModelCardData(base_model=hub_id_or_none(facts.base_model), library_name="peft",
+    meta = ModelCardData(base_model=facts.base_model_id, library_name="peft",
                          language=facts.language, pipeline_tag=TASK,
                          tags=["whisper", "lora", "peft", "vocabtune"])
     base = facts.base_model or "the base model"

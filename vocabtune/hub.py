@@ -20,7 +20,7 @@ import logging
 import math
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -328,7 +328,14 @@ def model_facts(folder: Path, adapter: Path | None, repo_id: str,
     if not report:
         log.warning("no %s beside %s: the card will say the results were not measured "
                     "(run `finetune.py evaluate` first to include them)", REPORT, folder)
-    return cards.model_facts_from_dicts(repo_id, train, adapter_config, report, adapter_repo)
+    facts = cards.model_facts_from_dicts(repo_id, train, adapter_config, report, adapter_repo)
+    # "data/voice" is both a folder and a valid-looking Hub id: only the disk can tell.
+    return replace(facts, base_model_is_local=_is_local(facts.base_model),
+                   dataset_is_local=_is_local(facts.dataset))
+
+
+def _is_local(name: str | None) -> bool:
+    return bool(name) and Path(str(name)).expanduser().exists()
 
 
 def folder_files(folder: Path) -> dict[str, Path]:
