@@ -165,6 +165,7 @@ def test_build_writes_chunks_with_their_audio(project):
     assert (train["start"][0], train["end"][0]) == (0.5, 23.5)       # 3 cues of 7 s, 1 s gaps
     assert train["text"][0] == "sentence 0 about LoRA sentence 1 about LoRA sentence 2 about LoRA"
     assert ds["validation"]["text"] == ["serving with vLLM and LoRA once more"]
+    assert [(c["start"], c["end"]) for c in ds["validation"][0]["cues"]] == [(0.0, 3.8), (4.3, 8.8)]
     assert result.stats["train"].term_counts == {"LoRA": 6, "vLLM": 0}
     assert "under-represented" in result.summary and "vLLM" in result.summary
     meta = read_metadata(result.out)
@@ -172,6 +173,32 @@ def test_build_writes_chunks_with_their_audio(project):
     assert meta["validation"] == {"rule": "recording"} and meta["terms"] == ["LoRA", "vLLM"]
     assert {r["file"]: r["split"] for r in meta["recordings"]} == \
         {"train.wav": "train", "validation.wav": "validation"}
+
+
+def test_each_recording_is_decoded_once(project, monkeypatch):
+    import vocabtune.audio
+    import vocabtune.check
+    calls = []
+    real = vocabtune.audio.decode_pcm16
+
+    def counting(path):
+        calls.append(Path(path).name)
+        return real(path)
+
+    monkeypatch.setattr(vocabtune.audio, "decode_pcm16", counting)
+    monkeypatch.setattr(vocabtune.check, "decode_pcm16", counting)
+    build_dataset(config(project))
+    assert sorted(calls) == ["train.wav", "validation.wav"]
+
+
+def test_warnings_do_not_block_and_empty_cues_give_no_audio(project, caplog):
+    cues = TRAIN_CUES[:2] + [(16.5, 23.5, "")] + TRAIN_CUES[3:]
+    write_vtt(project / "recordings" / "train.vtt", cues)
+    with caplog.at_level(logging.WARNING):
+        ds = load_dataset_dir(build_dataset(config(project)).out)
+    assert "empty cue text" in caplog.text
+    spans = list(zip(ds["train"]["start"], ds["train"]["end"]))
+    assert spans == [(0.5, 15.5), (24.5, 47.5)]            # 16.5-23.5 is in no chunk
 
 
 def test_build_refuses_on_check_errors_and_writes_nothing(project):
@@ -197,6 +224,24 @@ def test_empty_vtt_is_a_clear_error(project):
     assert "train.vtt" in str(err.value)
     assert "Traceback" not in str(err.value)
     assert not (project / "data").exists()
+
+
+def test_captions_with_only_empty_cues_are_a_clear_error(project):
+    write_vtt(project / "recordings" / "train.vtt", [(1.0, 3.0, ""), (4.0, 6.0, "")])
+    with pytest.raises(VocabtuneError, match="no cue with text") as err:
+        build_dataset(config(project))
+    assert err.value.file.endswith("train.vtt")
+    assert not (project / "data").exists()
+
+
+def test_out_folder_of_other_files_is_refused_before_any_work(project, monkeypatch):
+    import vocabtune.build
+    (project / "data" / "me").mkdir(parents=True)
+    (project / "data" / "me" / "thesis.tex").write_text("precious")
+    monkeypatch.setattr(vocabtune.build, "load_segment", lambda path: pytest.fail("decoded"))
+    with pytest.raises(VocabtuneError, match="does not hold a dataset"):
+        build_dataset(config(project))
+    assert (project / "data" / "me" / "thesis.tex").read_text() == "precious"
 
 
 def test_failed_rebuild_keeps_the_old_dataset(project, monkeypatch):

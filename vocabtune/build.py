@@ -26,16 +26,18 @@ from typing import Mapping, Sequence
 
 from tqdm import tqdm
 
+from datasets import DatasetDict
+
 from . import __version__
 from .audio import AudioSegment, load_segment, segment_seconds
+from .check import audio_problem, check_pairs, load_cues, load_terms
 from .config import SAMPLE_RATE, BuildConfig
-from .dataset import make_dataset_dict, save_dataset
+from .dataset import check_output, make_dataset_dict, save_dataset
 from .errors import VocabtuneError
+from .recordings import Recording, discover_recordings
 from .schema import Chunk, Cue, Problem, Severity
 from .segments import hold_out, pack_cues
 from .summary import SplitStats, format_summary, split_stats
-from .check import audio_problem, check_pairs, load_cues, load_terms
-from .recordings import Recording, discover_recordings
 
 log = logging.getLogger(__name__)
 DATA_ROOT = Path("data")
@@ -56,6 +58,7 @@ def build_dataset(cfg: BuildConfig) -> BuildResult:
     started = time.perf_counter()
     out = Path(cfg.out) if cfg.out is not None else default_out(cfg.recordings)
     _check_fraction(cfg.validation_fraction)
+    check_output(out)           # before the slow part: never replace a folder of other files
     recordings, terms, audio, cues = checked_inputs(cfg)
     chunks = {rec.name: _pack(rec, cues[rec.name], cfg.max_chunk_s) for rec in recordings}
     splits, rule = assign_splits(recordings, chunks, cfg)
@@ -107,7 +110,7 @@ def checked_inputs(cfg: BuildConfig) -> tuple[list[Recording], list[str],
     recordings, layout = discover_recordings(Path(cfg.recordings))
     terms, vocab_problems, notes = load_terms(cfg.vocab)
     for note in notes:
-        log.warning("%s: the summary will have no term counts", note)
+        log.warning("%s; the build summary will have no term counts", note)
     raise_on_errors(layout + vocab_problems)
     audio, audio_problems = decode_recordings(recordings)
     durations = {r.audio: segment_seconds(audio[r.name]) for r in recordings if r.name in audio}
@@ -148,9 +151,10 @@ def raise_on_errors(problems: Sequence[Problem]) -> None:
     listed = "\n".join(f"  {p}" for p in errors[:MAX_LISTED_PROBLEMS])
     more = len(errors) - MAX_LISTED_PROBLEMS
     tail = f"\n  … and {more} more" if more > 0 else ""
-    raise VocabtuneError(f"cannot build: {len(errors)} error(s) in the recordings, nothing "
-                         f"was written:\n{listed}{tail}\n",
-                         hint="fix them (prepare_data.py check lists them all), then build again")
+    count = "1 error" if len(errors) == 1 else f"{len(errors)} errors"
+    raise VocabtuneError(f"cannot build, nothing was written: {count} in the recordings — fix "
+                         f"and build again (prepare_data.py check lists every problem):\n"
+                         f"{listed}{tail}")
 
 
 def _pack(rec: Recording, cues: Sequence[Cue], max_s: float) -> list[Chunk]:
@@ -183,7 +187,8 @@ def assign_splits(recordings: Sequence[Recording], chunks: Mapping[str, list[Chu
             {"rule": "fraction", "fraction": fraction, "seed": cfg.seed})
 
 
-def _slice_all(splits: Mapping[str, list[Chunk]], audio: Mapping[str, AudioSegment]):
+def _slice_all(splits: Mapping[str, list[Chunk]],
+               audio: Mapping[str, AudioSegment]) -> DatasetDict:
     total = sum(c.end - c.start for chunks in splits.values() for c in chunks)
     with tqdm(total=round(total, 3), desc="slicing", unit="s", disable=None,
               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]") as bar:

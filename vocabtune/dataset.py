@@ -93,7 +93,7 @@ def make_dataset_dict(splits: Mapping[str, Sequence[Chunk]], audio: Mapping[str,
 def save_dataset(dataset: DatasetDict, out: Path, metadata: Mapping[str, Any]) -> Path:
     """Write ``dataset`` and ``vocabtune.json`` to ``out`` atomically; returns ``out``."""
     out = Path(out)
-    _refuse_foreign(out)
+    check_output(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = _fresh_name(out, "building")
     try:
@@ -143,8 +143,9 @@ def _fresh_name(out: Path, what: str) -> Path:
     return out.parent / f".{out.name}.{what}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
-def _refuse_foreign(out: Path) -> None:
-    """Only ever replace a folder that holds a dataset (or nothing): never a user's files."""
+def check_output(out: Path) -> None:
+    """Only ever replace a folder that holds a dataset (or nothing): never a user's files.
+    ``build`` calls this first too, so a bad ``--out`` fails before any slow work."""
     if not out.exists():
         return
     if not out.is_dir():
