@@ -171,6 +171,7 @@ def test_build_writes_chunks_with_their_audio(project):
     meta = read_metadata(result.out)
     assert meta["splits"]["validation"]["term_counts"] == {"LoRA": 1, "vLLM": 1}
     assert meta["validation"] == {"rule": "recording"} and meta["terms"] == ["LoRA", "vLLM"]
+    assert meta["commands"] == ["prepare_data.py build --recordings recordings --vocab vocab"]
     assert {r["file"]: r["split"] for r in meta["recordings"]} == \
         {"train.wav": "train", "validation.wav": "validation"}
 
@@ -311,6 +312,7 @@ def test_cli_build_prints_the_summary(project, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "wrote data" in out and "validation" in out and "LoRA" in out
     assert (project / "data" / project.name / "dataset_dict.json").is_file()
+    assert read_metadata(project / "data" / project.name)["commands"] == ["prepare_data.py build"]
 
 
 def test_cli_build_error_is_one_clear_message(project, capsys, monkeypatch):

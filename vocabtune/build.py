@@ -214,8 +214,14 @@ def _metadata(cfg: BuildConfig, recordings: Sequence[Recording], audio: Mapping[
 
 
 def _flags(cfg: BuildConfig) -> str:
-    """The build command as it can be re-run (paths as given, relative stays relative)."""
-    flags = f" --recordings {cfg.recordings} --vocab {cfg.vocab}"
+    """The build's flags for the dataset card. Only non-default ones, and an absolute path
+    only by its folder name: the card may go public and must not show a home directory."""
+    flags = ""
+    for flag, path, default in (("--recordings", cfg.recordings, "recordings"),
+                                ("--vocab", cfg.vocab, "vocab")):
+        path = Path(path)
+        if path != Path(default):
+            flags += f" {flag} {path.name if path.is_absolute() else path}"
     if cfg.validation_fraction:
         flags += f" --validation-fraction {cfg.validation_fraction:g}"
     return flags
