@@ -64,7 +64,7 @@ def cmd_push(a: argparse.Namespace) -> int:
 
 def cmd_suggest(a: argparse.Namespace) -> int:
     from vocabtune.suggest import suggest_command
-    return suggest_command(a.vtt, a.vocab, apply=a.apply, yes=a.yes)
+    return suggest_command(a.vtt, a.vocab, apply=a.apply, yes=a.yes, echo=print)
 
 
 def cmd_script(a: argparse.Namespace) -> int:
