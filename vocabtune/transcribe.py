@@ -1,0 +1,291 @@
+"""Step 1: Whisper turns each recording into a WebVTT file of timed cues.
+
+Long recordings use transformers' sequential long-form ``generate`` (the algorithm of
+Whisper's paper, section 3.8): 30 s windows, each moved on to the last timestamp Whisper
+predicted, so no sentence is cut at a window edge. Recordings of 30 s or less go through
+the feature extractor's default (audio zero-padded to 30 s), the convention training and
+evaluation use too (PITFALLS #7). Decoding is greedy with no temperature fallback and no
+conditioning on the previous window's text: that conditioning is what lets one
+hallucination repeat through a whole file.
+
+Whisper's segments become cues through :mod:`vocabtune.cues_from_whisper`, which makes
+any output (including a random test model's) a valid caption file.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .audio import decode_audio
+from .config import AUDIO_SUFFIXES, MAX_CHUNK_S, SAMPLE_RATE, TranscribeConfig
+from .cues_from_whisper import Piece, cues_from_pieces, pieces_from_tokens
+from .errors import VocabtuneError
+from .modelio import LoadedModel, language_kwargs, load_whisper, whisper_of
+from .prompting import log_dropped, max_new_tokens_for, vocab_prompt_ids
+from .schema import Cue
+from .vocab import read_vocab, term_texts
+
+log = logging.getLogger(__name__)
+FRAMES_PER_S = 100               # log-mel frames per second (hop 160 samples at 16 kHz)
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How to decode: one object so every caller decodes the same way."""
+
+    language: str | None
+    prompt_ids: tuple[int, ...] = ()
+    num_beams: int = 1
+
+
+# ---------------------------------------------------------------- the two commands
+
+def transcribe_recordings(cfg: TranscribeConfig) -> list[Path]:
+    """``prepare_data.py transcribe``: a ``<stem>.vtt`` for every recording that has none
+    (with ``cfg.force``: for every recording, the old file kept as a backup). Returns the
+    files written; recordings that already have captions are logged and skipped."""
+    todo = []
+    for audio in audio_files(cfg.recordings):
+        out = output_path(audio, cfg)
+        if out.exists() and not cfg.force:
+            log.info("skipped %s: %s exists (your corrections stay; --force redoes it)",
+                     audio.name, out.name)
+        else:
+            todo.append((audio, out))
+    if not todo:
+        return []
+    loaded = load_whisper(cfg.model, device=cfg.device, language=cfg.language)
+    decoding = decoding_for(loaded, cfg)
+    return [write_cues(out, transcribe_file(loaded, audio, decoding), force=cfg.force)
+            for audio, out in todo]
+
+
+def transcribe_files(cfg: TranscribeConfig) -> list[str]:
+    """``finetune.py transcribe``: ``<stem><cfg.suffix>`` (``.finetuned.vtt``) for each file,
+    never touching the person's ``<stem>.vtt``. Returns lines to print: what was written
+    and, where the person's VTT and a vocabulary exist, how the term counts differ."""
+    if not cfg.files:
+        raise VocabtuneError("no audio files given", hint="name one or more recordings")
+    loaded = load_whisper(cfg.model, device=cfg.device, language=cfg.language)
+    decoding = decoding_for(loaded, cfg)
+    terms = _terms_if_any(cfg.vocab)
+    lines: list[str] = []
+    for audio in cfg.files:
+        out = output_path(Path(audio), cfg)
+        if out == Path(audio).with_suffix(".vtt"):
+            raise VocabtuneError("output would replace your caption file", file=out,
+                                 hint="use a suffix such as .finetuned.vtt")
+        if out.exists() and not cfg.force:
+            lines.append(f"skipped {out} (exists; --force redoes it, keeping a backup)")
+            continue
+        lines.append(f"wrote {write_cues(out, transcribe_file(loaded, Path(audio), decoding), force=cfg.force)}")
+        lines.extend(term_diff(Path(audio).with_suffix(".vtt"), out, terms))
+    return lines
+
+
+# ---------------------------------------------------------------- pieces of the commands
+
+def audio_files(folder: Path) -> list[Path]:
+    """Every recording in ``folder`` (any format ffmpeg reads), sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise VocabtuneError("recordings folder not found", file=folder,
+                             hint="create it and put your recordings (mp3, m4a, wav, flac, ogg) in it")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    if not files:
+        raise VocabtuneError("no recordings found", file=folder,
+                             hint=f"add audio files ({', '.join(AUDIO_SUFFIXES)})")
+    return files
+
+
+def output_path(audio: Path, cfg: TranscribeConfig) -> Path:
+    folder = Path(cfg.out_dir) if cfg.out_dir is not None else audio.parent
+    return folder / f"{audio.stem}{cfg.suffix}"
+
+
+def write_cues(path: Path, cues: Sequence[Cue], *, force: bool) -> Path:
+    """Write through captions.write_new_vtt: atomic, never clobbering, backup on force."""
+    from .captions import write_new_vtt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_new_vtt(path, cues, force=force)
+    log.info("wrote %s (%d cues)", path, len(cues))
+    return path
+
+
+def decoding_for(loaded: LoadedModel, cfg: TranscribeConfig) -> Decoding:
+    """The decoding settings of one command, with the vocabulary prompt if asked for."""
+    prompt: list[int] = []
+    if cfg.prompt_vocab:
+        terms = term_texts(read_vocab(Path(cfg.vocab or "vocab")))
+        prompt, dropped = vocab_prompt_ids(loaded.processor, terms)
+        log_dropped(dropped, len(terms) - len(dropped))
+        if not prompt:
+            log.warning("--prompt-vocab: the vocabulary is empty, transcribing without a prompt")
+    return Decoding(cfg.language, tuple(prompt), cfg.num_beams)
+
+
+def _terms_if_any(vocab: Path | None) -> list[str]:
+    if vocab is None or not Path(vocab).exists():
+        return []
+    return term_texts(read_vocab(Path(vocab)))
+
+
+def term_diff(person_vtt: Path, new_vtt: Path, terms: Sequence[str]) -> list[str]:
+    """Per term, how often it occurs in the person's VTT and in the new one; only the
+    rows that differ, or one line saying they all match."""
+    if not terms or not person_vtt.is_file():
+        return []
+    from .captions import read_vtt
+    from .vocab import count_terms
+
+    mine = count_terms(terms, " ".join(c.text for c in read_vtt(person_vtt)[0]))
+    new = count_terms(terms, " ".join(c.text for c in read_vtt(new_vtt)[0]))
+    rows = [t for t in terms if mine[t] != new[t]]
+    if not rows:
+        return [f"  all {len(terms)} terms match {person_vtt.name}"]
+    width = max(len(t) for t in rows)
+    head = f"  {'term':<{width}}  {person_vtt.name:>{len(person_vtt.name)}}  {new_vtt.name}"
+    return [head] + [f"  {t:<{width}}  {mine[t]:>{len(person_vtt.name)}}  {new[t]:>{len(new_vtt.name)}}"
+                     for t in rows]
+
+
+# ---------------------------------------------------------------- one recording
+
+def transcribe_file(loaded: LoadedModel, audio_path: Path, decoding: Decoding) -> list[Cue]:
+    """Decode one recording and return its cues, with a progress bar in audio seconds."""
+    audio = decode_audio(audio_path)
+    seconds = len(audio) / SAMPLE_RATE
+    with tqdm(total=round(seconds, 1), unit="s", desc=audio_path.name, disable=None,
+              bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]") as bar:
+        cues = transcribe_array(loaded, audio, decoding, bar)
+        bar.n = bar.total
+        bar.refresh()
+    log.info("%s: %.1f s of audio, %d cues", audio_path.name, seconds, len(cues))
+    return cues
+
+
+def transcribe_array(loaded: LoadedModel, audio: np.ndarray, decoding: Decoding,
+                     bar: Any = None) -> list[Cue]:
+    """Cues of 16 kHz mono samples: long-form generate, then segment -> cue clean-up."""
+    segments = generate_segments(loaded, audio, decoding, bar)
+    tokenizer = loaded.processor.tokenizer
+    tb = timestamp_begin(loaded)
+
+    def decode(ids: list[int]) -> str:
+        return tokenizer.decode(ids, skip_special_tokens=True)
+
+    pieces: list[Piece] = []
+    for seg in segments:
+        tokens = [int(t) for t in seg["tokens"]]
+        pieces += pieces_from_tokens(tokens, float(seg["start"]), float(seg["end"]), tb, decode)
+    return cues_from_pieces(pieces, len(audio) / SAMPLE_RATE)
+
+
+def timestamp_begin(loaded: LoadedModel) -> int:
+    """Id of ``<|0.00|>``: Whisper's timestamp tokens follow ``<|notimestamps|>``."""
+    return int(whisper_of(loaded.model).generation_config.no_timestamps_token_id) + 1
+
+
+def generate_segments(loaded: LoadedModel, audio: np.ndarray, decoding: Decoding,
+                      bar: Any = None) -> list[dict]:
+    """transformers' segments for one recording: dicts with ``start``/``end`` (s, from the
+    recording start) and ``tokens`` (generated ids incl. timestamp tokens, no prompt)."""
+    import torch
+
+    if len(audio) < SAMPLE_RATE // FRAMES_PER_S:        # under one frame: nothing to hear
+        return []
+    kwargs = _generate_kwargs(loaded, decoding, timestamps=True)
+    kwargs.update(return_segments=True, condition_on_prev_tokens=False)
+    if bar is not None:
+        kwargs["monitor_progress"] = lambda p: _advance(bar, p)
+    features, mask = _long_features(loaded, audio)
+    with torch.inference_mode():
+        out = whisper_of(loaded.model).generate(features, attention_mask=mask, **kwargs)
+    return list(out["segments"][0])
+
+
+def _long_features(loaded: LoadedModel, audio: np.ndarray):
+    """Features for the whole recording: the default 30 s padding when it fits one window
+    (the training convention), else the full length for sequential long-form decoding."""
+    fe = loaded.processor.feature_extractor
+    extra = {} if len(audio) <= MAX_CHUNK_S * SAMPLE_RATE else {"truncation": False, "padding": "longest"}
+    inp = fe(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt", return_attention_mask=True, **extra)
+    return (inp.input_features.to(loaded.device, loaded.dtype), inp.attention_mask.to(loaded.device))
+
+
+def _generate_kwargs(loaded: LoadedModel, decoding: Decoding, *, timestamps: bool) -> dict:
+    """Greedy (or beam) decoding, language, prompt and a max_new_tokens that keeps
+    prompt + start tokens + new tokens within Whisper's 448 (PITFALLS #4)."""
+    import torch
+
+    lang = language_kwargs(loaded, decoding.language)
+    start_tokens = 1 + (2 if lang else 0) + (0 if timestamps else 1)   # sot, lang, task, notimestamps
+    kwargs: dict = dict(num_beams=decoding.num_beams, return_timestamps=timestamps, **lang)
+    kwargs["max_new_tokens"] = max_new_tokens_for(len(decoding.prompt_ids) + start_tokens)
+    if decoding.prompt_ids:
+        kwargs["prompt_ids"] = torch.tensor(decoding.prompt_ids, device=loaded.device)
+    return kwargs
+
+
+def _advance(bar: Any, progress) -> None:
+    """generate's monitor_progress gives (frames done, frames total) per item."""
+    done = float(progress[0, 0]) / FRAMES_PER_S
+    bar.n = min(round(done, 1), bar.total)
+    bar.refresh()
+
+
+# ---------------------------------------------------------------- short clips, batched
+
+def decode_batch(loaded: LoadedModel, arrays: Sequence[np.ndarray], *, language: str | None,
+                 prompt_ids: list[int] | None = None, batch_size: int = 8,
+                 progress: bool = True) -> list[str]:
+    """Plain text of many clips of at most 30 s each (greedy), in input order.
+
+    Clips are decoded longest first so each batch holds clips of similar length, which
+    finish decoding at about the same step (less padding work). Features use the feature
+    extractor's default 30 s padding, as training does (PITFALLS #7).
+    """
+    for i, arr in enumerate(arrays):
+        if len(arr) > MAX_CHUNK_S * SAMPLE_RATE + 1:
+            raise VocabtuneError(f"clip {i} is {len(arr) / SAMPLE_RATE:.1f} s; decode_batch takes "
+                                 f"at most {MAX_CHUNK_S:.0f} s", hint="split it, or use transcribe_array")
+    decoding = Decoding(language, tuple(prompt_ids or ()))
+    order = sorted(range(len(arrays)), key=lambda i: -len(arrays[i]))
+    texts = [""] * len(arrays)
+    total = round(sum(len(a) for a in arrays) / SAMPLE_RATE, 1)
+    with tqdm(total=total, unit="s", desc="decoding", disable=None if progress else True) as bar:
+        for at in range(0, len(order), max(1, batch_size)):
+            idx = order[at: at + max(1, batch_size)]
+            batch = [arrays[i] for i in idx]
+            for i, text in zip(idx, _decode_short(loaded, batch, decoding)):
+                texts[i] = text
+            bar.update(round(sum(len(a) for a in batch) / SAMPLE_RATE, 1))
+    return texts
+
+
+def _decode_short(loaded: LoadedModel, arrays: Sequence[np.ndarray], decoding: Decoding) -> list[str]:
+    import torch
+
+    fe = loaded.processor.feature_extractor
+    clips = [a if len(a) else np.zeros(1, dtype=np.float32) for a in arrays]
+    features = fe(clips, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
+    kwargs = _generate_kwargs(loaded, decoding, timestamps=False)
+    with torch.inference_mode():
+        out = whisper_of(loaded.model).generate(features.to(loaded.device, loaded.dtype), **kwargs)
+    sequences = out.sequences if hasattr(out, "sequences") else out
+    sot = whisper_of(loaded.model).generation_config.decoder_start_token_id
+    rows = [_after_last(row.tolist(), sot) for row in sequences]
+    return [t.strip() for t in loaded.processor.tokenizer.batch_decode(rows, skip_special_tokens=True)]
+
+
+def _after_last(ids: list[int], token: int) -> list[int]:
+    """Drop a prompt if generate returned one: everything up to the last start token
+    (5.23 returns only the new tokens, PITFALLS #2; other versions returned the prompt)."""
+    return ids[len(ids) - ids[::-1].index(token):] if token in ids else ids
