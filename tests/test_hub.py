@@ -130,9 +130,21 @@ def model_dir(tmp_path) -> Path:
 
 # -- the fake Hub itself ----------------------------------------------------------------------
 
-def test_fake_hub_binds_localhost_only_and_stops(hub_server):
+def test_fake_hub_binds_localhost_only(hub_server):
     assert hub_server.url.startswith("http://127.0.0.1:")
     assert hub_server.server.server_address[0] == "127.0.0.1"
+
+
+def test_fake_hub_stops_by_itself():
+    import time
+
+    from hubserver import FakeHub
+
+    fake = FakeHub(lifetime_s=0.2).start()
+    port = fake.server.server_address[1]
+    time.sleep(1.0)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
 
 # -- dataset push -----------------------------------------------------------------------------
@@ -196,7 +208,7 @@ def test_dataset_card_states_splits_minutes_vocab_and_provenance(hub_server, dat
         {"split": "validation", "path": "data/validation-*"}]
     assert "| train | 3 | 0.1 |" in card            # 1.5 + 2.0 + 2.5 s = 6 s = 0.1 min
     assert "| validation | 2 | 0.1 |" in card
-    assert "own voice" in card
+    assert "own voice" in card and "`start` (s, in the source recording)" in card
     for term in TERMS:
         assert f"`{term}`" in card
     assert "| `Mixtral 8x7B` | 2 | 1 |" in card
@@ -456,3 +468,24 @@ def test_local_dataset_folder_recorded_by_training_is_not_linked(hub_server, tmp
     assert "datasets" not in front_matter(card)
     assert front_matter(card)["base_model"] == "openai/whisper-small"
     assert "| dataset | data/voice |" in card
+
+
+def test_card_reads_the_files_training_merge_and_evaluate_write(hub_server, tmp_path):
+    """The shapes the other stages write: vocabtune_train.json with a nested config and
+    per-epoch logs, vocabtune_merge.json, report.json (format 1, full ``models`` only)."""
+    folder = make_model(tmp_path / "m", report={"format": 1, "dataset": "data/voice",
+                                                "models": {"base": {"wer": 0.5},
+                                                           "finetuned": {"wer": 0.2}}},
+                        train={"config": {"dataset": "data/voice", "lora_r": 16, "epochs": 3.0,
+                                          "target_modules": ["q_proj", "v_proj"]},
+                               "epochs": [{"epoch": 1, "wer": 0.4}], "train_seconds": 65})
+    (folder / "vocabtune_merge.json").write_text(json.dumps({"base_model": "openai/whisper-base",
+                                                             "language": "de"}))
+    hub.push_model(PushConfig(path=folder, repo="me/w"))
+    card = hub_server.repos["me/w"].card
+    meta = front_matter(card)
+    assert meta["base_model"] == "openai/whisper-base" and meta["language"] == "de"
+    assert meta["model-index"][0]["results"][0]["metrics"][0]["value"] == 20.0
+    for row in ("| WER (lower is better) | 50.0 % | 20.0 % |", "| LoRA rank r | 16 |",
+                "| epochs | 3.0 |", "| training time | 1 min 5 s |", "| dataset | data/voice |"):
+        assert row in card

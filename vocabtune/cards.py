@@ -42,6 +42,7 @@ class DatasetFacts:
     commands: tuple[str, ...] = ()                   # how it was built, if recorded
     vocabtune_version: str = __version__
     data_files: dict[str, str] = field(default_factory=dict)   # split -> path glob in the repo
+    columns: tuple[str, ...] = ("audio", "text", "start", "end", "source")
 
 
 @dataclass(frozen=True)
@@ -114,10 +115,14 @@ def metrics_from_dict(d: Mapping[str, Any] | None) -> Metrics | None:
 
 
 def report_metrics(report: Mapping[str, Any]) -> tuple[Metrics | None, Metrics | None]:
-    """(base, fine-tuned) from an evaluation ``report.json``: keys ``base`` and ``finetuned``
-    (or ``fine_tuned``/``fine-tuned``/``model``), each with ``wer`` and ``term_recall``."""
-    base = metrics_from_dict(report.get("base"))
-    tuned = metrics_from_dict(_first(report, ("finetuned", "fine_tuned", "fine-tuned", "model")))
+    """(base, fine-tuned) from an evaluation ``report.json`` (``vocabtune.evaluation`` format 1):
+    the headline ``base``/``finetuned`` dicts, else the full ``models`` entries; rates are
+    fractions (``wer``, ``term_recall``)."""
+    models = report.get("models") if isinstance(report.get("models"), Mapping) else {}
+    base = metrics_from_dict(report.get("base")) or metrics_from_dict(models.get("base"))
+    tuned_keys = ("finetuned", "fine_tuned", "fine-tuned", "model")
+    tuned = metrics_from_dict(_first(report, tuned_keys)) or metrics_from_dict(
+        _first(models, tuned_keys))
     return base, tuned
 
 
@@ -170,12 +175,22 @@ def _dataset_intro(facts: DatasetFacts) -> str:
         "Recordings of one person reading the vocabulary of their field, cut into chunks of "
         "at most 30 s along hand-corrected captions, for fine-tuning Whisper to spell these "
         f"terms right. Built with vocabtune {facts.vocabtune_version}.\n\n"
-        "Columns: `audio` (16 kHz mono WAV), `text` (the corrected transcript of the chunk), "
-        "`start` and `end` (seconds in the source recording), `source` (recording file name).\n\n"
+        f"Columns: {_columns(facts.columns)}.\n\n"
         "```python\nfrom datasets import load_dataset\n"
         f'ds = load_dataset("{facts.repo_id}")\n```\n\n'
         "**Licence and consent.** This is the uploader's own voice. No licence is granted "
         "unless the owner states one here; it is private unless the owner chose otherwise.")
+
+
+COLUMN_NOTES = {"audio": "16 kHz mono WAV", "text": "the corrected transcript of the chunk",
+                "start": "s, in the source recording", "end": "s, in the source recording",
+                "source": "recording file name",
+                "cues": "the caption cues inside the chunk, times relative to its start"}
+
+
+def _columns(columns: Sequence[str]) -> str:
+    return ", ".join(f"`{c}` ({COLUMN_NOTES[c]})" if c in COLUMN_NOTES else f"`{c}`"
+                     for c in columns)
 
 
 def _splits_section(facts: DatasetFacts) -> str:
@@ -202,12 +217,14 @@ def _vocab_section(facts: DatasetFacts) -> str:
 
 
 def _dataset_provenance(facts: DatasetFacts) -> str:
-    commands = facts.commands or (
-        "python prepare_data.py transcribe   # base Whisper -> recordings/*.vtt",
-        "# correct the .vtt files by hand",
-        "python prepare_data.py check",
-        "python prepare_data.py build",
-        f"python prepare_data.py push --repo {facts.repo_id}")
+    """The whole flow, with the build command as recorded (flags and all) when it was."""
+    recorded = tuple(f"python {c}" if c.startswith(("prepare_data.py", "finetune.py")) else c
+                     for c in facts.commands)
+    commands = ("python prepare_data.py transcribe   # base Whisper -> recordings/*.vtt",
+                "# correct the .vtt files by hand",
+                "python prepare_data.py check",
+                *(recorded or ("python prepare_data.py build",)),
+                f"python prepare_data.py push --repo {facts.repo_id}")
     return ("## How it was built\n\n"
             f"With vocabtune {facts.vocabtune_version}:\n\n```bash\n" + "\n".join(commands)
             + "\n```")
@@ -329,6 +346,23 @@ def lora_from_dicts(train: Mapping[str, Any], adapter_config: Mapping[str, Any])
         if value is not None:
             lora[key] = value
     return lora
+
+
+def training_record(train: Mapping[str, Any], merge: Mapping[str, Any] | None = None,
+                    report: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One flat dict of what training recorded: ``vocabtune_train.json`` (top level, or its
+    nested ``config``/``train_config``) wins over ``vocabtune_merge.json`` (base model,
+    language), which wins over ``report.json`` (dataset, language)."""
+    record: dict[str, Any] = {}
+    for source in (report or {}, merge or {}):
+        record.update({k: source[k] for k in ("base_model", "dataset", "language")
+                       if source.get(k) is not None})
+    for section in (train.get("train_config"), train.get("config"), train):
+        if isinstance(section, Mapping):   # per-epoch logs (lists of dicts) are not settings
+            record.update({k: v for k, v in section.items()
+                           if v is not None and not isinstance(v, Mapping) and not
+                           (isinstance(v, list) and any(isinstance(x, Mapping) for x in v))})
+    return record
 
 
 def model_facts_from_dicts(repo_id: str, train: Mapping[str, Any],

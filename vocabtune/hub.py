@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 MAX_SHARD_BYTES = 500 * 1024 * 1024   # per parquet file, as datasets.push_to_hub's default
 DATASET_META = "vocabtune.json"       # written by build: per-split stats, vocabulary, commands
 TRAIN_META = ("vocabtune_train.json", "train_config.json", "training_config.json")
-REPORT = "report.json"                # written by finetune.py evaluate
+REPORT = "report.json"                # written by finetune.py evaluate (top-level base/finetuned)
+MERGE_META = "vocabtune_merge.json"   # written by finetune.py merge: base_model, language
 ADAPTER_CONFIG = "adapter_config.json"
 SKIP_DIR_PREFIXES = ("checkpoint-", ".")
 SKIP_SUFFIXES = (".tmp", ".lock")
@@ -256,7 +257,7 @@ def dataset_facts(folder: Path, dataset: Any, repo_id: str,
         repo_id=repo_id, splits=tuple(splits), terms=cards.terms_from_dict(meta),
         language=str(meta.get("language") or "en"), commands=commands,
         vocabtune_version=str(meta.get("vocabtune_version") or meta.get("version") or __version__),
-        data_files=globs)
+        data_files=globs, columns=tuple(next(iter(dataset.values())).column_names))
 
 
 def audio_seconds(ds: Any) -> float:
@@ -323,8 +324,10 @@ def model_facts(folder: Path, adapter: Path | None, repo_id: str,
     """Card facts from the JSON files beside the model (and the adapter, if given)."""
     places = [folder] + ([adapter] if adapter is not None and adapter != folder else [])
     train = next((m for p in places for n in TRAIN_META if (m := read_json(p / n))), {})
+    merge = next((m for p in places if (m := read_json(p / MERGE_META))), {})
     adapter_config = next((m for p in places if (m := read_json(p / ADAPTER_CONFIG))), {})
     report = next((m for p in places if (m := read_json(p / REPORT))), {})
+    train = cards.training_record(train, merge, report)
     if not report:
         log.warning("no %s beside %s: the card will say the results were not measured "
                     "(run `finetune.py evaluate` first to include them)", REPORT, folder)
