@@ -161,10 +161,13 @@ def hub_errors(endpoint: str, action: str, token: str) -> Iterator[None]:
         status = err.response.status_code if err.response is not None else None
         message = f"cannot {action} on {endpoint}: HTTP {status}: {_first_line(err)}"
         raise VocabtuneError(_scrub(message, token), hint=_http_hint(status)) from None
-    except (httpx2.HTTPError, OfflineModeIsEnabled, OSError) as err:
+    except (httpx2.HTTPError, OfflineModeIsEnabled, ConnectionError, TimeoutError) as err:
         raise VocabtuneError(_scrub(f"cannot {action}: {endpoint} is unreachable "
                                     f"({type(err).__name__}: {_first_line(err)})", token),
                              hint="check your network connection and HF_ENDPOINT") from None
+    except OSError as err:   # a local file that vanished or cannot be read mid-upload
+        raise VocabtuneError(_scrub(f"cannot {action}: {_first_line(err)}", token),
+                             hint="check that the folder is complete and readable") from None
     except (ValueError, RuntimeError) as err:  # client-side checks, the LFS upload wrapper
         why = _first_line(err)
         if err.__cause__ is not None:
