@@ -245,8 +245,8 @@ def _allowed(c: Suggestion, protected: list[tuple[int, int, str]]) -> bool:
     grow it into a longer term that contains it ("Q-LoRA" -> "QLoRA" around "LoRA")."""
     for start, end, term in protected:
         if start < c.end and c.start < end:
-            grows = (c.start <= start and end <= c.end and c.term != term
-                     and term.casefold() in c.term.casefold())
+            grows = (c.start <= start and end <= c.end and c.end - c.start > end - start
+                     and c.term != term and term.casefold() in c.term.casefold())
             if not grows:
                 return False
     return True

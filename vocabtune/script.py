@@ -98,14 +98,30 @@ def compose(terms: Sequence[str], repeats: int, frames: list[list[str]],
     """Sentences placing every term ``repeats`` times (at least) in ``frames``."""
     queue = term_queue(terms, repeats, rng)
     cycles = [_FrameCycle(group, rng) for group in frames]
-    sentences = []
+    sentences: list[str] = []
+    said: set[str] = set()
     while queue:
         distinct = len(dict.fromkeys(queue))
         sizes = [k for k in range(1, len(frames) + 1) if k <= distinct and frames[k - 1]]
         k = rng.choices(sizes, weights=[SLOT_WEIGHTS[k - 1] for k in sizes])[0]
         picked = _take_distinct(queue, k)
-        sentences.append(cycles[k - 1].next().format(**dict(zip(SLOTS, picked))))
+        sentence = _fresh_sentence(cycles[k - 1], picked, said)
+        sentences.append(sentence)
+        said.add(sentence)
     return sentences
+
+
+def _fresh_sentence(cycle: _FrameCycle, picked: list[str], said: set[str]) -> str:
+    """The next frame filled with ``picked`` that the script does not hold yet (the same
+    term in the same frame in two rounds would be a wasted line to read). Only when every
+    frame has been used with these terms (a tiny vocabulary read many times) does a
+    sentence come back: coverage matters more than variety."""
+    sentence = ""
+    for _ in range(len(cycle.frames)):
+        sentence = cycle.next().format(**dict(zip(SLOTS, picked)))
+        if sentence not in said:
+            break
+    return sentence
 
 
 def make_scripts(terms: Sequence[str], train_repeats: int = 3, seed: int = 0) -> Scripts:

@@ -1,0 +1,260 @@
+"""Correction suggestions: spoken forms, the matcher on tricky cases, and the command's
+file handling (never touching the person's VTT unless asked and confirmed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import prepare_data
+from vocabtune.errors import VocabtuneError
+from vocabtune.matching import Matcher, is_common_word, stand_in
+from vocabtune.schema import Term
+from vocabtune.spoken import number_words, spoken_key, spoken_words
+from vocabtune.suggest import suggest_command, suggested_path
+
+
+def match(text: str, *terms: str | Term) -> list[tuple[str, str]]:
+    """(found, term) pairs the matcher suggests for ``text``."""
+    vocab = [t if isinstance(t, Term) else Term(t) for t in terms]
+    return [(s.found, s.term) for s in Matcher(vocab).suggest(text)]
+
+
+# --- spoken forms ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("written, said", [
+    ("Mixtral 8x7B", "mixtral eight by seven b"),
+    ("mixed role 8 by 7 B", "mixed role eight by seven b"),
+    ("8 x 7B", "eight by seven b"),
+    ("7B", "seven b"),
+    ("10.7B", "ten point seven b"),
+    ("V3", "v three"),
+    ("DeepSeek-V3", "deep seek v three"),
+    ("MMLU", "m m l u"),
+    ("M.M.L.U.", "m m l u"),
+    ("GGUF", "g g u f"),
+    ("llama.cpp", "llama dot cpp"),
+    ("Phi-2", "phi two"),
+    ("vLLM", "v l l m"),
+    ("Yi-34B", "yi thirty four b"),
+    ("2048", "two thousand forty eight"),
+    ("version 007", "version zero zero seven"),
+    ("It ended. Next", "it ended next"),          # a sentence dot is not "dot"
+    ("naïve Zürich", "naïve zürich"),
+    ("don't", "dont"),
+    ("5% & more", "five percent and more"),
+])
+def test_spoken_words(written: str, said: str) -> None:
+    assert spoken_words(written) == said.split()
+
+
+def test_number_words_cover_scales() -> None:
+    assert number_words("0") == ["zero"]
+    assert number_words("115") == ["one", "hundred", "fifteen"]
+    assert number_words("1000000") == ["one", "million"]
+    assert number_words("70000000000") == ["seventy", "billion"]
+
+
+def test_spoken_key_ignores_word_breaks() -> None:
+    assert spoken_key("deep seek") == spoken_key("DeepSeek") == "deepseek"
+    assert spoken_key("M M L U") == spoken_key("MMLU")
+
+
+# --- the matcher -----------------------------------------------------------------------
+
+def test_multi_word_mishearing_of_a_term_with_numbers() -> None:
+    assert match("I ran mixed role 8 by 7 B on my laptop.", "Mixtral 8x7B", "Mistral 7B") == [
+        ("mixed role 8 by 7 B", "Mixtral 8x7B")]
+
+
+def test_spoken_numbers_and_hyphens() -> None:
+    assert match("We tried fi 2 and Phi two.", "Phi-2") == [("fi 2", "Phi-2"), ("Phi two", "Phi-2")]
+    assert match("Solar ten point seven B is large.", "SOLAR 10.7B") == [
+        ("Solar ten point seven B", "SOLAR 10.7B")]
+    assert match("deep seek V three came out.", "DeepSeek-V3") == [("deep seek V three", "DeepSeek-V3")]
+
+
+def test_acronyms_spelt_out_and_near_misses() -> None:
+    assert match("The M M L U score went up.", "MMLU") == [("M M L U", "MMLU")]
+    assert match("Save it as GGF, then load it.", "GGUF") == [("GGF", "GGUF")]
+    assert match("Run it with Lama CPP tonight.", "llama.cpp") == [("Lama CPP", "llama.cpp")]
+
+
+def test_case_restored_as_in_vocab() -> None:
+    assert match("we serve it with VLLM today", "vLLM") == [("VLLM", "vLLM")]
+    assert match("the tiny llama model", "TinyLlama") == [("tiny llama", "TinyLlama")]
+
+
+def test_text_already_spelt_right_is_left_alone() -> None:
+    assert match("Mistral 7B and Mixtral 8x7B and vLLM.", "Mixtral 8x7B", "Mistral 7B", "vLLM") == []
+    assert match("We used LoRA, not QLoRA.", "LoRA", "QLoRA") == []
+
+
+def test_a_term_inside_a_longer_word_is_not_suggested() -> None:
+    assert match("The exploration of the data took a day.", "LoRA") == []
+    assert match("Helicopters and polarity are words.", "Phi-2", "SOLAR 10.7B", "RoPE") == []
+
+
+def test_common_word_alone_is_never_replaced() -> None:
+    assert is_common_word("rope") and is_common_word("Queen's")
+    assert match("Tie the rope to the post.", "RoPE") == []     # exact, but an ordinary word
+    assert match("The queen went home.", "Qwen") == []
+    assert match("When it rains we stay in.", "Qwen") == []
+
+
+def test_alias_names_a_common_word() -> None:
+    qwen = Term("Qwen", aliases=("queen",))
+    assert match("The queen model answered.", qwen) == [("queen", "Qwen")]
+
+
+def test_partial_alias_stands_in_for_its_part_of_the_term() -> None:
+    term = Term("Mixtral 8x7B", aliases=("mixed role",))
+    assert stand_in("mixtral eight by seven b".split(), ["mixed", "role"]) == \
+        "mixed role eight by seven b".split()
+    assert match("We ran mixed role eight by seven b overnight.", term) == [
+        ("mixed role eight by seven b", "Mixtral 8x7B")]
+    assert match("The mixed role worked.", term) == [("mixed role", "Mixtral 8x7B")]
+
+
+def test_overlapping_candidates_keep_the_best_one() -> None:
+    # "Q Laura" could be LoRA (just "Laura") or QLoRA (both words): the better one wins
+    assert match("We tuned it with Q Laura.", "LoRA", "QLoRA") == [("Q Laura", "QLoRA")]
+    # a candidate may grow around an exact term into a longer term that contains it
+    assert match("Q-LoRA saves memory.", "LoRA", "QLoRA") == [("Q-LoRA", "QLoRA")]
+
+
+def test_short_terms_match_only_exactly() -> None:
+    assert match("Then D P O and DPL and T.R.L.", "DPO", "TRL") == [("D P O", "DPO"), ("T.R.L", "TRL")]
+
+
+def test_punctuation_kept_around_the_words() -> None:
+    text = "We saved it (as GGF), then stopped."
+    [s] = Matcher([Term("GGUF")]).suggest(text)
+    assert text[s.start:s.end] == "GGF"
+
+
+def test_no_phrase_across_a_sentence_end() -> None:
+    found = match("That is mixed. Role eight by seven b was next.", "Mixtral 8x7B")
+    assert found and all("." not in f for f, _ in found)
+
+
+def test_empty_inputs() -> None:
+    assert Matcher([]).suggest("anything") == []
+    assert Matcher([Term("GGUF")]).suggest("   ") == []
+
+
+# --- the command -----------------------------------------------------------------------
+
+VTT = """WEBVTT
+
+NOTE checked up to here
+
+1
+00:00:00.000 --> 00:00:03.000
+I ran mixed role 8 by 7 B
+on my laptop &amp; it worked.
+
+00:00:03.500 --> 00:00:06.000
+Then I saved it as GGF for Lama CPP.
+
+00:00:06.500 --> 00:00:08.000
+Nothing to fix here.
+"""
+TERMS = "Mixtral 8x7B | mixed role\nGGUF\nllama.cpp\n"
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    (tmp_path / "train.vtt").write_text(VTT, encoding="utf-8")
+    (tmp_path / "terms.txt").write_text(TERMS, encoding="utf-8")
+    return tmp_path
+
+
+def run(workdir: Path, apply: bool = False, yes: bool = False, answer: str | None = "n"):
+    out: list[str] = []
+    asked: list[str] = []
+
+    def ask(prompt: str) -> str | None:
+        asked.append(prompt)
+        return answer
+
+    status = suggest_command([workdir / "train.vtt"], workdir / "terms.txt", apply=apply, yes=yes,
+                             echo=out.append, ask=ask)
+    return status, out, asked
+
+
+def test_writes_suggested_vtt_and_review_list(workdir: Path) -> None:
+    original = (workdir / "train.vtt").read_bytes()
+    status, out, asked = run(workdir)
+    assert status == 0 and not asked
+    vtt = workdir / "train.vtt"
+    assert out[:3] == [f'{vtt}:7: "mixed role 8 by 7 B" -> "Mixtral 8x7B"',
+                       f'{vtt}:11: "GGF" -> "GGUF"',
+                       f'{vtt}:11: "Lama CPP" -> "llama.cpp"']
+    assert (workdir / "train.vtt").read_bytes() == original
+    suggested = suggested_path(vtt).read_text(encoding="utf-8")
+    assert suggested == VTT.replace("mixed role 8 by 7 B", "Mixtral 8x7B").replace(
+        "GGF for Lama CPP", "GGUF for llama.cpp")
+    assert not list(workdir.glob("*.bak.vtt"))
+
+
+def test_apply_with_yes_keeps_a_backup_and_applies(workdir: Path) -> None:
+    original = (workdir / "train.vtt").read_bytes()
+    status, out, asked = run(workdir, apply=True, yes=True)
+    assert status == 0 and not asked
+    [backup] = workdir.glob("train.*.bak.vtt")
+    assert backup.read_bytes() == original
+    applied = (workdir / "train.vtt").read_text(encoding="utf-8")
+    assert applied == suggested_path(workdir / "train.vtt").read_text(encoding="utf-8")
+    assert "Mixtral 8x7B\non my laptop &amp; it worked." in applied
+    assert out[-1].startswith("applied 3 suggestion(s)")
+
+
+def test_apply_asks_and_a_no_changes_nothing(workdir: Path) -> None:
+    original = (workdir / "train.vtt").read_bytes()
+    status, out, asked = run(workdir, apply=True, answer="")
+    assert asked == [f"apply 3 suggestions to {workdir / 'train.vtt'}? [y/N] "]
+    assert (workdir / "train.vtt").read_bytes() == original
+    assert not list(workdir.glob("*.bak.vtt")) and out[-1].startswith("not applied")
+
+
+def test_apply_with_y_applies(workdir: Path) -> None:
+    run(workdir, apply=True, answer="y")
+    assert "GGUF for llama.cpp" in (workdir / "train.vtt").read_text(encoding="utf-8")
+
+
+def test_apply_without_a_terminal_refuses(workdir: Path, capsys) -> None:
+    original = (workdir / "train.vtt").read_bytes()
+    with pytest.raises(VocabtuneError, match="no terminal"):
+        run(workdir, apply=True, answer=None)
+    assert (workdir / "train.vtt").read_bytes() == original
+    # and through the real CLI, whose stdin under pytest is not a terminal
+    status = prepare_data.main(["suggest", str(workdir / "train.vtt"), "--vocab",
+                                str(workdir / "terms.txt"), "--apply"])
+    assert status != 0 and "--yes" in capsys.readouterr().err
+    assert (workdir / "train.vtt").read_bytes() == original
+
+
+def test_crlf_and_bom_survive_apply(workdir: Path) -> None:
+    data = b"\xef\xbb\xbf" + VTT.replace("\n", "\r\n").encode()
+    (workdir / "train.vtt").write_bytes(data)
+    run(workdir, apply=True, yes=True)
+    applied = (workdir / "train.vtt").read_bytes()
+    assert applied.startswith(b"\xef\xbb\xbfWEBVTT\r\n") and b"GGUF for llama.cpp.\r\n" in applied
+    assert applied.count(b"\r\n") == data.count(b"\r\n")
+
+
+def test_cli_prints_the_review_list(workdir: Path, capsys) -> None:
+    status = prepare_data.main(["suggest", str(workdir / "train.vtt"), "--vocab", str(workdir / "terms.txt")])
+    lines = capsys.readouterr().out.splitlines()
+    assert status == 0 and lines[0].endswith(':7: "mixed role 8 by 7 B" -> "Mixtral 8x7B"')
+
+
+def test_broken_vtt_is_refused_with_its_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.vtt").write_text("WEBVTT\n\n00:00:01.000 -> 00:00:02.000\nGGF\n", encoding="utf-8")
+    (tmp_path / "terms.txt").write_text("GGUF\n", encoding="utf-8")
+    with pytest.raises(VocabtuneError) as err:
+        suggest_command([tmp_path / "bad.vtt"], tmp_path / "terms.txt", echo=lambda _: None)
+    assert err.value.line == 4 or err.value.line == 3
+    assert not suggested_path(tmp_path / "bad.vtt").exists()
