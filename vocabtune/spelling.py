@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 from rapidfuzz.distance import OSA
@@ -47,18 +48,76 @@ class Misspelling:
 
 
 def near_misses(text: str, terms: Sequence[str]) -> list[Misspelling]:
-    """Spans of ``text`` that look like a misspelt term, best first, not overlapping."""
+    """Spans of ``text`` that look like a misspelt term, best first, not overlapping.
+
+    Each window of words is normalised once and each term once (``_prepared``), not once per
+    (window, term) pair: ``check`` and ``build`` run this over every cue of every recording."""
     exact = [span for term in terms for span in find_term(term, text)]
     words = _words(text)
+    longest = max((len(t.split()) for t in terms), default=0)
+    windows = [_Window(text[s:e], s, e, k) for s, e, k in _windows(words, longest)
+               if not any(a < e and s < b for a, b in exact)]
     hits = []
-    for term in terms:
-        for start, end, n in _windows(words, len(term.split())):
-            if any(s < end and start < e for s, e in exact):
+    for term in _prepared(tuple(terms)):
+        for w in windows:
+            if w.words > term.words + MAX_EXTRA_WORDS:
                 continue
-            edits = _edits(text[start:end], term, same_words=n == len(term.split()))
+            edits = _edits(w, term)
             if edits is not None:
-                hits.append(Misspelling(text[start:end], term, start, end, edits))
+                hits.append(Misspelling(w.found, term.text, w.start, w.end, edits))
     return _non_overlapping(hits)
+
+
+@dataclass(frozen=True)
+class _Keyed:
+    """A term or a window of text in the forms the rules compare."""
+
+    text: str
+    words: int
+    key: str                    # case-folded, single spaces
+    bare: str                   # letters and digits only
+    digits: tuple[str, ...]
+
+    @classmethod
+    def of(cls, text: str, words: int) -> "_Keyed":
+        key = _key(text)
+        return cls(text, words, key, _NON_ALNUM.sub("", key), tuple(_DIGITS.findall(key)))
+
+
+@dataclass(frozen=True)
+class _Window:
+    found: str
+    start: int
+    end: int
+    words: int
+
+    @property
+    def keyed(self) -> _Keyed:
+        return _keyed_window(self.found, self.words)
+
+
+@lru_cache(maxsize=65536)
+def _keyed_window(found: str, words: int) -> _Keyed:
+    return _Keyed.of(found, words)
+
+
+@lru_cache(maxsize=64)
+def _prepared(terms: tuple[str, ...]) -> tuple["_Term", ...]:
+    return tuple(_Term(_Keyed.of(t, len(t.split())), max_edits(t)) for t in terms)
+
+
+@dataclass(frozen=True)
+class _Term:
+    keyed: _Keyed
+    allowed: int
+
+    @property
+    def text(self) -> str:
+        return self.keyed.text
+
+    @property
+    def words(self) -> int:
+        return self.keyed.words
 
 
 def _words(text: str) -> list[tuple[int, int]]:
@@ -81,19 +140,19 @@ def _windows(words: list[tuple[int, int]], n: int) -> Iterable[tuple[int, int, i
                 yield words[i][0], words[i + k - 1][1], k
 
 
-def _edits(found: str, term: str, *, same_words: bool) -> int | None:
-    """Edits from ``found`` to ``term`` when it counts as a misspelling, else None."""
-    a, b = _key(found), _key(term)
-    if a == b or a in (b + s for s in _PLURAL):
+def _edits(window: _Window, term: _Term) -> int | None:
+    """Edits from the window's text to ``term`` when it counts as a misspelling, else None."""
+    a, b = window.keyed, term.keyed
+    if a.key == b.key or a.key in (b.key + s for s in _PLURAL):
         return None             # exact (case, spacing) or a plural/possessive of the term
-    if _NON_ALNUM.sub("", a) == _NON_ALNUM.sub("", b):
+    if a.bare == b.bare:
         return 0
-    allowed = max_edits(b)
-    if not same_words or not allowed or abs(len(a) - len(b)) > allowed:
+    allowed = term.allowed
+    if a.words != b.words or not allowed or abs(len(a.key) - len(b.key)) > allowed:
         return None
-    if _DIGITS.findall(a) != _DIGITS.findall(b):
+    if a.digits != b.digits:
         return None
-    edits = OSA.distance(a, b, score_cutoff=allowed)
+    edits = OSA.distance(a.key, b.key, score_cutoff=allowed)
     return edits if 0 < edits <= allowed else None
 
 
