@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""How good are ``suggest``'s corrections? Precision and recall against corrected VTTs.
+
+    .venv/bin/python bench/suggest_quality.py --base DIR [--reference ../shared/data/llm-lingo]
+
+``--base`` holds base-Whisper VTTs (``prepare_data.py transcribe``), ``--reference`` the
+hand-corrected VTTs of the same names and ``terms.txt``. Base and reference cues are cut
+differently, so each reference cue is assigned to the base cue it overlaps most in time;
+a base cue is then scored against the text of the reference cues assigned to it.
+
+Per cue and term (term occurrences by exact spelling, :func:`vocabtune.vocab.find_term`):
+``missed`` = max(0, reference count - base count), the occurrences the person must fix.
+A suggestion that changes text into term T (not a capitals-only fix) is *correct* up to
+``missed`` of T in that cue; precision = correct / such suggestions, recall = correct /
+missed. Capitals-only fixes are counted apart. Term recall and WER of the whole text
+before and after applying every suggestion show the end result, damage included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from vocabtune.captions import read_vtt  # noqa: E402
+from vocabtune.matching import Matcher, Suggestion  # noqa: E402
+from vocabtune.schema import Cue  # noqa: E402
+from vocabtune.scoring import term_scores, term_summary, wer  # noqa: E402
+from vocabtune.vocab import find_term, read_vocab  # noqa: E402
+
+
+@dataclass
+class Tally:
+    missed: int = 0             # reference occurrences not spelt right in the base
+    suggested: int = 0          # suggestions that change words (not capitals only)
+    correct: int = 0
+    case_fixes: int = 0
+    refs: list[str] = field(default_factory=list)
+    before: list[str] = field(default_factory=list)
+    after: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    wrong: list[str] = field(default_factory=list)
+
+    def add(self, other: "Tally") -> None:
+        for name in ("missed", "suggested", "correct", "case_fixes", "seconds"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in ("refs", "before", "after", "wrong"):
+            getattr(self, name).extend(getattr(other, name))
+
+
+def assign(base: list[Cue], ref: list[Cue]) -> list[str]:
+    """Reference text per base cue: each reference cue goes to the base cue it overlaps
+    most (or the nearest one in time when it overlaps none)."""
+    groups: list[list[str]] = [[] for _ in base]
+
+    def overlap(b: Cue, r: Cue) -> float:
+        return min(b.end, r.end) - max(b.start, r.start)     # negative = gap between them
+
+    for r in ref:
+        best = max(range(len(base)), key=lambda i: overlap(base[i], r))
+        groups[best].append(r.text)
+    return [" ".join(g) for g in groups]
+
+
+def apply(text: str, suggestions: list[Suggestion]) -> str:
+    for s in sorted(suggestions, key=lambda s: s.start, reverse=True):
+        text = text[:s.start] + s.term + text[s.end:]
+    return text
+
+
+def score_cue(text: str, ref: str, suggestions: list[Suggestion], terms: list[str], where: str) -> Tally:
+    t = Tally(refs=[ref], before=[text], after=[apply(text, suggestions)])
+    missed = Counter({term: max(0, len(find_term(term, ref)) - len(find_term(term, text))) for term in terms})
+    t.missed = sum(missed.values())
+    for s in suggestions:
+        if find_term(s.term, s.found):          # already the term: capitals/spacing only
+            t.case_fixes += 1
+            continue
+        t.suggested += 1
+        if missed[s.term] > 0:
+            missed[s.term] -= 1
+            t.correct += 1
+        else:
+            t.wrong.append(f'{where}: "{s.found}" -> "{s.term}"   (reference: {ref})')
+    return t
+
+
+def score_file(base: Path, ref: Path, matcher: Matcher, terms: list[str]) -> Tally:
+    base_cues, _ = read_vtt(base)
+    ref_cues, _ = read_vtt(ref)
+    total = Tally()
+    for cue, ref_text in zip(base_cues, assign(base_cues, ref_cues)):
+        start = time.perf_counter()
+        suggestions = matcher.suggest(cue.text)
+        seconds = time.perf_counter() - start
+        tally = score_cue(cue.text, ref_text, suggestions, terms, f"{base.name}:{(cue.line or 0) + 1}")
+        tally.seconds = seconds
+        total.add(tally)
+    return total
+
+
+def pct(num: float, den: float) -> str:
+    return f"{100 * num / den:.1f}%" if den else "n/a"
+
+
+def row(name: str, t: Tally, terms: list[str]) -> str:
+    before, _, _ = term_summary(term_scores(t.refs, t.before, terms))
+    after, _, _ = term_summary(term_scores(t.refs, t.after, terms))
+    return (f"| {name} | {t.missed} | {t.suggested} | {t.correct} | {pct(t.correct, t.suggested)} "
+            f"| {pct(t.correct, t.missed)} | {t.case_fixes} | {pct(before or 0, 1)} -> {pct(after or 0, 1)} "
+            f"| {pct(wer(t.refs, t.before), 1)} -> {pct(wer(t.refs, t.after), 1)} "
+            f"| {1000 * t.seconds / max(1, len(t.refs)):.1f} |")
+
+
+def false_alarms(path: Path, matcher: Matcher) -> str:
+    """Suggestions on text that holds no term: each one is a false alarm."""
+    cues, _ = read_vtt(path)
+    found = [(cue, s) for cue in cues for s in matcher.suggest(cue.text)]
+    listed = "; ".join(f'"{s.found}" -> "{s.term}"' for _, s in found)
+    words = sum(len(c.text.split()) for c in cues)
+    return (f"\nordinary English ({path}, {len(cues)} cues, {words} words): "
+            f"{len(found)} false alarm(s){': ' + listed if listed else ''}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--base", type=Path, required=True, help="folder of base-Whisper VTTs")
+    p.add_argument("--reference", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/llm-lingo",
+                   help="folder of corrected VTTs with the same names, and terms.txt")
+    p.add_argument("--vocab", type=Path, default=None, help="vocabulary (default: REFERENCE/terms.txt)")
+    p.add_argument("--general", type=Path, nargs="*", default=None,
+                   help="VTTs of ordinary English without any term (default: ../shared/data/general/*.vtt): "
+                        "every suggestion there is a false alarm")
+    p.add_argument("--show-wrong", action="store_true", help="list every wrong suggestion")
+    a = p.parse_args(argv)
+    terms = read_vocab(a.vocab or a.reference / "terms.txt")
+    names = [t.text for t in terms]
+    matcher = Matcher(terms)
+    print("| file | terms to fix | suggestions | correct | precision | recall | capitals-only "
+          "| term recall before -> after | WER before -> after | ms per cue |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    total = Tally()
+    for base in sorted(a.base.glob("*.vtt")):
+        ref = a.reference / base.name
+        if base.name.endswith((".suggested.vtt", ".bak.vtt")) or not ref.exists():
+            continue
+        tally = score_file(base, ref, matcher, names)
+        print(row(base.name, tally, names))
+        total.add(tally)
+    print(row("**all**", total, names))
+    general = a.general if a.general is not None else sorted(
+        (a.reference.parent / "general").glob("*.vtt"))
+    for path in general:
+        print(false_alarms(path, matcher))
+    if a.show_wrong:
+        print("\n".join(["", "wrong suggestions:", *total.wrong]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
