@@ -134,6 +134,11 @@ def test_punctuation_kept_around_the_words() -> None:
     assert text[s.start:s.end] == "GGF"
 
 
+def test_possessives_and_compounds_keep_their_ending() -> None:
+    assert match("The Axolottle's config is long.", "Axolotl") == [("Axolottle", "Axolotl")]
+    assert match("A GGF-based file.", "GGUF") == [("GGF", "GGUF")]
+
+
 def test_no_phrase_across_a_sentence_end() -> None:
     found = match("That is mixed. Role eight by seven b was next.", "Mixtral 8x7B")
     assert found and all("." not in f for f, _ in found)

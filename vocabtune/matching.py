@@ -44,6 +44,8 @@ MIN_FUZZY_CHARS = 4         # shorter keys (DPO, TRL, AWQ) match only exactly: o
 EXTRA_WORDS = 2             # an n-gram may have 2 words more than the term says
 MAX_WORDS = 10              # ... and never more than 10 words
 _EDGE = "\"'()[]{}<>“”‘’«».,;:!?…"
+_POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
+_PART = re.compile(r"[^-/–—]+")                    # pieces of a word between hyphens/slashes
 _CLAUSE_END = re.compile(r"[.!?;:…][\"'”’)\]]*$")   # an n-gram never runs past these
 
 
@@ -145,14 +147,21 @@ class _Word:
 
 
 def text_words(text: str) -> list[_Word]:
-    """Whitespace-separated words with their edge punctuation trimmed ("(GGF," -> GGF)."""
+    """Words with their edge punctuation and a possessive trimmed ("(GGF's," -> GGF), and
+    split at hyphens and slashes ("GGF-based" -> GGF|based), so a suggestion replaces only
+    the mis-heard part and keeps the rest of what was written."""
     words = []
     for m in re.finditer(r"\S+", text):
         raw = m.group()
-        core = raw.strip(_EDGE)
         lead = len(raw) - len(raw.lstrip(_EDGE))
-        words.append(_Word(m.start() + lead, m.start() + lead + len(core), core,
-                           bool(_CLAUSE_END.search(raw))))
+        core = _POSSESSIVE.sub("", raw.strip(_EDGE))
+        start = m.start() + lead
+        parts = list(_PART.finditer(core)) or [None]
+        for n, part in enumerate(parts):
+            s, e = (part.start(), part.end()) if part else (0, 0)
+            last = n == len(parts) - 1
+            words.append(_Word(start + s, start + e, core[s:e],
+                               last and bool(_CLAUSE_END.search(raw))))
     return words
 
 
