@@ -38,11 +38,25 @@ def _tokenizer(processor: Any) -> Any:
 
 def prompt_ids_for(processor: Any, terms: Sequence[str]) -> list[int]:
     """Token ids of the formatted prompt, starting with ``<|startofprev|>`` as ``generate``
-    expects; ``[]`` for no terms."""
+    expects; ``[]`` for no terms.
+
+    This is what ``tokenizer.get_prompt_ids`` does, written out because its special-token
+    guard assumes special tokens have the highest ids (``x >= all_special_ids[0]``), true
+    of OpenAI's vocabulary but not of every Whisper tokenizer (our offline test tokenizer
+    puts ``<|endoftext|>`` at id 0, so every prompt would be refused).
+    """
     if not terms:
         return []
-    ids = _tokenizer(processor).get_prompt_ids(format_prompt(terms))
-    return [int(i) for i in ids]
+    tok = _tokenizer(processor)
+    text_ids = tok(" " + format_prompt(terms).strip(), add_special_tokens=False)["input_ids"]
+    if set(text_ids) & set(tok.all_special_ids):
+        raise ValueError("prompt text encodes to a special token")   # filtered out before
+    return [int(tok.convert_tokens_to_ids("<|startofprev|>"))] + [int(i) for i in text_ids]
+
+
+def _usable(term: str) -> bool:
+    """Blank terms say nothing; text like ``<|en|>`` would become a control token."""
+    return bool(term.strip()) and "<|" not in term
 
 
 def vocab_prompt_ids(processor: Any, terms: Sequence[str],
@@ -60,6 +74,9 @@ def vocab_prompt_ids(processor: Any, terms: Sequence[str],
     dropped: list[str] = []
     ids: list[int] = []
     for term in dict.fromkeys(t for t in terms if t.strip()):   # unique, order kept
+        if not _usable(term):
+            dropped.append(term)
+            continue
         candidate = prompt_ids_for(processor, kept + [term])
         if len(candidate) <= budget:
             kept.append(term)

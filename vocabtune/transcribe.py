@@ -33,6 +33,20 @@ from .vocab import read_vocab, term_texts
 
 log = logging.getLogger(__name__)
 FRAMES_PER_S = 100               # log-mel frames per second (hop 160 samples at 16 kHz)
+# Warnings transformers 5.23 logs on every window of Whisper's own long-form loop, about
+# arguments that loop sets itself: they say nothing the person can act on.
+HARMLESS_WARNINGS = ("Both `max_new_tokens`", "Passing `generation_config` together with",
+                     "The attention mask is not set")
+
+
+class _DropHarmless(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(HARMLESS_WARNINGS)
+
+
+for _name in ("transformers.generation.utils", "transformers.generation.configuration_utils",
+              "transformers.models.whisper.generation_whisper"):
+    logging.getLogger(_name).addFilter(_DropHarmless())
 
 
 @dataclass(frozen=True)
@@ -92,16 +106,22 @@ def transcribe_files(cfg: TranscribeConfig) -> list[str]:
 # ---------------------------------------------------------------- pieces of the commands
 
 def audio_files(folder: Path) -> list[Path]:
-    """Every recording in ``folder`` (any format ffmpeg reads), sorted by name."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise VocabtuneError("recordings folder not found", file=folder,
-                             hint="create it and put your recordings (mp3, m4a, wav, flac, ogg) in it")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
-    if not files:
+    """Every recording in ``folder`` (recordings.py's rules), sorted by name. Two recordings
+    with one name (train.mp3 + train.wav) would share one caption file: refused."""
+    from .recordings import discover_recordings
+
+    recordings, _ = discover_recordings(Path(folder))   # unpaired files are what we fix
+    if not recordings:
         raise VocabtuneError("no recordings found", file=folder,
-                             hint=f"add audio files ({', '.join(AUDIO_SUFFIXES)})")
-    return files
+                             hint=f"add audio files ({', '.join(AUDIO_SUFFIXES[:5])} …) to this folder")
+    seen: dict[str, Path] = {}
+    for rec in recordings:
+        first = seen.setdefault(rec.audio.stem, rec.audio)
+        if first != rec.audio:
+            raise VocabtuneError(f'two recordings are named "{rec.audio.stem}" ({first.name} and '
+                                 f"{rec.audio.name}); they would share one caption file",
+                                 file=rec.audio, hint="rename or remove one of them")
+    return [rec.audio for rec in recordings]
 
 
 def output_path(audio: Path, cfg: TranscribeConfig) -> Path:

@@ -1,0 +1,333 @@
+"""Step 1, transcribe: Whisper segments -> valid cues (pure), and both commands for real on
+a tiny random Whisper (garbage text and timestamps: the output must still be valid)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vocabtune.captions import read_vtt, validate_cues
+from vocabtune.config import SAMPLE_RATE
+from vocabtune.cues_from_whisper import (MAX_CUE_S, Piece, cues_from_pieces, pieces_from_tokens,
+                                         split_long_cue)
+from vocabtune.schema import Cue, Severity
+
+TB = 1000                      # a made-up <|0.00|> id for the pure tests
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models decode token by token; on a busy 2-core machine one thread is 10x faster."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def assert_valid(cues, duration):
+    assert all(c.text.strip() for c in cues)
+    assert all(0 <= c.start < c.end <= duration + 1e-9 for c in cues)
+    assert all(c.duration <= MAX_CUE_S + 1e-9 for c in cues)
+    assert all(a.end <= b.start for a, b in zip(cues, cues[1:]))
+    assert all(round(c.start, 3) == c.start and round(c.end, 3) == c.end for c in cues)
+
+
+def ts(seconds: float) -> int:
+    return TB + round(seconds / 0.02)
+
+
+def decode(ids):
+    return "".join(chr(ord("a") + i % 26) for i in ids)
+
+
+# ---------------------------------------------------------------- pure: tokens -> pieces
+
+def test_pieces_split_at_every_timestamp_and_keep_window_offset():
+    tokens = [ts(1.0), 0, 1, ts(2.5), 2, ts(4.0)]
+    pieces = pieces_from_tokens(tokens, start=31.0, end=34.0, timestamp_begin=TB, decode=decode)
+    assert pieces == [Piece(31.0, 32.5, "ab"), Piece(32.5, 34.0, "c")]
+
+
+def test_missing_final_timestamp_uses_the_segment_end():
+    pieces = pieces_from_tokens([0, 1, 2], start=30.0, end=60.0, timestamp_begin=TB, decode=decode)
+    assert pieces == [Piece(30.0, 60.0, "abc")]
+
+
+def test_timestamps_only_give_no_pieces():
+    assert pieces_from_tokens([ts(0), ts(1)], 0.0, 1.0, TB, decode) == []
+
+
+# ---------------------------------------------------------------- pure: pieces -> cues
+
+def test_well_formed_segments_pass_through():
+    pieces = [Piece(0.0, 2.5, " Hello there."), Piece(2.5, 5.0, " General Kenobi.")]
+    assert cues_from_pieces(pieces, 6.0) == [Cue(0.0, 2.5, "Hello there."), Cue(2.5, 5.0, "General Kenobi.")]
+
+
+def test_overlaps_are_cut_and_order_of_speech_kept():
+    cues = cues_from_pieces([Piece(0, 4, "one"), Piece(3, 6, "two"), Piece(1, 8, "three")], 10)
+    assert [c.text for c in cues] == ["one", "two", "three"]
+    assert [(c.start, c.end) for c in cues] == [(0, 4), (4, 6), (6, 8)]
+
+
+def test_zero_length_and_reversed_cues_give_their_text_to_a_neighbour():
+    cues = cues_from_pieces([Piece(1, 1, "lead"), Piece(1, 3, "a"), Piece(3, 3, "b"),
+                             Piece(5, 4, "c"), Piece(4, 6, "d")], 10)
+    assert [c.text for c in cues] == ["lead a b c", "d"]
+    assert_valid(cues, 10)
+
+
+def test_empty_text_is_dropped():
+    cues = cues_from_pieces([Piece(0, 1, "  "), Piece(1, 2, ""), Piece(2, 3, "x")], 5)
+    assert cues == [Cue(2.0, 3.0, "x")]
+
+
+def test_times_out_of_the_audio_are_clamped_and_text_past_the_end_is_kept():
+    cues = cues_from_pieces([Piece(-3, 2, "a"), Piece(2, 9.5, "b"), Piece(12, 14, "ghost")], 8.0004)
+    assert cues[0] == Cue(0.0, 2.0, "a")
+    assert cues[-1] == Cue(2.0, 8.0, "b ghost")
+    assert_valid(cues, 8.0004)
+
+
+def test_nothing_timed_becomes_one_cue_over_the_audio():
+    cues = cues_from_pieces([Piece(0, 0, "x"), Piece(0, 0, "y")], 12.0)
+    assert cues == [Cue(0.0, 12.0, "x y")]
+    assert cues_from_pieces([Piece(0, 0, "x")], 0.0) == []
+
+
+def test_long_segment_splits_at_sentences_then_words_never_over_30s():
+    text = "First one. Second sentence here! " + " ".join(["word"] * 200)
+    cues = cues_from_pieces([Piece(0.0, 95.0, text)], 100.0)
+    assert cues[0].text == "First one." and cues[1].text == "Second sentence here!"
+    assert " ".join(c.text for c in cues) == " ".join(text.split())    # no word lost
+    assert_valid(cues, 100.0)
+
+
+def test_medium_segments_split_only_when_long():
+    cue = Cue(0.0, 10.0, "One. Two.")
+    assert split_long_cue(cue) == [cue]
+    parts = split_long_cue(Cue(0.0, 20.0, "One two. Six six."))  # equal lengths
+    assert [p.text for p in parts] == ["One two.", "Six six."]
+    assert parts[0].end == parts[1].start == 10.0
+
+
+def test_a_single_endless_word_keeps_only_30s():
+    cues = cues_from_pieces([Piece(0.0, 70.0, "aaaa")], 80.0)
+    assert cues == [Cue(0.0, 30.0, "aaaa")]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_garbage_segments_always_give_valid_cues(seed):
+    rng = np.random.default_rng(seed)
+    duration = float(rng.uniform(0.5, 120))
+    pieces = [Piece(float(rng.uniform(-10, 140)), float(rng.uniform(-10, 140)),
+                    rng.choice(["", " ", "word", "A sentence. Another one!", "x " * 80]))
+              for _ in range(int(rng.integers(0, 30)))]
+    assert_valid(cues_from_pieces(pieces, duration), duration)
+
+
+# ---------------------------------------------------------------- real tiny model
+
+@pytest.fixture
+def clip(data_dir) -> Path:
+    return data_dir / "audio" / "clip.mp3"
+
+
+@pytest.fixture
+def recordings(tmp_path, clip) -> Path:
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    shutil.copy(clip, folder / "talk.mp3")
+    return folder
+
+
+def _errors(path: Path, duration: float):
+    cues, problems = read_vtt(path)
+    problems += validate_cues(cues, str(path), duration)
+    return [p for p in problems if p.severity == Severity.ERROR]
+
+
+def _seconds(path: Path) -> float:
+    from vocabtune.audio import decode_audio
+
+    return len(decode_audio(path)) / SAMPLE_RATE
+
+
+def _cfg(**kw):
+    from vocabtune.config import TranscribeConfig
+
+    return TranscribeConfig(device="cpu", **kw)
+
+
+def test_transcribe_recordings_writes_a_valid_vtt(recordings, tiny_whisper):
+    from vocabtune.transcribe import transcribe_recordings
+
+    written = transcribe_recordings(_cfg(recordings=recordings, model=str(tiny_whisper)))
+    assert written == [recordings / "talk.vtt"]
+    assert _errors(written[0], _seconds(recordings / "talk.mp3")) == []
+
+
+def _write_wav(path: Path, samples: np.ndarray) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SAMPLE_RATE)
+        w.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
+def test_long_recording_is_decoded_window_by_window(tmp_path, clip, tiny_whisper):
+    from vocabtune.audio import decode_audio
+    from vocabtune.modelio import load_whisper
+    from vocabtune.transcribe import Decoding, transcribe_array, transcribe_recordings
+
+    speech = decode_audio(clip)
+    long = np.tile(speech, int(np.ceil(70 * SAMPLE_RATE / len(speech))))[: 70 * SAMPLE_RATE]
+
+    class Bar:                                    # records what the progress bar is told
+        total, n, seen = 70.0, 0.0, []
+
+        def refresh(self):
+            self.seen.append(self.n)
+
+    loaded = load_whisper(str(tiny_whisper), device="cpu", language="en")
+    bar = Bar()
+    cues = transcribe_array(loaded, long, Decoding("en"), bar)
+    assert_valid(cues, 70.0)
+    assert len(bar.seen) >= 3 and bar.seen[0] == 0 and bar.seen[-1] >= 30   # >= 3 windows
+    folder = tmp_path / "rec"
+    folder.mkdir()
+    _write_wav(folder / "long.wav", long)
+    [vtt] = transcribe_recordings(_cfg(recordings=folder, model=str(tiny_whisper)))
+    assert _errors(vtt, 70.0) == []
+
+
+def test_never_overwrites_and_force_keeps_a_backup(recordings, tiny_whisper, caplog):
+    from vocabtune.transcribe import transcribe_recordings
+
+    mine = recordings / "talk.vtt"
+    mine.write_bytes(b"WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nmy corrected words\n")
+    before = mine.read_bytes()
+    with caplog.at_level(logging.INFO, logger="vocabtune.transcribe"):
+        assert transcribe_recordings(_cfg(recordings=recordings, model=str(tiny_whisper))) == []
+    assert mine.read_bytes() == before
+    assert "skipped talk.mp3" in caplog.text
+    written = transcribe_recordings(_cfg(recordings=recordings, model=str(tiny_whisper), force=True))
+    assert written == [mine] and mine.read_bytes() != before
+    backups = list(recordings.glob("talk.*.bak.vtt"))
+    assert len(backups) == 1 and backups[0].read_bytes() == before
+
+
+def test_prepare_data_cli_transcribe_then_check(recordings, tiny_whisper, tmp_path, capsys):
+    import prepare_data
+
+    vocab = tmp_path / "vocab"
+    vocab.mkdir()
+    (vocab / "terms.txt").write_text("vLLM\nPEFT\n")
+    args = ["transcribe", "--recordings", str(recordings), "--model", str(tiny_whisper), "--device", "cpu"]
+    assert prepare_data.main(args) == 0
+    assert f"wrote {recordings / 'talk.vtt'}" in capsys.readouterr().out
+    assert prepare_data.main(["check", "--recordings", str(recordings), "--vocab", str(vocab)]) == 0
+    assert prepare_data.main(args) == 0                      # second run: nothing to do
+    assert "nothing to transcribe" in capsys.readouterr().out
+
+
+def test_prompt_vocab_is_used_and_missing_vocab_is_one_clear_error(recordings, tiny_whisper, tmp_path, capsys):
+    import prepare_data
+
+    vocab = tmp_path / "vocab"
+    vocab.mkdir()
+    (vocab / "terms.txt").write_text("vLLM\nPEFT\n")
+    base = ["transcribe", "--recordings", str(recordings), "--model", str(tiny_whisper),
+            "--device", "cpu", "--prompt-vocab"]
+    assert prepare_data.main(base + ["--vocab", str(tmp_path / "nope")]) == 1
+    assert "vocabulary not found" in capsys.readouterr().err
+    assert not (recordings / "talk.vtt").exists()
+    assert prepare_data.main(base + ["--vocab", str(vocab)]) == 0
+    assert _errors(recordings / "talk.vtt", _seconds(recordings / "talk.mp3")) == []
+
+
+def test_finetune_transcribe_leaves_the_persons_vtt_and_reports_terms(recordings, tiny_whisper,
+                                                                     tmp_path, capsys):
+    import finetune
+
+    mine = recordings / "talk.vtt"
+    mine.write_text("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nvLLM and PEFT and vLLM\n")
+    before = mine.read_bytes()
+    vocab = tmp_path / "vocab"
+    vocab.mkdir()
+    (vocab / "terms.txt").write_text("vLLM\nPEFT\nGGUF\n")
+    audio = recordings / "talk.mp3"
+    args = ["transcribe", "--model", str(tiny_whisper), "--vocab", str(vocab), "--device", "cpu", str(audio)]
+    assert finetune.main(args) == 0
+    out = capsys.readouterr().out
+    new = recordings / "talk.finetuned.vtt"
+    assert f"wrote {new}" in out
+    assert mine.read_bytes() == before
+    assert _errors(new, _seconds(audio)) == []
+    assert "vLLM" in out and "PEFT" in out and "GGUF" not in out     # only rows that differ
+    assert finetune.main(args) == 0                                  # exists: skipped, untouched
+    assert "skipped" in capsys.readouterr().out
+
+
+def test_english_only_model_needs_no_language_or_task(recordings, tiny_whisper_en):
+    from vocabtune.transcribe import transcribe_recordings
+
+    [vtt] = transcribe_recordings(_cfg(recordings=recordings, model=str(tiny_whisper_en)))
+    assert _errors(vtt, _seconds(recordings / "talk.mp3")) == []
+
+
+def test_bad_recordings_folder_is_a_clear_error(tmp_path, tiny_whisper):
+    from vocabtune.errors import VocabtuneError
+    from vocabtune.transcribe import transcribe_recordings
+
+    with pytest.raises(VocabtuneError, match="not found"):
+        transcribe_recordings(_cfg(recordings=tmp_path / "missing", model=str(tiny_whisper)))
+    (tmp_path / "a.mp3").write_bytes(b"x")
+    (tmp_path / "a.wav").write_bytes(b"x")
+    with pytest.raises(VocabtuneError, match="two recordings"):
+        transcribe_recordings(_cfg(recordings=tmp_path, model=str(tiny_whisper)))
+
+
+# ---------------------------------------------------------------- decode_batch
+
+def test_decode_batch_returns_texts_in_input_order(monkeypatch, tiny_whisper):
+    """Clips are decoded longest first; the texts must still come back in input order."""
+    from vocabtune import transcribe
+
+    batches = []
+
+    def fake_decode(loaded, arrays, decoding):
+        batches.append([len(a) for a in arrays])
+        return [f"len{len(a)}" for a in arrays]
+
+    monkeypatch.setattr(transcribe, "_decode_short", fake_decode)
+    lengths = [300, 1200, 50, 800, 1200, 10]
+    texts = transcribe.decode_batch(None, [np.zeros(n, np.float32) for n in lengths],
+                                    language="en", batch_size=4, progress=False)
+    assert texts == [f"len{n}" for n in lengths]
+    assert batches == [[1200, 1200, 800, 300], [50, 10]]
+
+
+def test_decode_batch_on_a_real_model_matches_one_by_one(tiny_whisper, clip):
+    from vocabtune.audio import decode_audio
+    from vocabtune.errors import VocabtuneError
+    from vocabtune.modelio import load_whisper
+    from vocabtune.transcribe import decode_batch
+
+    loaded = load_whisper(str(tiny_whisper), device="cpu", language="en")
+    speech = decode_audio(clip)
+    clips = [speech[: SAMPLE_RATE], speech, np.zeros(0, np.float32)]
+    together = decode_batch(loaded, clips, language="en", batch_size=3, progress=False)
+    alone = [decode_batch(loaded, [c], language="en", progress=False)[0] for c in clips]
+    assert len(together) == 3 and together == alone
+    assert all("<|" not in t for t in together)
+    with pytest.raises(VocabtuneError, match="at most 30 s"):
+        decode_batch(loaded, [np.zeros(31 * SAMPLE_RATE, np.float32)], language="en", progress=False)
