@@ -1,0 +1,97 @@
+"""report: tables, JSON records and the chart, from hand-made scores (no model)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from vocabtune import report as R
+from vocabtune.schema import EvalReport, TermScore
+
+
+def _report(model: str, scores: dict[str, tuple[int, int]], wer: float = 0.2) -> EvalReport:
+    per_term = [TermScore(t, occ, hits) for t, (hits, occ) in scores.items()]
+    hits, occ = sum(s.hits for s in per_term), sum(s.occurrences for s in per_term)
+    return EvalReport(model=model, wer=wer, term_recall=hits / occ if occ else None,
+                      term_precision=1.0, term_f1=None, term_wer=0.5, other_wer=0.1,
+                      per_term=per_term, num_chunks=4, seconds=3.25)
+
+
+REPORTS = {
+    "finetuned": _report("runs/x/best", {"vLLM": (2, 2), "LoRA": (1, 3), "GGUF": (1, 1), "Unseen": (0, 0)}, 0.1),
+    "base": _report("openai/whisper-base", {"vLLM": (0, 2), "LoRA": (1, 3), "GGUF": (1, 1), "Unseen": (0, 0)}),
+}
+
+
+def test_rows_are_in_reading_order_whatever_the_dict_order():
+    assert R.ordered({"finetuned_prompt": 1, "finetuned": 1, "base": 1, "base_prompt": 1}) == [
+        "base", "base_prompt", "finetuned", "finetuned_prompt"]
+    assert R.main_key(REPORTS) == "finetuned"
+    assert R.main_key({"base": REPORTS["base"]}) == "base"
+
+
+def test_terms_sorted_worst_first_for_the_main_model_and_unseen_ones_left_out():
+    # LoRA 33% first; then the 100% terms, the one base also got (GGUF) after vLLM
+    assert R.sorted_terms(REPORTS) == ["LoRA", "vLLM", "GGUF"]
+    assert R.unseen_terms(REPORTS) == ["Unseen"]
+
+
+def test_summary_table_shows_counts_and_dashes_for_what_was_not_measured():
+    lines = R.summary_table(REPORTS, {}).splitlines()
+    assert lines[0].split()[:3] == ["model", "WER", "term"]
+    assert lines[2].split()[:4] == ["base", "20.0%", "33.3%", "(2/6)"]
+    assert lines[3].split()[:4] == ["fine-tuned", "10.0%", "66.7%", "(4/6)"]
+    assert lines[3].split()[5] == R.NOT_MEASURED          # F1 is None
+    general = {"base": _report("b", {}, 0.05)}
+    with_general = R.summary_table(REPORTS, general).splitlines()
+    assert "general WER" in with_general[0]
+    assert "5.0%" in with_general[2] and R.NOT_MEASURED in with_general[3].split()
+
+
+def test_markdown_table_is_well_formed_with_right_aligned_numbers():
+    md = R.summary_table(REPORTS, {}, markdown=True).splitlines()
+    assert len({line.count("|") for line in md}) == 1
+    assert md[1].startswith("|-") and md[1].endswith(":|")
+    assert md[2].startswith("| base ")
+
+
+def test_term_table_gives_hits_over_occurrences_per_model():
+    rows = R.term_table(REPORTS).splitlines()
+    assert rows[0].split() == ["term", "in", "refs", "base", "fine-tuned"]
+    assert rows[2].split() == ["LoRA", "3", "1/3", "33%", "1/3", "33%"]
+    assert rows[3].split() == ["vLLM", "2", "0/2", "0%", "2/2", "100%"]
+    assert all("Unseen" not in r for r in rows)
+
+
+def test_json_records_round_trip_with_recall_per_term():
+    data = json.loads(json.dumps(R.report_dict(REPORTS["finetuned"])))
+    assert data["per_term"][0] == {"term": "vLLM", "occurrences": 2, "hits": 2,
+                                   "false_alarms": 0, "recall": 1.0}
+    assert data["per_term"][3]["recall"] is None
+    assert R.headline(REPORTS["base"]) == {"wer": 0.2, "term_recall": 2 / 6,
+                                           "term_precision": 1.0, "term_f1": None}
+    assert R.headline(None) is None
+
+
+def test_documents_name_the_models_and_the_unmeasured_terms():
+    text = R.format_terminal(REPORTS, {}, "data/lingo")
+    assert text.startswith("data/lingo (validation, 4 chunks)")
+    assert "base: openai/whisper-base" in text and "fine-tuned: runs/x/best" in text
+    assert "1 terms never occur in validation" in text and "Unseen" in text
+    md = R.format_markdown(REPORTS, {}, "data/lingo", chart="report.png")
+    assert md.startswith("# Evaluation of runs/x/best")
+    assert "![term recall per term](report.png)" in md and "## Term recall per term" in md
+
+
+def test_chart_is_a_png_sized_to_the_terms_and_absent_without_terms():
+    from PIL import Image
+
+    png = R.term_recall_png(REPORTS, "Term recall")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    image = Image.open(io.BytesIO(png))
+    assert image.width > 600 and image.height > 200
+    many = {k: _report(r.model, {f"term {i}": (i % 3, 2) for i in range(40)}) for k, r in REPORTS.items()}
+    taller = Image.open(io.BytesIO(R.term_recall_png(many, "Term recall")))
+    assert taller.height > 3 * image.height
+    none = {"base": _report("b", {"Unseen": (0, 0)})}
+    assert R.term_recall_png(none, "x") is None

@@ -1,0 +1,255 @@
+"""Evaluation results a person can read: terminal table, markdown, JSON and a PNG chart.
+
+Pure formatting over :class:`~vocabtune.schema.EvalReport` records; nothing here loads a
+model or touches the disk (the PNG comes back as bytes, written atomically by the caller).
+
+Rows are keyed by what was scored, in this order (see :data:`LABELS`): ``base``,
+``base_prompt`` (base + the vocabulary as a Whisper prompt), ``finetuned``,
+``finetuned_prompt``. The JSON layout is documented in :mod:`vocabtune.evaluation`.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict
+from typing import Any, Mapping, Sequence
+
+from .schema import EvalReport, TermScore
+
+LABELS = {"base": "base", "base_prompt": "base + prompt",
+          "finetuned": "fine-tuned", "finetuned_prompt": "fine-tuned + prompt"}
+COLOURS = {"base": "#9e9e9e", "base_prompt": "#9ecae1",      # greys/light: no training
+           "finetuned": "#d95f02", "finetuned_prompt": "#7570b3"}   # colourblind-safe pair
+NOT_MEASURED = "–"
+
+
+def percent(value: float | None) -> str:
+    return NOT_MEASURED if value is None else f"{value * 100:.1f}%"
+
+
+def ordered(reports: Mapping[str, Any]) -> list[str]:
+    """Keys in reading order: base first, then what improves on it."""
+    return [k for k in LABELS if k in reports] + [k for k in reports if k not in LABELS]
+
+
+def label(key: str) -> str:
+    return LABELS.get(key, key)
+
+
+# -- JSON ------------------------------------------------------------------------------------
+
+def term_dict(score: TermScore) -> dict[str, Any]:
+    return {"term": score.term, "occurrences": score.occurrences, "hits": score.hits,
+            "false_alarms": score.false_alarms, "recall": score.recall}
+
+
+def report_dict(report: EvalReport) -> dict[str, Any]:
+    """One model's scores as plain JSON values (per_term as a list, recall included)."""
+    data = asdict(report)
+    data["per_term"] = [term_dict(s) for s in report.per_term]
+    data["seconds"] = round(report.seconds, 2)
+    return data
+
+
+def headline(report: EvalReport | None) -> dict[str, float | None] | None:
+    """The few numbers a model card quotes."""
+    if report is None:
+        return None
+    return {"wer": report.wer, "term_recall": report.term_recall,
+            "term_precision": report.term_precision, "term_f1": report.term_f1}
+
+
+# -- tables ----------------------------------------------------------------------------------
+
+def render_table(header: Sequence[str], rows: Sequence[Sequence[str]], *,
+                 markdown: bool = False, right: Sequence[int] = ()) -> str:
+    """Aligned columns (numbers right-aligned), as plain text or a GitHub markdown table."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [str(c).rjust(w) if i in right else str(c).ljust(w)
+                 for i, (c, w) in enumerate(zip(cells, widths))]
+        return f"| {' | '.join(parts)} |" if markdown else "  ".join(parts).rstrip()
+
+    if markdown:
+        rule = "|" + "|".join(("-" * (w + 1) + ":") if i in right else "-" * (w + 2)
+                              for i, w in enumerate(widths)) + "|"
+    else:
+        rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(header), rule, *(line(r) for r in rows)])
+
+
+def summary_table(reports: Mapping[str, EvalReport], general: Mapping[str, EvalReport],
+                  *, markdown: bool = False) -> str:
+    """One row per model: WER, term recall/precision/F1, term vs other WER, general WER."""
+    header = ["model", "WER", "term recall", "precision", "F1", "term WER", "other WER"]
+    if general:
+        header.append("general WER")
+    header.append("seconds")
+    rows = []
+    for key in ordered(reports):
+        r = reports[key]
+        row = [label(key), percent(r.wer), _recall_cell(r), percent(r.term_precision),
+               percent(r.term_f1), percent(r.term_wer), percent(r.other_wer)]
+        if general:
+            row.append(percent(general[key].wer) if key in general else NOT_MEASURED)
+        rows.append(row + [f"{r.seconds:.1f}"])
+    return render_table(header, rows, markdown=markdown, right=range(1, len(header)))
+
+
+def _recall_cell(report: EvalReport) -> str:
+    hits = sum(s.hits for s in report.per_term)
+    occurrences = sum(s.occurrences for s in report.per_term)
+    return f"{percent(report.term_recall)} ({hits}/{occurrences})" if occurrences else NOT_MEASURED
+
+
+def term_table(reports: Mapping[str, EvalReport], *, markdown: bool = False) -> str:
+    """Per term: occurrences in the references and hits/recall of every model; terms the
+    fine-tuned model still misses first, so the table opens on what needs work."""
+    keys = ordered(reports)
+    terms = sorted_terms(reports)
+    header = ["term", "in refs", *(label(k) for k in keys)]
+    rows = []
+    for term in terms:
+        scores = [_score_of(reports[k], term) for k in keys]
+        cells = [f"{s.hits}/{s.occurrences} {s.recall * 100:3.0f}%" if s.occurrences
+                 else NOT_MEASURED for s in scores]
+        rows.append([term, str(scores[0].occurrences), *cells])
+    return render_table(header, rows, markdown=markdown, right=range(1, len(header)))
+
+
+def _score_of(report: EvalReport, term: str) -> TermScore:
+    return next((s for s in report.per_term if s.term == term), TermScore(term=term))
+
+
+def main_key(reports: Mapping[str, Any]) -> str:
+    """The model the person is evaluating: the fine-tuned one when there is one."""
+    return "finetuned" if "finetuned" in reports else ordered(reports)[0]
+
+
+def sorted_terms(reports: Mapping[str, EvalReport]) -> list[str]:
+    """Terms that occur in the references, lowest recall of the main model first, then
+    lowest base recall, then by name (stable across runs)."""
+    keys = ordered(reports)
+    main, first = reports[main_key(reports)], reports[keys[0]]
+    terms = [s.term for s in main.per_term if s.occurrences]
+    return sorted(terms, key=lambda t: (_score_of(main, t).recall or 0.0,
+                                        _score_of(first, t).recall or 0.0, t.casefold()))
+
+
+def unseen_terms(reports: Mapping[str, EvalReport]) -> list[str]:
+    """Vocabulary terms that never occur in the references: their recall cannot be measured."""
+    main = reports[main_key(reports)]
+    return [s.term for s in main.per_term if not s.occurrences]
+
+
+# -- whole documents -------------------------------------------------------------------------
+
+def format_terminal(reports: Mapping[str, EvalReport], general: Mapping[str, EvalReport],
+                    dataset: str) -> str:
+    """What ``finetune.py evaluate`` prints: the summary, then every term."""
+    parts = [f"{dataset} (validation, {reports[main_key(reports)].num_chunks} chunks)",
+             summary_table(reports, general)]
+    if any(s.occurrences for s in reports[main_key(reports)].per_term):
+        parts.append(term_table(reports))
+    parts.append("\n".join(_notes(reports, general)))
+    return "\n\n".join(parts)
+
+
+def format_markdown(reports: Mapping[str, EvalReport], general: Mapping[str, EvalReport],
+                    dataset: str, chart: str | None = None) -> str:
+    """``report.md``: the same tables as the terminal, plus the chart when there is one."""
+    main = reports[main_key(reports)]
+    lines = [f"# Evaluation of {main.model}", "",
+             f"Dataset `{dataset}`, validation split ({main.num_chunks} chunks). WER on text "
+             "normalised with Whisper's English normaliser; terms scored on exact spelling "
+             "(case-insensitive, surrounding punctuation ignored).", "",
+             summary_table(reports, general, markdown=True), ""]
+    if chart:
+        lines += [f"![term recall per term]({chart})", ""]
+    if any(s.occurrences for s in main.per_term):
+        lines += ["## Term recall per term", "", term_table(reports, markdown=True), ""]
+    lines += [f"- {note}" for note in _notes(reports, general)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _notes(reports: Mapping[str, EvalReport], general: Mapping[str, EvalReport]) -> list[str]:
+    notes = [f"{label(k)}: {r.model}" for k, r in ((k, reports[k]) for k in ordered(reports))
+             if k in ("base", "finetuned")]
+    unseen = unseen_terms(reports)
+    if unseen:
+        notes.append(f"{len(unseen)} terms never occur in validation, so their recall is not "
+                     f"measured: {', '.join(unseen)}")
+    if general:
+        first = next(iter(general.values()))
+        notes.append(f"general WER: forgetting check on {first.num_chunks} chunks of general speech")
+    return notes
+
+
+# -- chart -----------------------------------------------------------------------------------
+
+BAR_KEYS = ("base", "finetuned")                        # drawn as bars ...
+MARKERS = {"base_prompt": ("base", "D"), "finetuned_prompt": ("finetuned", "D")}  # ... + prompt as markers on them
+ROW_IN = 0.3                                            # inches of figure height per term
+
+
+def term_recall_png(reports: Mapping[str, EvalReport], title: str) -> bytes | None:
+    """Per-term recall as horizontal bars (base grey, fine-tuned orange), worst terms of the
+    main model at the top; a "+ prompt" score is a diamond on its model's bar, so four
+    scores per term stay two bars high and 40 terms fit one screen. None when no term occurs."""
+    terms = sorted_terms(reports)
+    if not terms:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")           # no display needed; safe in tests and on servers
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 1.5 + ROW_IN * len(terms)))
+    try:
+        bars = [k for k in BAR_KEYS if k in reports] or ordered(reports)[:1]
+        height = 0.8 / len(bars)
+        offsets = {k: (i - (len(bars) - 1) / 2) * height for i, k in enumerate(bars)}
+        for key in bars:
+            ax.barh([y + offsets[key] for y in range(len(terms))], _recalls(reports[key], terms),
+                    height=height, color=COLOURS[key], label=_legend(reports, key))
+        for key, (on, marker) in MARKERS.items():
+            if key in reports and on in offsets:
+                ax.scatter(_recalls(reports[key], terms), [y + offsets[on] for y in range(len(terms))],
+                           marker=marker, s=28, color=COLOURS[key], edgecolor="black",
+                           linewidth=0.6, zorder=3, label=_legend(reports, key))
+        _style_axes(ax, terms, reports, title)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+        return buf.getvalue()
+    finally:
+        plt.close(fig)
+
+
+def _recalls(report: EvalReport, terms: Sequence[str]) -> list[float]:
+    return [(_score_of(report, t).recall or 0.0) * 100 for t in terms]
+
+
+def _legend(reports: Mapping[str, EvalReport], key: str) -> str:
+    return f"{label(key)}: {percent(reports[key].term_recall)} overall"
+
+
+def _style_axes(ax, terms: Sequence[str], reports: Mapping[str, EvalReport], title: str) -> None:
+    from matplotlib.ticker import PercentFormatter
+
+    main = reports[main_key(reports)]
+    ax.set_yticks(range(len(terms)))
+    ax.set_yticklabels([f"{t} ({_score_of(main, t).occurrences}×)" for t in terms])
+    ax.set_ylim(len(terms) - 0.5, -0.5)          # first term (the worst) at the top
+    ax.set_xlim(0, 102)
+    ax.xaxis.set_major_formatter(PercentFormatter())
+    ax.set_xlabel("term recall: share of the term's occurrences (×) spelt exactly right")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    handles = dict(zip(*reversed(ax.get_legend_handles_labels())))
+    names = [_legend(reports, k) for k in ordered(reports) if _legend(reports, k) in handles]
+    ax.legend([handles[n] for n in names], names, loc="lower left", bbox_to_anchor=(0.0, 1.0),
+              ncol=2, frameon=False, fontsize=9)
+    ax.set_title(title, loc="left", fontsize=12, fontweight="bold", pad=34)
