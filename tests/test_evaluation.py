@@ -81,17 +81,6 @@ def short_generate(monkeypatch):
     monkeypatch.setattr(transcribe, "max_new_tokens_for", lambda *a, **k: 6)
 
 
-@pytest.fixture()
-def fake_prompt(monkeypatch):
-    """The tiny tokenizer has <|endoftext|> at id 0, so transformers' get_prompt_ids
-    rejects every prompt as "special"; the decode is faked in these tests anyway. The
-    last term is reported as not fitting, to check that it reaches the report."""
-    from vocabtune import prompting
-
-    monkeypatch.setattr(prompting, "vocab_prompt_ids", lambda processor, terms, max_tokens=None:
-                        ([504, 7, 8, 9], list(terms[-1:])))
-
-
 def _run(*args: str) -> int:
     return finetune.main(["evaluate", *[str(a) for a in args]])
 
@@ -162,8 +151,7 @@ def test_term_recall_end_to_end_with_known_hypotheses(workspace, adapter, monkey
     assert "66.7% (4/6)" in table and "0.0% (0/6)" in table
 
 
-def test_compare_scores_four_rows_general_wer_and_draws_the_chart(workspace, adapter, fake_prompt,
-                                                                  monkeypatch, tmp_path):
+def test_compare_scores_four_rows_general_wer_and_draws_the_chart(workspace, adapter, monkeypatch, tmp_path):
     calls = _spy_decode(monkeypatch, _known_hyps)
     loads = []
     real_load = evaluation.load_whisper
@@ -175,7 +163,12 @@ def test_compare_scores_four_rows_general_wer_and_draws_the_chart(workspace, ada
     assert report == json.loads((adapter / "report.json").read_text())
     assert list(report["models"]) == ["base", "base_prompt", "finetuned", "finetuned_prompt"]
     assert report["models"]["finetuned_prompt"]["term_recall"] == pytest.approx(5 / 6)
-    assert report["prompt"] == {"terms_in_prompt": len(TERMS) - 1, "dropped": ["GGUF"]}
+    assert report["prompt"] == {"terms_in_prompt": len(TERMS), "dropped": []}
+    from transformers import WhisperTokenizer
+
+    startofprev = WhisperTokenizer.from_pretrained(str(workspace["base"])).convert_tokens_to_ids("<|startofprev|>")
+    assert all(c["prompt"][0] == startofprev and len(c["prompt"]) > len(TERMS)
+               for c in calls if c["prompt"])
     assert set(report["general"]["models"]) == {"base", "finetuned"}
     assert report["general"]["num_chunks"] == len(GENERAL)
     assert report["general"]["models"]["base"]["wer"] == 0.0

@@ -160,3 +160,22 @@ def test_adapter_whose_base_is_not_whisper_is_refused(tmp_path):
     with pytest.raises(VocabtuneError, match="not a Whisper model"):
         merge_adapter(MergeConfig(adapter=adapter, out=tmp_path / "out"))
     assert not (tmp_path / "out").exists()
+
+
+def test_normalizer_of_the_base_is_kept(tiny_whisper, tmp_path):
+    """decode(normalize=True) needs normalizer.json beside the tokenizer (PITFALLS #9)."""
+    import shutil
+    from importlib import resources
+
+    from transformers import WhisperProcessor
+
+    base = tmp_path / "base-with-normalizer"
+    shutil.copytree(tiny_whisper, base)
+    spelling = resources.files("vocabtune.assets").joinpath("english_normalizer.json").read_text()
+    (base / "normalizer.json").write_text(spelling)
+    adapter = make_adapter(base, tmp_path / "run" / "best")
+    out = merge_adapter(MergeConfig(adapter=adapter, out=tmp_path / "merged"))
+    assert json.loads((out / "normalizer.json").read_text()) == json.loads(spelling)
+    tok = WhisperProcessor.from_pretrained(str(out)).tokenizer
+    ids = tok("The colour is Grey", add_special_tokens=False).input_ids
+    assert tok.decode(ids, normalize=True) == "the color is gray"
