@@ -5,13 +5,13 @@
 
 ``--base`` holds base-Whisper VTTs (``prepare_data.py transcribe``), ``--reference`` the
 hand-corrected VTTs of the same names and ``terms.txt``. Base and reference cues are cut
-differently, so each reference cue is assigned to the base cue it overlaps most in time;
-a base cue is then scored against the text of the reference cues assigned to it.
+differently, so both are grouped into blocks of cues that overlap in time, and each block of
+base text is scored against the reference text of the same block.
 
-Per cue and term (term occurrences by exact spelling, :func:`vocabtune.vocab.find_term`):
+Per block and term (term occurrences by exact spelling, :func:`vocabtune.vocab.find_term`):
 ``missed`` = max(0, reference count - base count), the occurrences the person must fix.
 A suggestion that changes text into term T (not a capitals-only fix) is *correct* up to
-``missed`` of T in that cue; precision = correct / such suggestions, recall = correct /
+``missed`` of T in that block; precision = correct / such suggestions, recall = correct /
 missed. Capitals-only fixes are counted apart. Term recall and WER of the whole text
 before and after applying every suggestion show the end result, damage included.
 """
@@ -40,31 +40,35 @@ class Tally:
     suggested: int = 0          # suggestions that change words (not capitals only)
     correct: int = 0
     case_fixes: int = 0
-    refs: list[str] = field(default_factory=list)
-    before: list[str] = field(default_factory=list)
+    cues: int = 0
+    seconds: float = 0.0        # matcher time
+    refs: list[str] = field(default_factory=list)       # whole-file texts for term recall
+    before: list[str] = field(default_factory=list)     # and WER
     after: list[str] = field(default_factory=list)
-    seconds: float = 0.0
     wrong: list[str] = field(default_factory=list)
+    unfixed: list[str] = field(default_factory=list)
 
     def add(self, other: "Tally") -> None:
-        for name in ("missed", "suggested", "correct", "case_fixes", "seconds"):
+        for name in ("missed", "suggested", "correct", "case_fixes", "cues", "seconds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        for name in ("refs", "before", "after", "wrong"):
+        for name in ("refs", "before", "after", "wrong", "unfixed"):
             getattr(self, name).extend(getattr(other, name))
 
 
-def assign(base: list[Cue], ref: list[Cue]) -> list[str]:
-    """Reference text per base cue: each reference cue goes to the base cue it overlaps
-    most (or the nearest one in time when it overlaps none)."""
-    groups: list[list[str]] = [[] for _ in base]
-
-    def overlap(b: Cue, r: Cue) -> float:
-        return min(b.end, r.end) - max(b.start, r.start)     # negative = gap between them
-
-    for r in ref:
-        best = max(range(len(base)), key=lambda i: overlap(base[i], r))
-        groups[best].append(r.text)
-    return [" ".join(g) for g in groups]
+def blocks(base: list[Cue], ref: list[Cue]) -> list[tuple[list[Cue], list[Cue]]]:
+    """Base and reference cues in blocks that overlap in time: a block closes where no cue
+    of either file spans the moment. Whisper cuts a sentence in two where the person's cue
+    holds it whole, so one cue rarely matches one cue; a block holds both sides."""
+    tagged = sorted([(c.start, c.end, 0, c) for c in base] + [(c.start, c.end, 1, c) for c in ref],
+                    key=lambda t: (t[0], t[1], t[2]))
+    out: list[tuple[list[Cue], list[Cue]]] = []
+    end = float("-inf")
+    for start, stop, side, cue in tagged:
+        if start >= end:
+            out.append(([], []))
+        out[-1][side].append(cue)
+        end = max(end, stop)
+    return out
 
 
 def apply(text: str, suggestions: list[Suggestion]) -> str:
@@ -73,9 +77,10 @@ def apply(text: str, suggestions: list[Suggestion]) -> str:
     return text
 
 
-def score_cue(text: str, ref: str, suggestions: list[Suggestion], terms: list[str], where: str) -> Tally:
-    t = Tally(refs=[ref], before=[text], after=[apply(text, suggestions)])
-    missed = Counter({term: max(0, len(find_term(term, ref)) - len(find_term(term, text))) for term in terms})
+def score_block(base: str, ref: str, suggestions: list[Suggestion], terms: list[str], where: str) -> Tally:
+    """Correct suggestions in one block: up to the occurrences the base missed, per term."""
+    t = Tally()
+    missed = Counter({term: max(0, len(find_term(term, ref)) - len(find_term(term, base))) for term in terms})
     t.missed = sum(missed.values())
     for s in suggestions:
         if find_term(s.term, s.found):          # already the term: capitals/spacing only
@@ -87,20 +92,25 @@ def score_cue(text: str, ref: str, suggestions: list[Suggestion], terms: list[st
             t.correct += 1
         else:
             t.wrong.append(f'{where}: "{s.found}" -> "{s.term}"   (reference: {ref})')
+    t.unfixed += [f"{where}: {term} x{n}   (base: {base})" for term, n in missed.items() if n > 0]
     return t
 
 
 def score_file(base: Path, ref: Path, matcher: Matcher, terms: list[str]) -> Tally:
+    """Precision and recall block by block; term recall and WER over the whole file's
+    text, so they do not depend on how the blocks fell."""
     base_cues, _ = read_vtt(base)
     ref_cues, _ = read_vtt(ref)
-    total = Tally()
-    for cue, ref_text in zip(base_cues, assign(base_cues, ref_cues)):
-        start = time.perf_counter()
-        suggestions = matcher.suggest(cue.text)
-        seconds = time.perf_counter() - start
-        tally = score_cue(cue.text, ref_text, suggestions, terms, f"{base.name}:{(cue.line or 0) + 1}")
-        tally.seconds = seconds
-        total.add(tally)
+    start = time.perf_counter()
+    found = {id(c): matcher.suggest(c.text) for c in base_cues}
+    total = Tally(cues=len(base_cues), seconds=time.perf_counter() - start)
+    for base_block, ref_block in blocks(base_cues, ref_cues):
+        where = f"{base.name}:{(base_block[0].line or 0) + 1}" if base_block else base.name
+        total.add(score_block(" ".join(c.text for c in base_block), " ".join(c.text for c in ref_block),
+                              [s for c in base_block for s in found[id(c)]], terms, where))
+    total.refs = [" ".join(c.text for c in ref_cues)]
+    total.before = [" ".join(c.text for c in base_cues)]
+    total.after = [" ".join(apply(c.text, found[id(c)]) for c in base_cues)]
     return total
 
 
@@ -114,7 +124,7 @@ def row(name: str, t: Tally, terms: list[str]) -> str:
     return (f"| {name} | {t.missed} | {t.suggested} | {t.correct} | {pct(t.correct, t.suggested)} "
             f"| {pct(t.correct, t.missed)} | {t.case_fixes} | {pct(before or 0, 1)} -> {pct(after or 0, 1)} "
             f"| {pct(wer(t.refs, t.before), 1)} -> {pct(wer(t.refs, t.after), 1)} "
-            f"| {1000 * t.seconds / max(1, len(t.refs)):.1f} |")
+            f"| {1000 * t.seconds / max(1, t.cues):.1f} |")
 
 
 def false_alarms(path: Path, matcher: Matcher) -> str:
@@ -137,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="VTTs of ordinary English without any term (default: ../shared/data/general/*.vtt): "
                         "every suggestion there is a false alarm")
     p.add_argument("--show-wrong", action="store_true", help="list every wrong suggestion")
+    p.add_argument("--show-unfixed", action="store_true", help="list every misspelt term left unfixed")
     a = p.parse_args(argv)
     terms = read_vocab(a.vocab or a.reference / "terms.txt")
     names = [t.text for t in terms]
@@ -159,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         print(false_alarms(path, matcher))
     if a.show_wrong:
         print("\n".join(["", "wrong suggestions:", *total.wrong]))
+    if a.show_unfixed:
+        print("\n".join(["", "misspelt terms left unfixed:", *total.unfixed]))
     return 0
 
 
