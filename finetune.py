@@ -34,7 +34,8 @@ def cmd_train(a: argparse.Namespace) -> int:
         timestamp_share=a.timestamp_share, prompt_share=a.prompt_share, max_steps=a.max_steps,
         resume=a.resume, seed=a.seed, device=a.device)
     result = train(cfg)
-    print(result.summary)
+    if result.summary:          # empty on all but the main process under torchrun
+        print(result.summary)
     return 0
 
 

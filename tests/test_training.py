@@ -1,0 +1,339 @@
+"""finetune.py train on the tiny random Whisper: real Trainer steps, checkpoints, best/,
+resume after an interruption, bad input, and two processes under torchrun (gloo)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vocabtune.config import TrainConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXTS = ["I converted the model to GGUF.", "A single vLLM instance can serve many LoRA adapters.",
+         "Mixtral 8x7B and Mistral 7B are open models.", "Phi-2 is small.",
+         "The quick brown fox jumps over the lazy dog.", "Glue the sheet to the dark blue background."]
+TERMS = ["GGUF", "vLLM", "LoRA", "Mixtral 8x7B", "Phi-2"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """A tiny model gains nothing from threads, and on a busy 2-core machine OpenMP
+    spin-waiting makes it 20x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_whisper, tmp_path_factory) -> Path:
+    """The tiny Whisper with a short generation limit: random weights never emit <|endoftext|>,
+    so validation would otherwise generate 448 tokens per chunk."""
+    out = tmp_path_factory.mktemp("model") / "tiny"
+    shutil.copytree(tiny_whisper, out)
+    gen = json.loads((out / "generation_config.json").read_text())
+    (out / "generation_config.json").write_text(json.dumps({**gen, "max_length": 24}))
+    return out
+
+
+def _recording(seconds: float, seed: int):
+    from vocabtune.audio import AudioSegment
+
+    noise = np.random.default_rng(seed).normal(0, 2000, int(16000 * seconds)).astype(np.int16)
+    return AudioSegment(data=noise.tobytes(), sample_width=2, frame_rate=16000, channels=1)
+
+
+def _chunks(source: str, n: int, texts=TEXTS):
+    from vocabtune.schema import Chunk, Cue
+
+    return [Chunk(source, (Cue(2.5 * i, 2.5 * i + 1.0, texts[i % len(texts)]),
+                           Cue(2.5 * i + 1.0, 2.5 * i + 2.0, texts[(i + 1) % len(texts)])))
+            for i in range(n)]
+
+
+def make_dataset(out: Path, n_train: int = 6, n_val: int = 2, texts=TEXTS) -> Path:
+    """A dataset exactly as prepare_data.py build writes it (WAV bytes, cues column)."""
+    from vocabtune.dataset import make_dataset_dict, save_dataset
+
+    splits = {"train": _chunks("train.mp3", n_train, texts), "validation": _chunks("validation.mp3", n_val, texts)}
+    audio = {"train.mp3": _recording(2.5 * n_train, 0), "validation.mp3": _recording(2.5 * n_val, 1)}
+    return save_dataset(make_dataset_dict(splits, audio), out, {"terms": TERMS})
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("data") / "voice")
+
+
+@pytest.fixture(scope="module")
+def vocab_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("vocab")
+    (folder / "terms.txt").write_text("\n".join(TERMS) + "\n")
+    return folder
+
+
+def config(dataset: Path, model: Path, vocab: Path, out: Path, **kw) -> TrainConfig:
+    return TrainConfig(dataset=dataset, base_model=str(model), vocab=vocab, output_dir=out,
+                       device="cpu", **kw)
+
+
+class Recorder:
+    """Records, per optimiser step, the epoch the train examples were drawn for."""
+
+    def __new__(cls, stop_after: int | None = None):
+        from transformers import TrainerCallback
+
+        class _Recorder(TrainerCallback):
+            def __init__(self):
+                self.seen: list[tuple[int, float, int]] = []
+
+            def on_step_end(self, args, state, control, train_dataloader=None, **kw):
+                self.seen.append((state.global_step, state.epoch, train_dataloader.dataset.epoch))
+                if stop_after is not None and state.global_step >= stop_after:
+                    raise KeyboardInterrupt
+
+        return _Recorder()
+
+
+@pytest.fixture(scope="module")
+def full_run(tiny_dataset, tiny_model, vocab_dir, tmp_path_factory):
+    """Three epochs of two steps (6 train chunks, batch 3), uninterrupted."""
+    from vocabtune.training import train
+
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("runs") / "full"
+    recorder = Recorder()
+    result = train(config(tiny_dataset, tiny_model, vocab_dir, out, epochs=3), callbacks=[recorder])
+    return result, recorder
+
+
+def test_train_writes_checkpoints_best_adapter_and_metadata(full_run, tiny_model):
+    result, _ = full_run
+    out = result.output_dir
+    assert result.global_step == 6
+    checkpoints = sorted(p.name for p in out.glob("checkpoint-*"))
+    assert "checkpoint-6" in checkpoints and len(checkpoints) <= 2     # save_total_limit
+    assert result.best_checkpoint in checkpoints                          # never rotated away
+    best = out / "best"
+    for name in ("adapter_model.safetensors", "adapter_config.json", "preprocessor_config.json",
+                 "tokenizer.json", "vocab.json", "merges.txt", "vocabtune_train.json"):
+        assert (best / name).is_file(), name
+    assert (best / "adapter_model.safetensors").read_bytes() == \
+        (out / result.best_checkpoint / "adapter_model.safetensors").read_bytes()
+    meta = json.loads((best / "vocabtune_train.json").read_text())
+    assert meta["base_model"] == str(tiny_model.resolve())
+    assert meta["config"]["lora_r"] == 32 and meta["config"]["target_modules"] == ["q_proj", "v_proj"]
+    assert meta["best_checkpoint"] == result.best_checkpoint
+    assert "term recall" in meta["selection_rule"]
+    assert [e["step"] for e in meta["per_epoch"]] == [2, 4, 6]
+    for epoch in meta["per_epoch"]:
+        assert 0.0 <= epoch["wer"] and 0.0 <= epoch["term_recall"] <= 1.0 and epoch["eval_loss"] > 0
+    assert meta["train_seconds"] > 0 and meta["peak_rss_mib"] > 50 and meta["precision"] == "fp32"
+    assert json.loads((out / "vocabtune_train.json").read_text())["best_checkpoint"] == result.best_checkpoint
+    assert "best: " + result.best_checkpoint in result.summary and str(best) in result.summary
+
+
+def test_best_is_a_loadable_adapter_that_changed_the_model(full_run, tiny_model):
+    from transformers import WhisperFeatureExtractor, WhisperProcessor
+
+    from vocabtune.modelio import load_whisper
+
+    best = full_run[0].output_dir / "best"
+    WhisperProcessor.from_pretrained(best)
+    WhisperFeatureExtractor.from_pretrained(best)
+    loaded = load_whisper(str(best), device="cpu", language="en")
+    assert loaded.is_adapter and Path(loaded.base_model) == tiny_model.resolve()
+    features = torch.randn(1, 80, 3000)
+    decoder = torch.tensor([[loaded.model.config.decoder_start_token_id]])
+    with torch.no_grad():
+        tuned = loaded.model(input_features=features, decoder_input_ids=decoder).logits
+        with loaded.model.disable_adapter():
+            base = loaded.model(input_features=features, decoder_input_ids=decoder).logits
+    assert not torch.allclose(tuned, base)
+
+
+def test_targets_follow_the_epoch_the_trainer_is_in(full_run):
+    _, recorder = full_run
+    assert [s for s, _, _ in recorder.seen] == [1, 2, 3, 4, 5, 6]
+    for _, epoch, drawn_for in recorder.seen:
+        assert drawn_for == math.ceil(epoch) - 1      # steps of epoch k end at k - 1 < epoch <= k
+
+
+def test_resume_after_interrupt_ends_where_an_uninterrupted_run_does(
+        full_run, tiny_dataset, tiny_model, vocab_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    from vocabtune.training import train
+
+    out = tmp_path / "run"
+    cfg = config(tiny_dataset, tiny_model, vocab_dir, out, epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, callbacks=[Recorder(stop_after=3)])      # killed in epoch 2
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2"]
+    assert not (out / "best").exists()
+
+    recorder = Recorder()
+    result = train(replace(cfg, resume=True), callbacks=[recorder])
+    assert [s for s, _, _ in recorder.seen] == [3, 4, 5, 6]           # continued, not restarted
+    assert result.global_step == full_run[0].global_step == 6
+    assert [e.step for e in result.epochs] == [2, 4, 6]               # epoch 1 kept from before
+    assert (out / "checkpoint-6").is_dir() and (out / "best" / "adapter_model.safetensors").is_file()
+    resumed = load_file(out / "checkpoint-6" / "adapter_model.safetensors")
+    straight = load_file(full_run[0].output_dir / "checkpoint-6" / "adapter_model.safetensors")
+    for name, tensor in straight.items():                             # same data, order, RNG
+        torch.testing.assert_close(resumed[name], tensor, rtol=1e-4, atol=1e-5)
+
+
+def test_examples_draw_exact_shares_per_epoch_with_the_previous_chunk_as_prompt(
+        tiny_dataset, tiny_model, vocab_dir, tmp_path):
+    from vocabtune.dataset import load_dataset_dir
+    from vocabtune.targets import IGNORE_INDEX
+    from vocabtune.training import load_model, make_examples
+
+    cfg = config(tiny_dataset, tiny_model, vocab_dir, tmp_path, timestamp_share=0.5, prompt_share=0.5)
+    _, processor, multilingual = load_model(str(tiny_model), "en")
+    train_ex, val_ex = make_examples(cfg, load_dataset_dir(tiny_dataset), processor, multilingual)
+    tok = processor.tokenizer
+    no_ts = tok.convert_tokens_to_ids("<|notimestamps|>")
+
+    def shapes():
+        items = [train_ex[i] for i in range(len(train_ex))]
+        return ([no_ts not in it["labels"] for it in items], [IGNORE_INDEX in it["labels"] for it in items], items)
+
+    timestamped, prompted, items = shapes()
+    assert sum(timestamped) == 3
+    assert set(np.flatnonzero(prompted)) <= {1, 2, 3, 4, 5}          # chunk 0 has no previous
+    for i in np.flatnonzero(prompted):
+        text = tok.decode(items[i]["decoder_input_ids"])
+        assert text.startswith("<|startofprev|> " + train_ex.rows[i - 1].text)
+    assert items[0]["input_features"].shape == (80, 3000)
+    assert shapes()[:2] == (timestamped, prompted)                       # same epoch, same draw
+    draws = set()
+    for epoch in range(1, 6):
+        train_ex.set_epoch(epoch)
+        draws.add(tuple(shapes()[0]))
+    assert len(draws) > 1
+    assert all(no_ts in val_ex[i]["labels"] for i in range(len(val_ex)))  # validation: plain
+
+
+def test_loss_is_a_token_mean_over_the_whole_accumulated_step():
+    from vocabtune.train_hooks import token_mean_loss
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 11)
+    labels = torch.tensor([[1, 2, 3, -100, -100], [4, 5, 6, 7, 8]])
+    whole = torch.nn.functional.cross_entropy(logits.reshape(-1, 11), labels.reshape(-1))
+    # two micro-batches of one example each, normalised by the step's 8 label tokens
+    parts = sum(token_mean_loss({"logits": logits[i:i + 1]}, labels[i:i + 1], num_items_in_batch=8)
+                for i in range(2))
+    torch.testing.assert_close(parts, whole)
+    torch.testing.assert_close(token_mean_loss({"logits": logits}, labels), whole)
+
+
+def test_collator_pads_decoder_inputs_with_eot_and_labels_with_ignore():
+    from vocabtune.collator import WhisperCollator
+
+    batch = WhisperCollator(pad_token_id=7)([
+        {"input_features": np.zeros((80, 3000), np.float32), "decoder_input_ids": (1, 2, 3), "labels": (2, 3, 9)},
+        {"input_features": np.ones((80, 3000), np.float32), "decoder_input_ids": (1, 2), "labels": (2, 9)}])
+    assert batch["input_features"].shape == (2, 80, 3000)
+    assert batch["decoder_input_ids"].tolist() == [[1, 2, 3], [1, 2, 7]]
+    assert batch["labels"].tolist() == [[2, 3, 9], [2, 9, -100]]
+
+
+# --- bad input: one error line, non-zero exit, nothing written ----------------------------
+
+def _no_validation(tmp: Path) -> Path:
+    from datasets import load_from_disk
+
+    folder = tmp / "train-only"
+    DatasetDictOnlyTrain = load_from_disk(str(make_dataset(tmp / "src")))
+    DatasetDictOnlyTrain.pop("validation")
+    DatasetDictOnlyTrain.save_to_disk(str(folder))
+    return folder
+
+
+def _empty(tmp: Path) -> Path:
+    return make_dataset(tmp / "empty", n_train=0, n_val=0)
+
+
+def _not_whisper(tmp: Path) -> Path:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    GPT2LMHeadModel(GPT2Config(n_layer=1, n_head=1, n_embd=8, vocab_size=16)).save_pretrained(tmp / "gpt2")
+    return tmp / "gpt2"
+
+
+def _too_long(tmp: Path) -> Path:
+    return make_dataset(tmp / "long", texts=[" ".join(["fox"] * 300)])
+
+
+BAD_INPUTS = {
+    "missing dataset": (lambda tmp: tmp / "nope", None, "dataset folder not found"),
+    "no validation split": (_no_validation, None, "no 'validation' split"),
+    "empty dataset": (_empty, None, "is empty"),
+    "not whisper": (None, _not_whisper, "not a Whisper model"),
+    "target over 448 tokens": (_too_long, None, "train.mp3: the chunk at 0:00.00"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_one_error_line_and_writes_nothing(case, tiny_dataset, tiny_model, vocab_dir,
+                                                        tmp_path, capsys):
+    import finetune
+
+    make_data, make_model, expected = BAD_INPUTS[case]
+    dataset = make_data(tmp_path) if make_data else tiny_dataset
+    model = make_model(tmp_path) if make_model else tiny_model
+    out = tmp_path / "run"
+    capsys.readouterr()
+    code = finetune.main(["train", "--dataset", str(dataset), "--base-model", str(model),
+                          "--vocab", str(vocab_dir), "--output-dir", str(out), "--device", "cpu"])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 1
+    assert len(errors) == 1 and expected in errors[0], err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
+def test_resume_without_checkpoint_and_rerun_into_a_used_folder_are_refused(
+        full_run, tiny_dataset, tiny_model, vocab_dir, tmp_path, capsys):
+    import finetune
+
+    args = ["train", "--dataset", str(tiny_dataset), "--base-model", str(tiny_model),
+            "--vocab", str(vocab_dir), "--device", "cpu", "--output-dir"]
+    assert finetune.main(args + [str(tmp_path / "fresh"), "--resume"]) == 1
+    assert "nothing to resume" in capsys.readouterr().err
+    assert not (tmp_path / "fresh").exists()
+    assert finetune.main(args + [str(full_run[0].output_dir)]) == 1
+    assert "--resume" in capsys.readouterr().err
+
+
+# --- several processes ---------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_two_processes_under_torchrun(tiny_dataset, tiny_model, vocab_dir, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_port", "0", str(ROOT / "finetune.py"), "train", "--dataset", str(tiny_dataset),
+           "--base-model", str(tiny_model), "--vocab", str(vocab_dir), "--output-dir", str(out),
+           "--max-steps", "2", "--device", "cpu"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    meta = json.loads((out / "best" / "vocabtune_train.json").read_text())
+    assert meta["world_size"] == 2 and meta["global_step"] == 2
+    # 6 chunks over 2 processes x batch 3: one step per epoch, so 2 epochs were validated
+    assert [e["step"] for e in meta["per_epoch"]] == [1, 2]
+    assert proc.stdout.count("best: checkpoint-") == 1        # only the main process reports

@@ -1,0 +1,39 @@
+"""Batch training examples: stack log-mel features, pad decoder inputs and labels.
+
+Right padding is safe without a decoder attention mask: the decoder is causal, so a real
+token never attends to a pad that follows it, and pad positions carry label -100 (no loss).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from .targets import IGNORE_INDEX
+
+
+@dataclass(frozen=True)
+class WhisperCollator:
+    pad_token_id: int           # Whisper pads decoder inputs with <|endoftext|>
+
+    def __call__(self, examples: Sequence[Mapping[str, Any]]) -> dict:
+        import numpy as np
+        import torch
+
+        features = torch.from_numpy(np.stack([e["input_features"] for e in examples]))
+        return {
+            "input_features": features,
+            "decoder_input_ids": pad([e["decoder_input_ids"] for e in examples], self.pad_token_id),
+            "labels": pad([e["labels"] for e in examples], IGNORE_INDEX),
+        }
+
+
+def pad(rows: Sequence[Sequence[int]], value: int):
+    """A (batch, longest) long tensor, each row right-padded with ``value``."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    out = torch.full((len(rows), width), value, dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, :len(row)] = torch.tensor(row, dtype=torch.long)
+    return out

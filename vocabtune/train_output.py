@@ -1,0 +1,167 @@
+"""What a training run leaves behind and reports: ``best/`` (adapter + processor +
+``vocabtune_train.json``), the same JSON beside the checkpoints, and a summary table.
+
+``best/`` is assembled in a temporary folder and renamed into place, so it is never
+half-written; only the main process writes (several processes under torchrun).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import resource
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .config import TrainConfig
+from .fsutil import atomic_write_text
+from .train_hooks import SELECTION_RULE, best_evaluation, evaluations
+
+log = logging.getLogger(__name__)
+TRAIN_META = "vocabtune_train.json"
+BEST_DIR = "best"
+ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
+CHECKPOINT_DONE = ("trainer_state.json", "adapter_model.safetensors")   # trainer_state is saved last
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    epoch: float
+    step: int
+    train_loss: float | None    # mean logged step loss since the previous validation
+    eval_loss: float | None
+    wer: float
+    term_recall: float | None
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    best_dir: Path | None       # None on processes other than the main one
+    best_checkpoint: str | None  # e.g. "checkpoint-15"
+    epochs: list[EpochMetrics] = field(default_factory=list)
+    global_step: int = 0
+    train_seconds: float = 0.0  # wall time of trainer.train in this session (validation included)
+    samples_per_second: float = 0.0   # training steps only
+    peak_rss_mib: float = 0.0
+    summary: str = ""
+
+
+def last_checkpoint(output_dir: Path) -> Path | None:
+    """The newest checkpoint that was completely written (a kill mid-save leaves one without
+    trainer_state.json, which the Trainer's own lookup would pick and then fail on)."""
+    done = [p for p in Path(output_dir).glob("checkpoint-*")
+            if p.name.split("-")[-1].isdigit() and all((p / f).is_file() for f in CHECKPOINT_DONE)]
+    return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def epoch_metrics(log_history: list[dict[str, Any]]) -> list[EpochMetrics]:
+    rows, losses = [], []
+    for entry in log_history:
+        if "loss" in entry:
+            losses.append(entry["loss"])
+        elif "eval_wer" in entry:
+            rows.append(EpochMetrics(epoch=round(entry.get("epoch", 0.0), 2), step=entry["step"],
+                                     train_loss=sum(losses) / len(losses) if losses else None,
+                                     eval_loss=entry.get("eval_loss"), wer=entry["eval_wer"],
+                                     term_recall=entry.get("eval_term_recall")))
+            losses = []
+    return rows
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def finish_run(cfg: TrainConfig, inputs, trainer, seconds: float, logger) -> TrainResult:
+    """Collect the figures; on the main process write best/ and the run's JSON."""
+    state = trainer.state
+    best = best_evaluation(state.log_history)
+    result = TrainResult(
+        output_dir=cfg.output_dir, best_dir=None,
+        best_checkpoint=f"checkpoint-{best['step']}" if best else None,
+        epochs=epoch_metrics(state.log_history), global_step=state.global_step,
+        train_seconds=seconds, peak_rss_mib=peak_rss_mib(),
+        samples_per_second=logger.samples_per_step * logger.steps / logger.train_seconds
+        if logger.train_seconds else 0.0)
+    if trainer.is_world_process_zero():
+        meta = run_metadata(cfg, inputs, trainer, result)
+        atomic_write_text(cfg.output_dir / TRAIN_META, json.dumps(meta, indent=2) + "\n")
+        if result.best_checkpoint:
+            result.best_dir = write_best(cfg.output_dir, result.best_checkpoint, inputs.processor, meta)
+        result.summary = summary_text(result)
+    trainer.accelerator.wait_for_everyone()
+    return result
+
+
+def write_best(output_dir: Path, checkpoint: str, processor, meta: dict[str, Any]) -> Path:
+    """Copy the best adapter, save the full processor (PITFALLS #10), add the metadata."""
+    source, target = output_dir / checkpoint, output_dir / BEST_DIR
+    tmp = Path(tempfile.mkdtemp(prefix=".best-", dir=output_dir))
+    try:
+        for name in ADAPTER_FILES:
+            shutil.copy2(source / name, tmp / name)
+        processor.save_pretrained(tmp)
+        processor.feature_extractor.save_pretrained(tmp)   # preprocessor_config.json
+        processor.tokenizer.save_vocabulary(str(tmp))      # vocab.json, merges.txt, normalizer.json
+        (tmp / TRAIN_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def run_metadata(cfg: TrainConfig, inputs, trainer, result: TrainResult) -> dict[str, Any]:
+    """Everything needed to reproduce and judge the run; merge/evaluate/push read it."""
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
+    best = best_evaluation(trainer.state.log_history)
+    return {
+        "vocabtune_version": __version__, "base_model": inputs.base_model,
+        "dataset": str(cfg.dataset), "language": cfg.language, "epochs": cfg.epochs,
+        "lora": {"r": cfg.lora_r, "alpha": cfg.lora_alpha, "dropout": cfg.lora_dropout,
+                 "target_modules": list(cfg.target_modules), "bias": "none"},
+        "config": config, "train_chunks": len(inputs.train), "validation_chunks": len(inputs.validation),
+        "terms": len(inputs.terms), "selection_rule": SELECTION_RULE,
+        "best_checkpoint": result.best_checkpoint,
+        "best": {k.removeprefix("eval_"): v for k, v in best.items()} if best else None,
+        "per_epoch": [asdict(e) for e in result.epochs], "global_step": result.global_step,
+        "resumed_from": inputs.resume_from, "train_seconds": round(result.train_seconds, 1),
+        "samples_per_second": round(result.samples_per_second, 3),
+        "peak_rss_mib": round(result.peak_rss_mib, 1), "world_size": trainer.args.world_size,
+        "device": str(trainer.args.device),
+        "precision": "bf16" if trainer.args.bf16 else "fp16" if trainer.args.fp16 else "fp32",
+    }
+
+
+def summary_text(result: TrainResult) -> str:
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{100 * x:.1f}%"
+
+    def num(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.3f}"
+
+    lines = [f"{'epoch':>6} {'step':>6} {'train loss':>10} {'eval loss':>9} {'WER':>7} {'term recall':>11}"]
+    for e in result.epochs:
+        mark = "  <- best" if result.best_checkpoint == f"checkpoint-{e.step}" else ""
+        lines.append(f"{e.epoch:>6.2f} {e.step:>6d} {num(e.train_loss):>10} {num(e.eval_loss):>9} "
+                     f"{pct(e.wer):>7} {pct(e.term_recall):>11}{mark}")
+    lines.append(f"best: {result.best_checkpoint} ({SELECTION_RULE})")
+    lines.append(f"trained {result.global_step} steps in {result.train_seconds:.0f} s "
+                 f"({result.samples_per_second:.2f} samples/s while training, "
+                 f"peak RSS {result.peak_rss_mib / 1024:.2f} GiB)")
+    lines.append(f"wrote {result.output_dir} (checkpoints, {TRAIN_META})")
+    if result.best_dir:
+        lines.append(f"wrote {result.best_dir} (best adapter + processor; next: "
+                     f"finetune.py evaluate --model {result.best_dir})")
+    return "\n".join(lines)

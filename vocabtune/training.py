@@ -1,0 +1,215 @@
+"""LoRA fine-tuning of Whisper with Seq2SeqTrainer: dataset -> adapter checkpoints -> best/.
+
+Reads top to bottom: check every input (nothing is written before that succeeds), load the
+base model and add LoRA, build the train/validation examples, run the Trainer (validation
+with generation every epoch: WER and term recall), then copy the best checkpoint to
+``<output_dir>/best`` with its processor and ``vocabtune_train.json``.
+
+Several processes: run ``torchrun --nproc_per_node N finetune.py train ...`` (or
+``accelerate launch``); the Trainer shards batches over processes (gloo on CPU, NCCL on
+GPUs) and only the main process writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from .config import MAX_TARGET_TOKENS, TrainConfig
+from .errors import VocabtuneError
+from .train_output import TrainResult, finish_run, last_checkpoint
+
+log = logging.getLogger(__name__)
+SAVE_TOTAL_LIMIT = 2            # checkpoints kept: the best and the latest (for --resume)
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass
+class TrainInputs:
+    """Everything checked and loaded before training starts."""
+
+    model: Any                  # PeftModel around WhisperForConditionalGeneration
+    processor: Any
+    train: Any                  # ChunkExamples (train split, mixed targets)
+    validation: Any             # ChunkExamples (validation split, plain targets)
+    terms: list[str]
+    base_model: str             # as recorded (local folders made absolute)
+    resume_from: str | None
+
+
+def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
+    """Fine-tune and return where the adapter went and how each epoch scored.
+    ``callbacks``: extra TrainerCallbacks (tests use one to interrupt a run)."""
+    inputs = prepare(cfg)
+    trainer, logger = build_trainer(cfg, inputs, callbacks)
+    started = time.perf_counter()
+    try:
+        trainer.train(resume_from_checkpoint=inputs.resume_from)
+    except KeyboardInterrupt:
+        log.warning("interrupted at step %d: checkpoints so far are in %s; continue with --resume",
+                    trainer.state.global_step, cfg.output_dir)
+        raise
+    seconds = time.perf_counter() - started
+    return finish_run(cfg, inputs, trainer, seconds, logger)
+
+
+def prepare(cfg: TrainConfig) -> TrainInputs:
+    """Check and load in the order that fails fastest; raises VocabtuneError, writes nothing."""
+    from transformers import set_seed
+
+    from .dataset import load_dataset_dir
+    from .lora import add_lora
+
+    _check_config(cfg)
+    resume_from = _check_output_dir(cfg)
+    dataset = load_dataset_dir(cfg.dataset)
+    terms = load_terms(cfg)
+    base_model = _base_name(cfg.base_model)
+    model, processor, multilingual = load_model(base_model, cfg.language)
+    train_examples, val_examples = make_examples(cfg, dataset, processor, multilingual)
+    log.info("dataset %s: %d train and %d validation chunks; %d vocabulary terms",
+             cfg.dataset, len(train_examples), len(val_examples), len(terms))
+    set_seed(cfg.seed)                      # LoRA's A matrices are drawn from torch's RNG
+    return TrainInputs(add_lora(model, cfg), processor, train_examples, val_examples, terms,
+                       base_model, resume_from)
+
+
+def _check_config(cfg: TrainConfig) -> None:
+    problems = [(cfg.epochs > 0 or cfg.max_steps > 0, "--epochs must be above 0"),
+                (cfg.batch_size >= 1, "--batch-size must be at least 1"),
+                (cfg.gradient_accumulation >= 1, "--gradient-accumulation must be at least 1"),
+                (cfg.learning_rate > 0, "--learning-rate must be above 0"),
+                (cfg.lora_r >= 1, "--lora-r must be at least 1"),
+                (0 <= cfg.lora_dropout < 1, "--lora-dropout must be in [0, 1)"),
+                (0 <= cfg.timestamp_share <= 1, "--timestamp-share must be in [0, 1]"),
+                (0 <= cfg.prompt_share <= 1, "--prompt-share must be in [0, 1]"),
+                (cfg.device in DEVICES, f"--device must be one of {', '.join(DEVICES)} "
+                                        "(pick a GPU with CUDA_VISIBLE_DEVICES)")]
+    for ok, message in problems:
+        if not ok:
+            raise VocabtuneError(message, hint="see finetune.py train --help")
+
+
+def _check_output_dir(cfg: TrainConfig) -> str | None:
+    """The checkpoint to resume from, or None; refuses to mix two runs in one folder."""
+    found = last_checkpoint(cfg.output_dir)
+    if cfg.resume:
+        if found is None:
+            raise VocabtuneError("nothing to resume: no complete checkpoint in this folder",
+                                 file=cfg.output_dir, hint="run without --resume to start training")
+        log.info("resuming from %s", found)
+        return str(found)
+    if found is not None or any(cfg.output_dir.glob("checkpoint-*")):
+        raise VocabtuneError("this folder already holds checkpoints of a training run",
+                             file=cfg.output_dir,
+                             hint="continue it with --resume, or choose another --output-dir")
+    return None
+
+
+def load_terms(cfg: TrainConfig) -> list[str]:
+    """The vocabulary folder if present, else the terms ``build`` stored with the dataset."""
+    from .dataset import read_metadata
+    from .vocab import read_vocab, term_texts
+
+    if cfg.vocab.exists():
+        terms = term_texts(read_vocab(cfg.vocab))
+    else:
+        terms = list(read_metadata(cfg.dataset).get("terms") or [])
+        if terms:
+            log.info("no %s folder: using the %d terms stored with the dataset", cfg.vocab, len(terms))
+    if not terms:
+        raise VocabtuneError("no vocabulary terms to score term recall with", file=cfg.vocab,
+                             hint="pass --vocab DIR (one term per line in *.txt files)")
+    return terms
+
+
+def _base_name(name: str) -> str:
+    """Local folders are recorded absolute, so the adapter finds its base from anywhere."""
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.is_dir() else name
+
+
+def load_model(name: str, language: str) -> tuple[Any, Any, bool]:
+    """Base Whisper (refuses anything else) + its own processor (PITFALLS #12), with the
+    language set on the generation config so validation transcribes in it (PITFALLS #3)."""
+    from .modelio import LoadedModel, load_base, load_processor, pick_device, set_language
+
+    model = load_base(name)
+    processor = load_processor(name)
+    multilingual = bool(getattr(model.generation_config, "is_multilingual", False))
+    set_language(LoadedModel(model, processor, pick_device("cpu"), name, name, False, multilingual),
+                 language)
+    gen = model.generation_config
+    gen.max_length = min(gen.max_length or MAX_TARGET_TOKENS, MAX_TARGET_TOKENS)  # PITFALLS #4
+    model.config.use_cache = False          # training is teacher-forced; generate caches anyway
+    return model, processor, multilingual
+
+
+def make_examples(cfg: TrainConfig, dataset, processor, multilingual: bool):
+    from .targets import TokenLayout
+    from .train_data import ChunkExamples
+
+    tokenizer = processor.tokenizer
+    layout = TokenLayout.from_tokenizer(tokenizer, cfg.language, multilingual)
+
+    def encode(text: str) -> list[int]:
+        return tokenizer.encode(text, add_special_tokens=False)
+
+    train_examples = ChunkExamples(dataset["train"], processor.feature_extractor, layout, encode,
+                                   timestamp_share=cfg.timestamp_share,
+                                   prompt_share=cfg.prompt_share, seed=cfg.seed)
+    validation = ChunkExamples(dataset["validation"], processor.feature_extractor, layout, encode)
+    train_examples.check_targets()
+    validation.check_targets()
+    return train_examples, validation
+
+
+def build_trainer(cfg: TrainConfig, inputs: TrainInputs, callbacks: Sequence[Any]):
+    from transformers import PrinterCallback, Seq2SeqTrainer
+
+    from .collator import WhisperCollator
+    from .train_hooks import (BestCheckpoint, EpochSetter, StepLogger, metrics_function,
+                              token_mean_loss)
+
+    args = training_arguments(cfg)
+    logger = StepLogger(cfg.batch_size * cfg.gradient_accumulation * args.world_size)
+    trainer = Seq2SeqTrainer(
+        model=inputs.model, args=args, train_dataset=inputs.train, eval_dataset=inputs.validation,
+        data_collator=WhisperCollator(inputs.processor.tokenizer.pad_token_id),
+        processing_class=inputs.processor, compute_loss_func=token_mean_loss,
+        compute_metrics=metrics_function(inputs.processor.tokenizer, inputs.terms, inputs.base_model),
+        callbacks=[EpochSetter(inputs.train), BestCheckpoint(), logger, *callbacks])
+    trainer.remove_callback(PrinterCallback)     # StepLogger prints one readable line instead
+    return trainer, logger
+
+
+def training_arguments(cfg: TrainConfig):
+    """The recipe as Seq2SeqTrainingArguments (transformers 5 names, PITFALLS #11)."""
+    from transformers import Seq2SeqTrainingArguments
+
+    return Seq2SeqTrainingArguments(
+        output_dir=str(cfg.output_dir), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.eval_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation, learning_rate=cfg.learning_rate,
+        warmup_steps=cfg.warmup_steps, lr_scheduler_type="linear",
+        eval_strategy="epoch", save_strategy="epoch", save_total_limit=SAVE_TOTAL_LIMIT,
+        logging_strategy="steps", logging_steps=1, disable_tqdm=True, report_to="none",
+        predict_with_generate=True, generation_num_beams=1,   # max length: the model's own
+        label_names=["labels"],             # PeftModel.forward hides the name from the Trainer
+        remove_unused_columns=False, dataloader_num_workers=0, dataloader_pin_memory=False,
+        ddp_find_unused_parameters=False, seed=cfg.seed, data_seed=cfg.seed,
+        **precision(cfg.device))
+
+
+def precision(device: str) -> dict[str, bool]:
+    """CPU: float32 (``use_cpu`` when asked). CUDA: bf16 autocast where supported, else fp16."""
+    import torch
+
+    if device == "cpu":
+        return {"use_cpu": True}
+    if device in ("auto", "cuda") and torch.cuda.is_available():
+        return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
+    return {}
