@@ -77,7 +77,7 @@ def test_spoken_numbers_and_hyphens() -> None:
 
 def test_acronyms_spelt_out_and_near_misses() -> None:
     assert match("The M M L U score went up.", "MMLU") == [("M M L U", "MMLU")]
-    assert match("Save it as GGF, then load it.", "GGUF") == [("GGF", "GGUF")]
+    assert match("Save it as G-G-U-F or GGUV, then load it.", "GGUF") == [("G-G-U-F", "GGUF"), ("GGUV", "GGUF")]
     assert match("Run it with Lama CPP tonight.", "llama.cpp") == [("Lama CPP", "llama.cpp")]
 
 
@@ -124,19 +124,20 @@ def test_overlapping_candidates_keep_the_best_one() -> None:
     assert match("Q-LoRA saves memory.", "LoRA", "QLoRA") == [("Q-LoRA", "QLoRA")]
 
 
-def test_short_terms_match_only_exactly() -> None:
+def test_short_keys_match_only_exactly() -> None:
     assert match("Then D P O and DPL and T.R.L.", "DPO", "TRL") == [("D P O", "DPO"), ("T.R.L", "TRL")]
+    assert match("Every LLM needs a server.", "vLLM") == []      # a short word heard, not a slip
 
 
 def test_punctuation_kept_around_the_words() -> None:
-    text = "We saved it (as GGF), then stopped."
+    text = "We saved it (as GGUV), then stopped."
     [s] = Matcher([Term("GGUF")]).suggest(text)
-    assert text[s.start:s.end] == "GGF"
+    assert text[s.start:s.end] == "GGUV"
 
 
 def test_possessives_and_compounds_keep_their_ending() -> None:
     assert match("The Axolottle's config is long.", "Axolotl") == [("Axolottle", "Axolotl")]
-    assert match("A GGF-based file.", "GGUF") == [("GGF", "GGUF")]
+    assert match("A GGUV-based file.", "GGUF") == [("GGUV", "GGUF")]
 
 
 def test_no_phrase_across_a_sentence_end() -> None:
@@ -161,7 +162,7 @@ I ran mixed role 8 by 7 B
 on my laptop &amp; it worked.
 
 00:00:03.500 --> 00:00:06.000
-Then I saved it as GGF for Lama CPP.
+Then I saved it as GGUV for Lama CPP.
 
 00:00:06.500 --> 00:00:08.000
 Nothing to fix here.
@@ -195,12 +196,12 @@ def test_writes_suggested_vtt_and_review_list(workdir: Path) -> None:
     assert status == 0 and not asked
     vtt = workdir / "train.vtt"
     assert out[:3] == [f'{vtt}:7: "mixed role 8 by 7 B" -> "Mixtral 8x7B"',
-                       f'{vtt}:11: "GGF" -> "GGUF"',
+                       f'{vtt}:11: "GGUV" -> "GGUF"',
                        f'{vtt}:11: "Lama CPP" -> "llama.cpp"']
     assert (workdir / "train.vtt").read_bytes() == original
     suggested = suggested_path(vtt).read_text(encoding="utf-8")
     assert suggested == VTT.replace("mixed role 8 by 7 B", "Mixtral 8x7B").replace(
-        "GGF for Lama CPP", "GGUF for llama.cpp")
+        "GGUV for Lama CPP", "GGUF for llama.cpp")
     assert not list(workdir.glob("*.bak.vtt"))
 
 

@@ -39,8 +39,9 @@ MIN_SOUND = 0.75            # Metaphone codes: at most 1 sound in 4 differs
 MIN_SPELLING = 0.70         # spoken keys: at most ~3 characters in 10 differ ...
 MIN_SCORE = 0.80            # ... and on average over both, at most 1 in 5
 MIN_SCORE_COMMON = 0.90     # a phrase of common words: at most 1 character in 10 differs
-MIN_FUZZY_CHARS = 4         # shorter keys (DPO, TRL, AWQ) match only exactly: one edit of a
-#                             3-letter acronym is already another word ("awk", "dip")
+MIN_FUZZY_CHARS = 4         # a key this short on either side (DPO, TRL; "LLM" heard) matches
+#                             only exactly: one edit of 3 letters is already another word
+#                             ("awk", "dip"; "LLM" is not "vLLM")
 EXTRA_WORDS = 2             # an n-gram may have 2 words more than the term says
 MAX_WORDS = 10              # ... and never more than 10 words
 _EDGE = "\"'()[]{}<>“”‘’«».,;:!?…"
@@ -231,7 +232,8 @@ class Matcher:
         common = np.array([g.common for g in grams])[:, None]
         alias = np.array([k.alias for k in self.keys])[None, :]
         exact = spell >= 1.0
-        fuzzy = (self._fuzzy_ok[None, :] & (heard >= MIN_SOUND) & (spell >= MIN_SPELLING)
+        long_enough = np.array([len(g.key) >= MIN_FUZZY_CHARS for g in grams])[:, None]
+        fuzzy = (self._fuzzy_ok[None, :] & long_enough & (heard >= MIN_SOUND) & (spell >= MIN_SPELLING)
                  & (score >= np.where(common, MIN_SCORE_COMMON, MIN_SCORE)))
         lone_common = common & (words == 1)          # "rope", "queen": only an alias may
         fits = words <= self._key_words[None, :] + EXTRA_WORDS
