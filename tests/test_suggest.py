@@ -264,3 +264,9 @@ def test_broken_vtt_is_refused_with_its_line(tmp_path: Path) -> None:
         suggest_command([tmp_path / "bad.vtt"], tmp_path / "terms.txt", echo=lambda _: None)
     assert err.value.line == 4 or err.value.line == 3
     assert not suggested_path(tmp_path / "bad.vtt").exists()
+
+
+def test_own_output_is_not_taken_as_input(workdir: Path) -> None:
+    run(workdir)
+    with pytest.raises(VocabtuneError, match="own output"):
+        suggest_command([suggested_path(workdir / "train.vtt")], workdir / "terms.txt", echo=lambda _: None)

@@ -155,6 +155,9 @@ def apply_edits(text: str, edits: Sequence[Edit]) -> str:
 def plan_file(path: Path, matcher: Matcher) -> FilePlan:
     """Read one VTT and plan its suggestions. A VTT with errors is refused: its cues (and
     so the lines we would patch) cannot be trusted until ``check`` is happy."""
+    if Path(path).name.endswith(SUGGESTED_SUFFIX):
+        raise VocabtuneError("this is suggest's own output, not a caption file", file=path,
+                             hint=f"run suggest on {Path(path).name.removesuffix(SUGGESTED_SUFFIX)}.vtt")
     cues, problems = read_vtt(path)
     errors = [p for p in problems if p.severity is Severity.ERROR]
     if errors:
