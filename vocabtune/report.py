@@ -129,12 +129,16 @@ def main_key(reports: Mapping[str, Any]) -> str:
 
 def sorted_terms(reports: Mapping[str, EvalReport]) -> list[str]:
     """Terms that occur in the references, lowest recall of the main model first, then
-    lowest base recall, then by name (stable across runs)."""
-    keys = ordered(reports)
-    main, first = reports[main_key(reports)], reports[keys[0]]
-    terms = [s.term for s in main.per_term if s.occurrences]
-    return sorted(terms, key=lambda t: (_score_of(main, t).recall or 0.0,
-                                        _score_of(first, t).recall or 0.0, t.casefold()))
+    lowest mean recall of the other rows, then by name (stable across runs)."""
+    main_name = main_key(reports)
+    main = reports[main_name]
+    others = [reports[k] for k in ordered(reports) if k != main_name]
+
+    def key(term: str) -> tuple[float, float, str]:
+        rest = [_score_of(r, term).recall or 0.0 for r in others]
+        return (_score_of(main, term).recall or 0.0, sum(rest) / max(1, len(rest)), term.casefold())
+
+    return sorted((s.term for s in main.per_term if s.occurrences), key=key)
 
 
 def unseen_terms(reports: Mapping[str, EvalReport]) -> list[str]:
@@ -190,6 +194,7 @@ def _notes(reports: Mapping[str, EvalReport], general: Mapping[str, EvalReport])
 
 BAR_KEYS = ("base", "finetuned")                        # drawn as bars ...
 MARKERS = {"base_prompt": ("base", "D"), "finetuned_prompt": ("finetuned", "D")}  # ... + prompt as markers on them
+TRACK_COLOUR = "#f3f3f3"                                # the 0–100% track behind each term
 ROW_IN = 0.3                                            # inches of figure height per term
 
 
@@ -210,6 +215,7 @@ def term_recall_png(reports: Mapping[str, EvalReport], title: str) -> bytes | No
         bars = [k for k in BAR_KEYS if k in reports] or ordered(reports)[:1]
         height = 0.8 / len(bars)
         offsets = {k: (i - (len(bars) - 1) / 2) * height for i, k in enumerate(bars)}
+        ax.barh(range(len(terms)), 100, height=0.9, color=TRACK_COLOUR)   # 0% still reads as a bar
         for key in bars:
             ax.barh([y + offsets[key] for y in range(len(terms))], _recalls(reports[key], terms),
                     height=height, color=COLOURS[key], label=_legend(reports, key))
@@ -241,7 +247,7 @@ def _style_axes(ax, terms: Sequence[str], reports: Mapping[str, EvalReport], tit
     ax.set_yticks(range(len(terms)))
     ax.set_yticklabels([f"{t} ({_score_of(main, t).occurrences}×)" for t in terms])
     ax.set_ylim(len(terms) - 0.5, -0.5)          # first term (the worst) at the top
-    ax.set_xlim(0, 102)
+    ax.set_xlim(-2, 102)                         # markers at 0% and 100% drawn whole
     ax.xaxis.set_major_formatter(PercentFormatter())
     ax.set_xlabel("term recall: share of the term's occurrences (×) spelt exactly right")
     ax.grid(axis="x", alpha=0.3)
