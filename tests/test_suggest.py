@@ -270,3 +270,13 @@ def test_own_output_is_not_taken_as_input(workdir: Path) -> None:
     run(workdir)
     with pytest.raises(VocabtuneError, match="own output"):
         suggest_command([suggested_path(workdir / "train.vtt")], workdir / "terms.txt", echo=lambda _: None)
+
+
+def test_a_phrase_broken_over_two_lines(tmp_path: Path) -> None:
+    (tmp_path / "a.vtt").write_text("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nWe ran tiny\nllama today.\n",
+                                    encoding="utf-8")
+    (tmp_path / "terms.txt").write_text("TinyLlama\n", encoding="utf-8")
+    out: list[str] = []
+    suggest_command([tmp_path / "a.vtt"], tmp_path / "terms.txt", echo=out.append)
+    assert out[0] == f'{tmp_path / "a.vtt"}:4: "tiny llama" -> "TinyLlama"'
+    assert "We ran TinyLlama today." in suggested_path(tmp_path / "a.vtt").read_text(encoding="utf-8")

@@ -62,7 +62,7 @@ class FilePlan:
 
     def review(self) -> list[str]:
         """The review list, one line per edit, as a person greps it: file:line: a -> b."""
-        return [f'{self.path}:{e.line}: "{e.found}" -> "{e.term}"' for e in self.edits]
+        return [f'{self.path}:{e.line}: "{" ".join(e.found.split())}" -> "{e.term}"' for e in self.edits]
 
 
 def suggested_path(vtt: Path) -> Path:
