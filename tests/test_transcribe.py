@@ -199,13 +199,14 @@ def test_long_recording_is_decoded_window_by_window(tmp_path, clip, tiny_whisper
 
     loaded = load_whisper(str(tiny_whisper), device="cpu", language="en")
     bar = Bar()
-    cues = transcribe_array(loaded, long, Decoding("en"), bar)
+    cues = transcribe_array(loaded, long, Decoding("en", fallback=False), bar)   # fast: no retries
     assert_valid(cues, 70.0)
     assert len(bar.seen) >= 3 and bar.seen[0] == 0 and bar.seen[-1] >= 30   # >= 3 windows
     folder = tmp_path / "rec"
     folder.mkdir()
     _write_wav(folder / "long.wav", long)
-    [vtt] = transcribe_recordings(_cfg(recordings=folder, model=str(tiny_whisper)))
+    [vtt] = transcribe_recordings(_cfg(recordings=folder, model=str(tiny_whisper),
+                                       temperature_fallback=False))
     assert _errors(vtt, 70.0) == []
 
 
@@ -219,7 +220,8 @@ def test_never_overwrites_and_force_keeps_a_backup(recordings, tiny_whisper, cap
         assert transcribe_recordings(_cfg(recordings=recordings, model=str(tiny_whisper))) == []
     assert mine.read_bytes() == before
     assert "skipped talk.mp3" in caplog.text
-    written = transcribe_recordings(_cfg(recordings=recordings, model=str(tiny_whisper), force=True))
+    written = transcribe_recordings(_cfg(recordings=recordings, model=str(tiny_whisper), force=True,
+                                         temperature_fallback=False))
     assert written == [mine] and mine.read_bytes() != before
     backups = list(recordings.glob("talk.*.bak.vtt"))
     assert len(backups) == 1 and backups[0].read_bytes() == before

@@ -34,6 +34,7 @@ class TranscribeConfig:
     batch_size: int = 4                       # 30 s windows decoded together
     num_beams: int = 1                        # greedy by default (PITFALLS #6)
     device: str = "auto"
+    temperature_fallback: bool = True         # re-decode looping/unsure 30 s windows (Whisper's rule)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,13 @@ log = logging.getLogger(__name__)
 FRAMES_PER_S = 100               # log-mel frames per second (hop 160 samples at 16 kHz)
 # Warnings transformers 5.23 logs on every window of Whisper's own long-form loop, about
 # arguments that loop sets itself: they say nothing the person can act on.
+# Whisper's temperature fallback (paper, section 4.5): a window whose text repeats itself
+# (token compression ratio over 1.35, transformers' scale) or whose mean log-probability
+# is under -1 is decoded again with sampling at rising temperatures. It costs nothing on
+# windows that pass, and it stops the loops a glossary prompt can trigger ("Mixtral 8x4B,
+# Mixtral 8x4B, ..." over 30 s of speech).
+FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+FALLBACK_THRESHOLDS = {"compression_ratio_threshold": 1.35, "logprob_threshold": -1.0}
 HARMLESS_WARNINGS = ("Both `max_new_tokens`", "Passing `generation_config` together with",
                      "The attention mask is not set")
 
@@ -56,6 +63,7 @@ class Decoding:
     language: str | None
     prompt_ids: tuple[int, ...] = ()
     num_beams: int = 1
+    fallback: bool = True        # re-decode a window that loops or is unsure (see below)
 
 
 # ---------------------------------------------------------------- the two commands
@@ -148,7 +156,7 @@ def decoding_for(loaded: LoadedModel, cfg: TranscribeConfig) -> Decoding:
         log_dropped(dropped, len(terms) - len(dropped))
         if not prompt:
             log.warning("--prompt-vocab: the vocabulary is empty, transcribing without a prompt")
-    return Decoding(cfg.language, tuple(prompt), cfg.num_beams)
+    return Decoding(cfg.language, tuple(prompt), cfg.num_beams, cfg.temperature_fallback)
 
 
 def _terms_if_any(vocab: Path | None) -> list[str]:
@@ -223,6 +231,8 @@ def generate_segments(loaded: LoadedModel, audio: np.ndarray, decoding: Decoding
         return []
     kwargs = _generate_kwargs(loaded, decoding, timestamps=True)
     kwargs.update(return_segments=True, condition_on_prev_tokens=False)
+    if decoding.fallback:
+        kwargs.update(temperature=FALLBACK_TEMPERATURES, **FALLBACK_THRESHOLDS)
     if bar is not None:
         kwargs["monitor_progress"] = lambda p: _advance(bar, p)
     features, mask = _long_features(loaded, audio)
