@@ -326,8 +326,8 @@ def test_resume_without_checkpoint_and_rerun_into_a_used_folder_are_refused(
 def test_two_processes_under_torchrun(tiny_dataset, tiny_model, vocab_dir, tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", "0", str(ROOT / "finetune.py"), "train", "--dataset", str(tiny_dataset),
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(ROOT / "finetune.py"), "train", "--dataset", str(tiny_dataset),
            "--base-model", str(tiny_model), "--vocab", str(vocab_dir), "--output-dir", str(out),
            "--max-steps", "2", "--device", "cpu"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)

@@ -38,6 +38,7 @@ class EpochMetrics:
     eval_loss: float | None
     wer: float
     term_recall: float | None
+    eval_seconds: float = 0.0   # validation (generation) time
 
 
 @dataclass
@@ -70,7 +71,8 @@ def epoch_metrics(log_history: list[dict[str, Any]]) -> list[EpochMetrics]:
             rows.append(EpochMetrics(epoch=round(entry.get("epoch", 0.0), 2), step=entry["step"],
                                      train_loss=sum(losses) / len(losses) if losses else None,
                                      eval_loss=entry.get("eval_loss"), wer=entry["eval_wer"],
-                                     term_recall=entry.get("eval_term_recall")))
+                                     term_recall=entry.get("eval_term_recall"),
+                                     eval_seconds=entry.get("eval_runtime", 0.0)))
             losses = []
     return rows
 
@@ -134,7 +136,9 @@ def run_metadata(cfg: TrainConfig, inputs, trainer, result: TrainResult) -> dict
         "config": config, "train_chunks": len(inputs.train), "validation_chunks": len(inputs.validation),
         "terms": len(inputs.terms), "selection_rule": SELECTION_RULE,
         "best_checkpoint": result.best_checkpoint,
-        "best": {k.removeprefix("eval_"): v for k, v in best.items()} if best else None,
+        "best": {"epoch": best["epoch"], "step": best["step"], "wer": best["eval_wer"],
+                 "term_recall": best.get("eval_term_recall"), "eval_loss": best.get("eval_loss")}
+        if best else None,
         "per_epoch": [asdict(e) for e in result.epochs], "global_step": result.global_step,
         "resumed_from": inputs.resume_from, "train_seconds": round(result.train_seconds, 1),
         "samples_per_second": round(result.samples_per_second, 3),

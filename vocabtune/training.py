@@ -13,6 +13,7 @@ GPUs) and only the main process writes.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ class TrainInputs:
 def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
     """Fine-tune and return where the adapter went and how each epoch scored.
     ``callbacks``: extra TrainerCallbacks (tests use one to interrupt a run)."""
+    _quiet_other_processes()
     inputs = prepare(cfg)
     trainer, logger = build_trainer(cfg, inputs, callbacks)
     started = time.perf_counter()
@@ -54,6 +56,12 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
         raise
     seconds = time.perf_counter() - started
     return finish_run(cfg, inputs, trainer, seconds, logger)
+
+
+def _quiet_other_processes() -> None:
+    """Under torchrun every process runs this code: only the main one (RANK 0) logs info."""
+    if int(os.environ.get("RANK", "0")) > 0:
+        logging.getLogger("vocabtune").setLevel(logging.WARNING)
 
 
 def prepare(cfg: TrainConfig) -> TrainInputs:
