@@ -99,6 +99,12 @@ def _check_config(cfg: TrainConfig) -> None:
     for ok, message in problems:
         if not ok:
             raise VocabtuneError(message, hint="see finetune.py train --help")
+    if cfg.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise VocabtuneError("--device cuda was asked for but torch sees no CUDA GPU",
+                                 hint="install the CUDA build of torch, or use --device auto")
 
 
 def _check_output_dir(cfg: TrainConfig) -> str | None:
