@@ -30,7 +30,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         output_dir=a.output_dir or Path("runs") / a.dataset.name, epochs=a.epochs,
         learning_rate=a.learning_rate, batch_size=a.batch_size,
         gradient_accumulation=a.gradient_accumulation, lora_r=a.lora_r, lora_alpha=a.lora_alpha,
-        lora_dropout=a.lora_dropout, target_modules=tuple(a.target_modules),
+        lora_dropout=a.lora_dropout, target_modules=tuple(a.target_modules), lora_scope=a.lora_scope,
         timestamp_share=a.timestamp_share, prompt_share=a.prompt_share, max_steps=a.max_steps,
         resume=a.resume, seed=a.seed, device=a.device)
     result = train(cfg)
@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lora-dropout", type=float, default=d.lora_dropout, help="LoRA dropout")
     t.add_argument("--target-modules", nargs="+", default=list(d.target_modules),
                    help="linear layers that get LoRA adapters")
+    t.add_argument("--lora-scope", choices=["decoder", "all"], default=d.lora_scope,
+                   help="decoder: adapters in the decoder only, the frozen encoder runs once per chunk "
+                        "(fast); all: encoder and decoder")
     t.add_argument("--timestamp-share", type=float, default=d.timestamp_share,
                    help="share of targets that carry Whisper timestamp tokens (keeps captions working)")
     t.add_argument("--prompt-share", type=float, default=d.prompt_share,

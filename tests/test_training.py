@@ -337,3 +337,40 @@ def test_two_processes_under_torchrun(tiny_dataset, tiny_model, vocab_dir, tmp_p
     # 6 chunks over 2 processes x batch 3: one step per epoch, so 2 epochs were validated
     assert [e["step"] for e in meta["per_epoch"]] == [1, 2]
     assert proc.stdout.count("best: checkpoint-") == 1        # only the main process reports
+
+
+def test_decoder_scope_runs_the_frozen_encoder_once_with_the_same_loss(tiny_dataset, tiny_model, vocab_dir,
+                                                                         tmp_path):
+    """The default scope puts LoRA in the decoder only; the cached encoder states must give
+    exactly the loss of a full forward pass on the audio."""
+    from vocabtune.collator import WhisperCollator
+    from vocabtune.encoder_cache import encoder_is_frozen
+    from vocabtune.training import prepare
+
+    inputs = prepare(config(tiny_dataset, tiny_model, vocab_dir, tmp_path / "run"))
+    model = inputs.model
+    assert encoder_is_frozen(model)
+    assert not [n for n, _ in model.named_modules() if "lora_A" in n and ".encoder." in n]
+    example = inputs.train[0]
+    assert "encoder_hidden" in example and "input_features" not in example
+    cached = WhisperCollator(inputs.processor.tokenizer.pad_token_id)([example])
+    inputs.train.encoder_states = None                      # now the same row from audio
+    full = WhisperCollator(inputs.processor.tokenizer.pad_token_id)([inputs.train[0]])
+    model.eval()
+    with torch.no_grad():
+        a = model(encoder_outputs=cached["encoder_outputs"], decoder_input_ids=cached["decoder_input_ids"],
+                  labels=cached["labels"]).loss
+        b = model(input_features=full["input_features"], decoder_input_ids=full["decoder_input_ids"],
+                  labels=full["labels"]).loss
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_all_scope_trains_encoder_adapters_from_audio(tiny_dataset, tiny_model, vocab_dir, tmp_path):
+    from vocabtune.training import prepare, train
+
+    cfg = config(tiny_dataset, tiny_model, vocab_dir, tmp_path / "run", lora_scope="all", max_steps=2)
+    inputs = prepare(cfg)
+    assert [n for n, _ in inputs.model.named_modules() if "lora_A" in n and ".encoder." in n]
+    assert "input_features" in inputs.train[0]
+    result = train(replace(cfg, output_dir=tmp_path / "run2"))
+    assert result.global_step == 2 and (result.best_dir / "adapter_model.safetensors").is_file()

@@ -20,9 +20,17 @@ class WhisperCollator:
         import numpy as np
         import torch
 
-        features = torch.from_numpy(np.stack([e["input_features"] for e in examples]))
+        if "encoder_hidden" in examples[0]:     # encoder run once (encoder_cache.py)
+            from transformers.modeling_outputs import BaseModelOutput
+
+            # a BaseModelOutput, not a tuple or tensor: both forward() and Whisper's
+            # generate() (used for validation) accept it
+            hidden = torch.from_numpy(np.stack([e["encoder_hidden"] for e in examples]))
+            audio = {"encoder_outputs": BaseModelOutput(last_hidden_state=hidden)}
+        else:
+            audio = {"input_features": torch.from_numpy(np.stack([e["input_features"] for e in examples]))}
         return {
-            "input_features": features,
+            **audio,
             "decoder_input_ids": pad([e["decoder_input_ids"] for e in examples], self.pad_token_id),
             "labels": pad([e["labels"] for e in examples], IGNORE_INDEX),
         }

@@ -72,6 +72,8 @@ class TrainConfig:
     lora_alpha: int = 64
     lora_dropout: float = 0.05
     target_modules: tuple[str, ...] = ("q_proj", "v_proj")
+    lora_scope: str = "decoder"               # "decoder": encoder frozen and run once per chunk;
+                                              # "all": LoRA in encoder and decoder (seed recipe)
     timestamp_share: float = 0.5              # share of targets with <|t|> tokens
     prompt_share: float = 0.3                 # share of targets conditioned on previous text
     warmup_steps: float = 0.1                 # fraction of steps when < 1 (transformers 5)

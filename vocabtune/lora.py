@@ -15,22 +15,31 @@ from .errors import VocabtuneError
 log = logging.getLogger(__name__)
 
 
-def lora_config(cfg: TrainConfig):
+LORA_SCOPES = ("decoder", "all")
+
+
+def lora_config(cfg: TrainConfig, targets: list[str] | None = None):
     from peft import LoraConfig
 
     return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=list(cfg.target_modules), bias="none")
+                      target_modules=targets or list(cfg.target_modules), bias="none")
 
 
 def add_lora(model, cfg: TrainConfig):
     """Wrap ``model`` (a WhisperForConditionalGeneration) so only the LoRA weights train."""
     from peft import get_peft_model
 
+    from .encoder_cache import decoder_only_targets
+
     _check_targets(model, cfg.target_modules)
-    peft_model = get_peft_model(model, lora_config(cfg))
+    if cfg.lora_scope not in LORA_SCOPES:
+        raise VocabtuneError(f"unknown --lora-scope {cfg.lora_scope!r}", hint="use decoder or all")
+    # "decoder": full module names, so the encoder gets no adapter and can be run only once
+    targets = decoder_only_targets(model, cfg.target_modules) if cfg.lora_scope == "decoder" else None
+    peft_model = get_peft_model(model, lora_config(cfg, targets))
     trainable, total = count_parameters(peft_model)
-    log.info("LoRA r=%d alpha=%d on %s: %.2f M trainable of %.1f M parameters (%.2f%%)",
-             cfg.lora_r, cfg.lora_alpha, ", ".join(cfg.target_modules), trainable / 1e6,
+    log.info("LoRA r=%d alpha=%d on %s (%s): %.2f M trainable of %.1f M parameters (%.2f%%)",
+             cfg.lora_r, cfg.lora_alpha, ", ".join(cfg.target_modules), cfg.lora_scope, trainable / 1e6,
              total / 1e6, 100.0 * trainable / total)
     return peft_model
 

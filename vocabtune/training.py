@@ -77,12 +77,33 @@ def prepare(cfg: TrainConfig) -> TrainInputs:
     terms = load_terms(cfg)
     base_model = _base_name(cfg.base_model)
     model, processor, multilingual = load_model(base_model, cfg.language)
-    train_examples, val_examples = make_examples(cfg, dataset, processor, multilingual)
+    set_seed(cfg.seed)                      # LoRA's A matrices are drawn from torch's RNG
+    peft_model = add_lora(model, cfg)
+    states = encoder_states(peft_model, processor, dataset, cfg)
+    train_examples, val_examples = make_examples(cfg, dataset, processor, multilingual, states)
     log.info("dataset %s: %d train and %d validation chunks; %d vocabulary terms",
              cfg.dataset, len(train_examples), len(val_examples), len(terms))
-    set_seed(cfg.seed)                      # LoRA's A matrices are drawn from torch's RNG
-    return TrainInputs(add_lora(model, cfg), processor, train_examples, val_examples, terms,
+    return TrainInputs(peft_model, processor, train_examples, val_examples, terms,
                        base_model, resume_from)
+
+
+def encoder_states(model, processor, dataset, cfg: TrainConfig) -> dict[str, Any]:
+    """Per split, the frozen encoder's outputs (run once), or nothing when LoRA trains the
+    encoder too. See encoder_cache.py for why this is exact and what it costs in memory."""
+    from .encoder_cache import encode_split, encoder_is_frozen
+    from .modelio import pick_device, whisper_of
+
+    if not encoder_is_frozen(model):
+        return {}
+    base = whisper_of(model)
+    device = pick_device("cpu" if cfg.device == "cpu" else cfg.device)
+    base.to(device)
+    started = time.perf_counter()
+    states = {name: encode_split(base, processor.feature_extractor, dataset[name], cfg.eval_batch_size)
+              for name in ("train", "validation")}
+    log.info("encoder run once over %d chunks in %.1f s (LoRA is in the decoder only)",
+             sum(len(v) for v in states.values()), time.perf_counter() - started)
+    return states
 
 
 def _check_config(cfg: TrainConfig) -> None:
@@ -162,7 +183,8 @@ def load_model(name: str, language: str) -> tuple[Any, Any, bool]:
     return model, processor, multilingual
 
 
-def make_examples(cfg: TrainConfig, dataset, processor, multilingual: bool):
+def make_examples(cfg: TrainConfig, dataset, processor, multilingual: bool,
+                  states: dict[str, Any] | None = None):
     from .targets import TokenLayout
     from .train_data import ChunkExamples
 
@@ -174,8 +196,10 @@ def make_examples(cfg: TrainConfig, dataset, processor, multilingual: bool):
 
     train_examples = ChunkExamples(dataset["train"], processor.feature_extractor, layout, encode,
                                    timestamp_share=cfg.timestamp_share,
-                                   prompt_share=cfg.prompt_share, seed=cfg.seed)
-    validation = ChunkExamples(dataset["validation"], processor.feature_extractor, layout, encode)
+                                   prompt_share=cfg.prompt_share, seed=cfg.seed,
+                                   encoder_states=(states or {}).get("train"))
+    validation = ChunkExamples(dataset["validation"], processor.feature_extractor, layout, encode,
+                               encoder_states=(states or {}).get("validation"))
     train_examples.check_targets()
     validation.check_targets()
     return train_examples, validation
