@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""finetune.py: LoRA fine-tuning, evaluation, merge, transcription and push of your Whisper.
+"""finetune.py: teach Whisper your vocabulary (LoRA), score it, merge it, use it, share it.
 
-Thin front over the vocabtune package: parse flags, build a config, call one function.
+Takes the dataset written by prepare_data.py build. Runs on a CPU; uses a CUDA GPU with
+mixed precision when there is one.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""prepare_data.py: from your recordings to a clean train/validation dataset.
+"""prepare_data.py: from your recordings of your vocabulary to a train/validation dataset.
 
-Thin front over the vocabtune package: parse flags, build a config, call one function.
+Put recordings (mp3, m4a, wav, flac, ogg) in recordings/ and your terms, one per line, in
+vocab/terms.txt; then run the commands below in order. Nothing you edit by hand is ever
+overwritten.
 """
 
 from __future__ import annotations
