@@ -48,8 +48,8 @@ def encoder_is_frozen(model: Any) -> bool:
 
 
 def decoder_only_targets(model: Any, names: Sequence[str]) -> list[str]:
-    """Full module names of the decoder's layers called ``names`` (e.g. q_proj, v_proj):
-    peft matches these exactly, so the encoder gets no adapter."""
-    wanted = set(names)
+    """Full module names of the decoder's layers called ``names``: a plain name (``q_proj``)
+    or a qualified one (``self_attn.q_proj``, ``encoder_attn.q_proj``). peft matches these
+    exactly, so the encoder gets no adapter."""
     return [n for n, _ in model.named_modules()
-            if ".decoder.layers." in n and n.rsplit(".", 1)[-1] in wanted]
+            if ".decoder.layers." in n and any(n == w or n.endswith("." + w) for w in names)]

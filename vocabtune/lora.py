@@ -52,7 +52,8 @@ def count_parameters(model) -> tuple[int, int]:
 def _check_targets(model, targets) -> None:
     """peft's own error for a misspelt module lists nothing useful; name what exists."""
     names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
-    missing = [t for t in targets if t not in names]
+    qualified = {".".join(name.rsplit(".", 2)[-2:]) for name, _ in model.named_modules()}
+    missing = [t for t in targets if t not in names and t not in qualified]
     if missing:
         linear = sorted(n for n in names if n.endswith("proj") or n.startswith("fc"))
         raise VocabtuneError(f"no layer named {', '.join(missing)} in this Whisper model",
