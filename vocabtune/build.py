@@ -19,6 +19,7 @@ name (``data/llm-lingo``), which is what a person means by "the folder's name" t
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,17 +124,32 @@ def checked_inputs(cfg: BuildConfig) -> tuple[list[Recording], list[str],
 def decode_recordings(recordings: Sequence[Recording]) -> tuple[dict[str, AudioSegment],
                                                                 list[Problem]]:
     """Each recording decoded exactly once, keyed by file name; chunks are sliced from
-    these. An unreadable file becomes an ERROR problem, reported with the others."""
+    these. An unreadable file becomes an ERROR problem, reported with the others.
+
+    Files are decoded concurrently, one ffmpeg process per core: each process is mostly
+    single-threaded on MP3, so the cores would otherwise idle while one file decodes."""
+    from concurrent.futures import ThreadPoolExecutor
+
     audio: dict[str, AudioSegment] = {}
     problems: list[Problem] = []
-    for rec in tqdm(recordings, desc="decoding", unit="recording", disable=None):
-        try:
-            audio[rec.name] = load_segment(rec.audio)
-        except VocabtuneError as err:
-            problems.append(audio_problem(rec.audio, err))
-            continue
-        log.info("decoded %s (%.1f s)", rec.name, segment_seconds(audio[rec.name]))
+    workers = max(1, min(len(recordings), os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = pool.map(_decode_one, recordings)
+        for rec, result in tqdm(zip(recordings, results), total=len(recordings), desc="decoding",
+                                unit="recording", disable=None):
+            if isinstance(result, VocabtuneError):
+                problems.append(audio_problem(rec.audio, result))
+                continue
+            audio[rec.name] = result
+            log.info("decoded %s (%.1f s)", rec.name, segment_seconds(result))
     return audio, problems
+
+
+def _decode_one(rec: Recording) -> AudioSegment | VocabtuneError:
+    try:
+        return load_segment(rec.audio)
+    except VocabtuneError as err:
+        return err
 
 
 def raise_on_errors(problems: Sequence[Problem]) -> None:
