@@ -14,6 +14,7 @@ from pathlib import Path
 
 from vocabtune import config as C
 from vocabtune.cli import HelpFormatter, run, setup_logging
+from vocabtune.ct2_engine import COMPUTE_TYPES, ENGINES
 
 EPILOG = """\
 the flow:
@@ -29,7 +30,8 @@ def cmd_transcribe(a: argparse.Namespace) -> int:
     from vocabtune.transcribe import transcribe_recordings
     cfg = C.TranscribeConfig(recordings=a.recordings, model=a.model, language=a.language,
                              force=a.force, vocab=a.vocab, prompt_vocab=a.prompt_vocab,
-                             batch_size=a.batch_size, device=a.device)
+                             batch_size=a.batch_size, device=a.device, engine=a.engine,
+                             compute_type=a.compute_type)
     written = transcribe_recordings(cfg)
     for path in written:
         print(f"wrote {path}")
@@ -108,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     vocab(t)
     t.add_argument("--batch-size", type=int, default=4, help="30 s windows decoded at once")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    t.add_argument("--engine", choices=ENGINES, default=C.TranscribeConfig.engine,
+                   help="ctranslate2: faster-whisper on a CTranslate2 copy of the model, converted once and cached "
+                        "in ~/.cache/vocabtune/ct2 ($VOCABTUNE_CACHE); several times faster on CPU at the same "
+                        "WER; falls back to transformers if it cannot run. transformers: PyTorch generate")
+    t.add_argument("--compute-type", choices=COMPUTE_TYPES, default=C.TranscribeConfig.compute_type,
+                   help="CTranslate2 weights/compute type: default = int8 on CPU, float16 on CUDA; auto = "
+                        "CTranslate2's fastest for the device; or int8, float16, float32, ...")
 
     c = add("check", cmd_check, "check every recording/.vtt pair; exit non-zero on errors")
     recordings(c)

@@ -1,5 +1,8 @@
 """Step 1, transcribe: Whisper segments -> valid cues (pure), and both commands for real on
-a tiny random Whisper (garbage text and timestamps: the output must still be valid)."""
+a tiny random Whisper (garbage text and timestamps: the output must still be valid).
+
+These tests run the transformers engine explicitly; the CTranslate2 engine (the default)
+is tested in test_ct2_engine.py."""
 
 from __future__ import annotations
 
@@ -29,6 +32,12 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    """Nothing here may convert into the user's ~/.cache (the default engine would)."""
+    monkeypatch.setenv("VOCABTUNE_CACHE", str(tmp_path / "cache"))
 
 
 def assert_valid(cues, duration):
@@ -163,7 +172,7 @@ def _seconds(path: Path) -> float:
 def _cfg(**kw):
     from vocabtune.config import TranscribeConfig
 
-    return TranscribeConfig(device="cpu", **kw)
+    return TranscribeConfig(device="cpu", **{"engine": "transformers", **kw})
 
 
 def test_transcribe_recordings_writes_a_valid_vtt(recordings, tiny_whisper):
@@ -233,7 +242,8 @@ def test_prepare_data_cli_transcribe_then_check(recordings, tiny_whisper, tmp_pa
     vocab = tmp_path / "vocab"
     vocab.mkdir()
     (vocab / "terms.txt").write_text("vLLM\nPEFT\n")
-    args = ["transcribe", "--recordings", str(recordings), "--model", str(tiny_whisper), "--device", "cpu"]
+    args = ["transcribe", "--recordings", str(recordings), "--model", str(tiny_whisper), "--device", "cpu",
+            "--engine", "transformers"]
     assert prepare_data.main(args) == 0
     assert f"wrote {recordings / 'talk.vtt'}" in capsys.readouterr().out
     assert prepare_data.main(["check", "--recordings", str(recordings), "--vocab", str(vocab)]) == 0
@@ -248,7 +258,7 @@ def test_prompt_vocab_is_used_and_missing_vocab_is_one_clear_error(recordings, t
     vocab.mkdir()
     (vocab / "terms.txt").write_text("vLLM\nPEFT\n")
     base = ["transcribe", "--recordings", str(recordings), "--model", str(tiny_whisper),
-            "--device", "cpu", "--prompt-vocab"]
+            "--device", "cpu", "--prompt-vocab", "--engine", "transformers"]
     assert prepare_data.main(base + ["--vocab", str(tmp_path / "nope")]) == 1
     assert "vocabulary not found" in capsys.readouterr().err
     assert not (recordings / "talk.vtt").exists()
@@ -267,7 +277,8 @@ def test_finetune_transcribe_leaves_the_persons_vtt_and_reports_terms(recordings
     vocab.mkdir()
     (vocab / "terms.txt").write_text("vLLM\nPEFT\nGGUF\n")
     audio = recordings / "talk.mp3"
-    args = ["transcribe", "--model", str(tiny_whisper), "--vocab", str(vocab), "--device", "cpu", str(audio)]
+    args = ["transcribe", "--model", str(tiny_whisper), "--vocab", str(vocab), "--device", "cpu",
+            "--engine", "transformers", str(audio)]
     assert finetune.main(args) == 0
     out = capsys.readouterr().out
     new = recordings / "talk.finetuned.vtt"

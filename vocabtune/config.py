@@ -35,6 +35,10 @@ class TranscribeConfig:
     num_beams: int = 1                        # greedy by default (PITFALLS #6)
     device: str = "auto"
     temperature_fallback: bool = True         # re-decode looping/unsure 30 s windows (Whisper's rule)
+    engine: str = "ctranslate2"               # "ctranslate2" (faster-whisper on a cached conversion,
+                                              # falls back to transformers) or "transformers"
+    compute_type: str = "default"             # CTranslate2 only: "default" = int8 on CPU, float16 on
+                                              # CUDA; or "auto", "int8", "float16", "float32", ...
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,12 @@
 """Step 1: Whisper turns each recording into a WebVTT file of timed cues.
 
+Two engines run the same decoding (``TranscribeConfig.engine``): ``ctranslate2`` (the
+default: faster-whisper on a cached CTranslate2 conversion of the model, several times
+faster on CPU at equal WER, see :mod:`vocabtune.ct2_engine` and bench/bench_transcribe.py)
+and ``transformers``, described here. When the CTranslate2 engine cannot run (not
+installed, conversion failed, a device it does not support) the transformers engine is
+used and the reason logged.
+
 Long recordings use transformers' sequential long-form ``generate`` (the algorithm of
 Whisper's paper, section 3.8): 30 s windows, each moved on to the last timestamp Whisper
 predicted, so no sentence is cut at a window edge. Recordings of 30 s or less go through
@@ -23,6 +30,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .audio import decode_audio
+from .ct2_engine import Ct2Model, EngineUnavailable, ENGINES, load_ct2, prompt_text
+from .ct2_engine import transcribe_audio as ct2_transcribe_audio
 from .config import AUDIO_SUFFIXES, MAX_CHUNK_S, SAMPLE_RATE, TranscribeConfig
 from .cues_from_whisper import Piece, cues_from_pieces, pieces_from_tokens
 from .errors import VocabtuneError
@@ -64,6 +73,7 @@ class Decoding:
     prompt_ids: tuple[int, ...] = ()
     num_beams: int = 1
     fallback: bool = True        # re-decode a window that loops or is unsure (see below)
+    prompt_text: str = ""        # the text of prompt_ids (the CTranslate2 engine takes text)
 
 
 # ---------------------------------------------------------------- the two commands
@@ -82,7 +92,7 @@ def transcribe_recordings(cfg: TranscribeConfig) -> list[Path]:
             todo.append((audio, out))
     if not todo:
         return []
-    loaded = load_whisper(cfg.model, device=cfg.device, language=cfg.language)
+    loaded = load_engine(cfg)
     decoding = decoding_for(loaded, cfg)
     return [write_cues(out, transcribe_file(loaded, audio, decoding), force=cfg.force)
             for audio, out in todo]
@@ -94,7 +104,7 @@ def transcribe_files(cfg: TranscribeConfig) -> list[str]:
     and, where the person's VTT and a vocabulary exist, how the term counts differ."""
     if not cfg.files:
         raise VocabtuneError("no audio files given", hint="name one or more recordings")
-    loaded = load_whisper(cfg.model, device=cfg.device, language=cfg.language)
+    loaded = load_engine(cfg)
     decoding = decoding_for(loaded, cfg)
     terms = _terms_if_any(cfg.vocab)
     lines: list[str] = []
@@ -147,16 +157,36 @@ def write_cues(path: Path, cues: Sequence[Cue], *, force: bool) -> Path:
     return path
 
 
-def decoding_for(loaded: LoadedModel, cfg: TranscribeConfig) -> Decoding:
+def load_engine(cfg: TranscribeConfig) -> "LoadedModel | Ct2Model":
+    """The model on the engine ``cfg.engine`` names; CTranslate2 falls back to
+    transformers (logged) when it cannot run here. Bad model names fail on either."""
+    from .modelio import _check_source
+
+    if cfg.engine not in ENGINES:
+        raise VocabtuneError(f"unknown engine {cfg.engine!r}", hint=f"choose one of {', '.join(ENGINES)}")
+    if cfg.engine == "ctranslate2":
+        _check_source(cfg.model)
+        try:
+            return load_ct2(cfg.model, device=cfg.device, compute_type=cfg.compute_type,
+                            language=cfg.language)
+        except EngineUnavailable as why:
+            log.warning("CTranslate2 engine unavailable (%s); using transformers", why)
+    return load_whisper(cfg.model, device=cfg.device, language=cfg.language)
+
+
+def decoding_for(loaded: "LoadedModel | Ct2Model", cfg: TranscribeConfig) -> Decoding:
     """The decoding settings of one command, with the vocabulary prompt if asked for."""
     prompt: list[int] = []
+    text = ""
     if cfg.prompt_vocab:
         terms = term_texts(read_vocab(Path(cfg.vocab or "vocab")))
-        prompt, dropped = vocab_prompt_ids(loaded.processor, terms)
+        tokenizer = loaded.tokenizer if isinstance(loaded, Ct2Model) else loaded.processor
+        prompt, dropped = vocab_prompt_ids(tokenizer, terms)
         log_dropped(dropped, len(terms) - len(dropped))
+        text = prompt_text(terms, dropped) if prompt else ""
         if not prompt:
             log.warning("--prompt-vocab: the vocabulary is empty, transcribing without a prompt")
-    return Decoding(cfg.language, tuple(prompt), cfg.num_beams, cfg.temperature_fallback)
+    return Decoding(cfg.language, tuple(prompt), cfg.num_beams, cfg.temperature_fallback, text)
 
 
 def _terms_if_any(vocab: Path | None) -> list[str]:
@@ -186,13 +216,16 @@ def term_diff(person_vtt: Path, new_vtt: Path, terms: Sequence[str]) -> list[str
 
 # ---------------------------------------------------------------- one recording
 
-def transcribe_file(loaded: LoadedModel, audio_path: Path, decoding: Decoding) -> list[Cue]:
+def transcribe_file(loaded: "LoadedModel | Ct2Model", audio_path: Path, decoding: Decoding) -> list[Cue]:
     """Decode one recording and return its cues, with a progress bar in audio seconds."""
     audio = decode_audio(audio_path)
     seconds = len(audio) / SAMPLE_RATE
     with tqdm(total=round(seconds, 1), unit="s", desc=audio_path.name, disable=None,
               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]") as bar:
-        cues = transcribe_array(loaded, audio, decoding, bar)
+        if isinstance(loaded, Ct2Model):
+            cues = ct2_transcribe_audio(loaded, audio, decoding, bar)
+        else:
+            cues = transcribe_array(loaded, audio, decoding, bar)
         bar.n = bar.total
         bar.refresh()
     log.info("%s: %.1f s of audio, %d cues", audio_path.name, seconds, len(cues))

@@ -1,0 +1,256 @@
+"""The CTranslate2 engine on the tiny random Whisper: valid VTTs, the conversion cache
+(reused, keyed on the weights, rebuilt when damaged), the vocabulary prompt on every
+window, English-only models, adapters, and the fallback to transformers."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vocabtune import ct2_engine
+from vocabtune.captions import read_vtt, validate_cues
+from vocabtune.config import SAMPLE_RATE, TranscribeConfig
+from vocabtune.errors import VocabtuneError
+from vocabtune.schema import Severity
+
+pytest.importorskip("faster_whisper", reason="the CTranslate2 engine needs faster-whisper")
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch) -> Path:
+    """Each test converts into its own cache, never the user's ~/.cache."""
+    root = tmp_path / "cache"
+    monkeypatch.setenv(ct2_engine.CACHE_ENV, str(root))
+    return root / "ct2"
+
+
+@pytest.fixture(autouse=True)
+def text_tokens_by_role(monkeypatch):
+    """faster-whisper takes every id below ``<|endoftext|>`` for text, true of OpenAI's
+    vocabulary (50,256 text tokens, then the specials) but not of the tiny test tokenizer,
+    which has ``<|endoftext|>`` at id 0: every segment would decode to nothing and be
+    dropped. Here it drops special and timestamp tokens by role instead, the rule
+    transformers uses; real Whisper tokenizers need no such help."""
+    from faster_whisper.tokenizer import Tokenizer
+
+    def decode(self, tokens):
+        special = {i for i, t in self.tokenizer.get_added_tokens_decoder().items() if t.special}
+        return self.tokenizer.decode([t for t in tokens if t not in special and t < self.timestamp_begin])
+
+    monkeypatch.setattr(Tokenizer, "decode", decode)
+
+
+@pytest.fixture
+def conversions(monkeypatch) -> list[Path]:
+    """Every conversion the engine runs (the real one, counted)."""
+    calls: list[Path] = []
+    real = ct2_engine.export_ctranslate2
+
+    def counting(model_dir, out, quantization, force=False):
+        calls.append(Path(out))
+        return real(model_dir, out, quantization, force=force)
+
+    monkeypatch.setattr(ct2_engine, "export_ctranslate2", counting)
+    return calls
+
+
+@pytest.fixture
+def recordings(tmp_path, data_dir) -> Path:
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    shutil.copy(data_dir / "audio" / "clip.mp3", folder / "talk.mp3")
+    return folder
+
+
+def _errors(path: Path, audio: Path) -> list:
+    from vocabtune.audio import decode_audio
+
+    cues, problems = read_vtt(path)
+    problems += validate_cues(cues, str(path), len(decode_audio(audio)) / SAMPLE_RATE)
+    return [p for p in problems if p.severity == Severity.ERROR]
+
+
+def _vocab(tmp_path: Path, terms: str = "vLLM\nPEFT\nMixtral 8x7B\n") -> Path:
+    vocab = tmp_path / "vocab"
+    vocab.mkdir(exist_ok=True)
+    (vocab / "terms.txt").write_text(terms)
+    return vocab
+
+
+# ---------------------------------------------------------------- pure choices
+
+def test_compute_type_and_device_choices():
+    assert ct2_engine.resolve_compute_type("default", "cpu") == "int8"
+    assert ct2_engine.resolve_compute_type("default", "cuda") == "float16"
+    assert ct2_engine.resolve_compute_type("auto", "cpu") == "auto"
+    with pytest.raises(VocabtuneError, match="unknown compute type"):
+        ct2_engine.resolve_compute_type("int4", "cpu")
+    assert ct2_engine.storage_quantization("int8") == "int8"
+    assert ct2_engine.storage_quantization("auto") == "float32"
+    assert ct2_engine.resolve_device("cpu") == ("cpu", 0)
+    assert ct2_engine.resolve_device("cuda:1") == ("cuda", 1)
+    with pytest.raises(ct2_engine.EngineUnavailable, match="mps"):
+        ct2_engine.resolve_device("mps")
+
+
+def test_prompt_text_keeps_the_terms_prompting_kept():
+    assert ct2_engine.prompt_text(["a", "b", "a", " ", "c"], ["b"]) == "Glossary: a, c."
+
+
+# ---------------------------------------------------------------- end to end
+
+def test_ct2_engine_writes_a_valid_vtt_and_caches_the_conversion(recordings, tiny_whisper, cache,
+                                                                 conversions, caplog):
+    from vocabtune.transcribe import transcribe_recordings
+
+    cfg = TranscribeConfig(recordings=recordings, model=str(tiny_whisper), device="cpu")
+    assert cfg.engine == "ctranslate2"                          # the default
+    with caplog.at_level(logging.WARNING):
+        [vtt] = transcribe_recordings(cfg)
+    assert "using transformers" not in caplog.text              # no silent fallback
+    assert _errors(vtt, recordings / "talk.mp3") == []
+    [converted] = conversions
+    assert converted.parent == cache and converted.name.endswith("-int8")
+    assert ct2_engine.is_complete(converted)
+    before = (converted / "model.bin").stat().st_mtime_ns
+    transcribe_recordings(TranscribeConfig(recordings=recordings, model=str(tiny_whisper),
+                                           device="cpu", force=True))
+    assert len(conversions) == 1                                 # second call: reused
+    assert (converted / "model.bin").stat().st_mtime_ns == before
+    assert [p.name for p in cache.iterdir()] == [converted.name]  # no temp folders left
+
+
+def test_new_weights_or_compute_type_get_their_own_conversion(tiny_whisper, tmp_path, conversions):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_whisper, model)
+    first = ct2_engine.converted_model(str(model), "int8")
+    assert ct2_engine.converted_model(str(model), "float32") != first
+    weights = next(model.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes())         # re-trained / re-merged in place
+    assert ct2_engine.converted_model(str(model), "int8") != first
+    assert len(conversions) == 3
+
+
+@pytest.mark.parametrize("damage", ["marker", "truncate"])
+def test_a_damaged_cache_is_rebuilt(tiny_whisper, conversions, damage):
+    loaded = ct2_engine.load_ct2(str(tiny_whisper), device="cpu", language="en")
+    path = loaded.path
+    del loaded
+    if damage == "marker":                            # conversion interrupted before the end
+        (path / ct2_engine.MARKER).unlink()
+    else:                                             # disk trouble after it was written
+        with open(path / "model.bin", "r+b") as f:
+            f.truncate(100)
+    again = ct2_engine.load_ct2(str(tiny_whisper), device="cpu", language="en")
+    assert again.path == path and len(conversions) == 2
+    assert ct2_engine.is_complete(path)
+    assert ct2_engine.transcribe_audio(again, np.zeros(SAMPLE_RATE, np.float32), _decoding()) is not None
+
+
+def _decoding(**kw):
+    from vocabtune.transcribe import Decoding
+
+    return Decoding("en", fallback=False, **kw)
+
+
+def test_prompt_vocab_prompts_every_window(tiny_whisper, tmp_path, monkeypatch):
+    """The glossary goes before every 30 s window (as in the transformers engine), with the
+    same token ids prompting.py computes with the transformers tokenizer."""
+    from faster_whisper.transcribe import WhisperModel
+
+    from vocabtune.modelio import load_processor
+    from vocabtune.prompting import vocab_prompt_ids
+    from vocabtune.transcribe import decoding_for
+
+    cfg = TranscribeConfig(model=str(tiny_whisper), device="cpu", prompt_vocab=True,
+                           vocab=_vocab(tmp_path), temperature_fallback=False)
+    loaded = ct2_engine.load_ct2(cfg.model, device="cpu", language="en")
+    decoding = decoding_for(loaded, cfg)
+    want, _ = vocab_prompt_ids(load_processor(str(tiny_whisper)), ["vLLM", "PEFT", "Mixtral 8x7B"])
+    assert list(decoding.prompt_ids) == want
+    assert decoding.prompt_text == "Glossary: vLLM, PEFT, Mixtral 8x7B."
+    prompts, real = [], WhisperModel.generate_with_fallback
+
+    def spy(self, encoder_output, prompt, tokenizer, options):
+        prompts.append(list(prompt))
+        return real(self, encoder_output, prompt, tokenizer, options)
+
+    monkeypatch.setattr(WhisperModel, "generate_with_fallback", spy)
+    noise = np.random.default_rng(0).normal(0, 0.05, 70 * SAMPLE_RATE).astype(np.float32)
+    ct2_engine.transcribe_audio(loaded, noise, decoding)
+    assert len(prompts) >= 3                                     # >= 3 windows of 30 s
+    assert all(p[: len(want)] == want for p in prompts)          # <|startofprev|> + glossary
+
+
+def test_prompt_vocab_cli_on_the_ct2_engine(recordings, tiny_whisper, tmp_path, capsys):
+    import prepare_data
+
+    args = ["transcribe", "--recordings", str(recordings), "--model", str(tiny_whisper),
+            "--device", "cpu", "--engine", "ctranslate2", "--prompt-vocab", "--vocab", str(_vocab(tmp_path))]
+    assert prepare_data.main(args) == 0
+    assert f"wrote {recordings / 'talk.vtt'}" in capsys.readouterr().out
+    assert _errors(recordings / "talk.vtt", recordings / "talk.mp3") == []
+
+
+def test_english_only_model(recordings, tiny_whisper_en):
+    from vocabtune.transcribe import transcribe_recordings
+
+    [vtt] = transcribe_recordings(TranscribeConfig(recordings=recordings, model=str(tiny_whisper_en),
+                                                   device="cpu", engine="ctranslate2"))
+    assert _errors(vtt, recordings / "talk.mp3") == []
+    with pytest.raises(VocabtuneError, match="English-only"):
+        ct2_engine.load_ct2(str(tiny_whisper_en), device="cpu", language="de")
+
+
+def test_finetune_transcribe_with_an_adapter_merges_then_converts(recordings, tiny_whisper, tmp_path,
+                                                                   cache, capsys):
+    import finetune
+    from tiny_adapter import make_adapter
+
+    adapter = make_adapter(tiny_whisper, tmp_path / "adapter")
+    audio = recordings / "talk.mp3"
+    args = ["transcribe", "--model", str(adapter), "--device", "cpu", "--compute-type", "float32", str(audio)]
+    assert finetune.main(args) == 0
+    assert f"wrote {recordings / 'talk.finetuned.vtt'}" in capsys.readouterr().out
+    assert _errors(recordings / "talk.finetuned.vtt", audio) == []
+    [converted] = list(cache.iterdir())                          # merge scratch removed
+    assert converted.name.startswith("adapter-") and converted.name.endswith("-float32")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """The tiny model on transformers decodes token by token: one thread is much faster."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_falls_back_to_transformers_when_conversion_fails(recordings, tiny_whisper, monkeypatch, caplog,
+                                                          one_torch_thread):
+    from vocabtune.transcribe import transcribe_recordings
+
+    def broken(*a, **k):
+        raise VocabtuneError("CTranslate2 conversion failed (simulated)")
+
+    monkeypatch.setattr(ct2_engine, "export_ctranslate2", broken)
+    with caplog.at_level(logging.WARNING, logger="vocabtune.transcribe"):
+        [vtt] = transcribe_recordings(TranscribeConfig(recordings=recordings, model=str(tiny_whisper),
+                                                       device="cpu", temperature_fallback=False))
+    assert "CTranslate2 engine unavailable" in caplog.text and "simulated" in caplog.text
+    assert _errors(vtt, recordings / "talk.mp3") == []
+
+
+def test_bad_model_or_engine_is_a_clear_error(recordings, tmp_path):
+    from vocabtune.transcribe import transcribe_recordings
+
+    with pytest.raises(VocabtuneError, match="model not found"):
+        transcribe_recordings(TranscribeConfig(recordings=recordings, model=str(tmp_path / "nope")))
+    with pytest.raises(VocabtuneError, match="unknown engine"):
+        transcribe_recordings(TranscribeConfig(recordings=recordings, engine="onnx"))
