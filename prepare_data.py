@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ctranslate2: faster-whisper on a CTranslate2 copy of the model, converted once and cached "
                         "in ~/.cache/vocabtune/ct2 ($VOCABTUNE_CACHE); several times faster on CPU at the same "
                         "WER; falls back to transformers if it cannot run. transformers: PyTorch generate")
-    t.add_argument("--compute-type", choices=COMPUTE_TYPES, default=C.TranscribeConfig.compute_type,
+    t.add_argument("--compute-type", choices=COMPUTE_TYPES, default=C.TranscribeConfig.compute_type, metavar="TYPE",
                    help="CTranslate2 weights/compute type: default = int8 on CPU, float16 on CUDA; auto = "
                         "CTranslate2's fastest for the device; or int8, float16, float32, ...")
 

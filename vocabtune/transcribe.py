@@ -11,9 +11,9 @@ Long recordings use transformers' sequential long-form ``generate`` (the algorit
 Whisper's paper, section 3.8): 30 s windows, each moved on to the last timestamp Whisper
 predicted, so no sentence is cut at a window edge. Recordings of 30 s or less go through
 the feature extractor's default (audio zero-padded to 30 s), the convention training and
-evaluation use too (PITFALLS #7). Decoding is greedy with no temperature fallback and no
-conditioning on the previous window's text: that conditioning is what lets one
-hallucination repeat through a whole file.
+evaluation use too (PITFALLS #7). Decoding is greedy, with Whisper's temperature fallback
+(below), and with no conditioning on the previous window's text: that conditioning is what
+lets one hallucination repeat through a whole file.
 
 Whisper's segments become cues through :mod:`vocabtune.cues_from_whisper`, which makes
 any output (including a random test model's) a valid caption file.
