@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Training time and accuracy: the seed recipe vs vocabtune's default, in one run (issue 5.3).
+
+    .venv/bin/python bench/bench_train.py --dataset DIR --base-model .cache/models/whisper-base \
+        [--repeats 1] [--out bench/out/train]
+
+Seed recipe (the reference): LoRA r=32 alpha=64 on q_proj/v_proj in encoder and decoder, a
+full 30 s encoder pass every step, batch 3, 5 epochs (`--lora-scope all`). Default: the
+recipe in vocabtune/config.py (decoder-only LoRA on all decoder linear layers except
+cross-attention K/V, the frozen encoder run once, 6 epochs). Each run is a separate process
+(`finetune.py train`), timed from outside; peak RSS from the process's rusage. Prints the
+time at which each run first reached the seed recipe's best term recall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPES = {
+    "seed (q,v; encoder+decoder; 5 ep)": ["--lora-scope", "all", "--target-modules", "q_proj", "v_proj",
+                                         "--epochs", "5"],
+    "vocabtune default": [],
+}
+
+
+def run(name: str, extra: list[str], args, i: int) -> dict:
+    out = args.out / f"{name.split()[0]}-{i}"
+    cmd = [sys.executable, str(ROOT / "finetune.py"), "train", "--dataset", str(args.dataset),
+           "--base-model", args.base_model, "--output-dir", str(out), "--vocab", str(args.vocab), *extra]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    meta = json.loads((out / "best" / "vocabtune_train.json").read_text())
+    return {"wall": wall, "rss_gib": max(rss, before) / 2**20, "meta": meta}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", type=Path, required=True)
+    ap.add_argument("--vocab", type=Path, default=Path("vocab"))
+    ap.add_argument("--base-model", default=str(ROOT / ".cache/models/whisper-base"))
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench/out/train")
+    args = ap.parse_args()
+    results = {name: [run(name, extra, args, i) for i in range(args.repeats)] for name, extra in RECIPES.items()}
+    seed_best = max(e["term_recall"] for r in results[next(iter(RECIPES))] for e in r["meta"]["per_epoch"])
+    ref_wall = statistics.median(r["wall"] for r in results[next(iter(RECIPES))])
+    print("| recipe | wall s (median) | × seed | samples/s | peak RSS GiB | best term recall | best WER | "
+          f"epoch reaching {seed_best:.1%} |\n|---|---|---|---|---|---|---|---|")
+    for name, runs in results.items():
+        meta = runs[0]["meta"]
+        best = max(meta["per_epoch"], key=lambda e: (e["term_recall"], -e["wer"]))
+        reach = next((e["epoch"] for e in meta["per_epoch"] if e["term_recall"] >= seed_best), None)
+        wall = statistics.median(r["wall"] for r in runs)
+        print(f"| {name} | {wall:.0f} | {wall / ref_wall:.2f} | {meta.get('samples_per_second', 0):.2f} | "
+              f"{max(r['rss_gib'] for r in runs):.2f} | {best['term_recall']:.1%} | {best['wer']:.1%} | {reach} |")
+        print("  per epoch:", [(e["epoch"], round(e["term_recall"], 3), round(e["wer"], 3)) for e in meta["per_epoch"]])
+    print(f"\ncommand: {' '.join(sys.argv)}  (repeats={args.repeats})")
+
+
+if __name__ == "__main__":
+    main()
