@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -38,6 +39,7 @@ from .errors import VocabtuneError
 from .recordings import Recording, discover_recordings
 from .schema import Chunk, Cue, Problem, Severity
 from .segments import hold_out, pack_cues
+from .spelling import spelling_problems
 from .summary import SplitStats, format_summary, split_stats
 
 log = logging.getLogger(__name__)
@@ -113,11 +115,17 @@ def checked_inputs(cfg: BuildConfig) -> tuple[list[Recording], list[str],
     for note in notes:
         log.warning("%s; the build summary will have no term counts", note)
     raise_on_errors(layout + vocab_problems)
-    audio, audio_problems = decode_recordings(recordings)
+    with ThreadPoolExecutor(max_workers=1) as background:
+        # ffmpeg decodes in its own processes; meanwhile this thread parses the captions and
+        # runs the spelling hints (the only checks that need no audio duration)
+        decoding = background.submit(decode_recordings, recordings)
+        parsed = load_cues(recordings)
+        hints = [p for r in recordings if r.vtt
+                 for p in spelling_problems(parsed.cues.get(r.audio, []), terms, str(r.vtt))]
+        audio, audio_problems = decoding.result()
     durations = {r.audio: segment_seconds(audio[r.name]) for r in recordings if r.name in audio}
-    parsed = load_cues(recordings)
-    report = check_pairs(recordings, durations, terms, parsed)
-    raise_on_errors(audio_problems + report.problems)
+    report = check_pairs(recordings, durations, (), parsed)      # the rest of check's rules
+    raise_on_errors(audio_problems + report.problems + hints)
     return recordings, terms, audio, {r.name: parsed.cues.get(r.audio, []) for r in recordings}
 
 
@@ -128,8 +136,6 @@ def decode_recordings(recordings: Sequence[Recording]) -> tuple[dict[str, AudioS
 
     Files are decoded concurrently, one ffmpeg process per core: each process is mostly
     single-threaded on MP3, so the cores would otherwise idle while one file decodes."""
-    from concurrent.futures import ThreadPoolExecutor
-
     audio: dict[str, AudioSegment] = {}
     problems: list[Problem] = []
     workers = max(1, min(len(recordings), os.cpu_count() or 1))
