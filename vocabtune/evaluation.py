@@ -59,7 +59,7 @@ from . import __version__
 from . import report as R
 from .config import EvalConfig
 from .errors import VocabtuneError
-from .fsutil import atomic_write_bytes, atomic_write_text
+from .fsutil import atomic_write_bytes, atomic_write_text, read_json_object
 from .modelio import LoadedModel, adapter_base, is_adapter_dir, load_whisper
 from .schema import EvalReport
 from .scoring import score
@@ -144,7 +144,7 @@ def base_of(model: str) -> str | None:
     if not path.is_dir():
         return None
     for meta_file in (MERGE_META, TRAIN_META):
-        meta = _read_json(path / meta_file)
+        meta = read_json_object(path / meta_file)
         for section in (meta, meta.get("config") or {}):
             if isinstance(section, dict) and isinstance(section.get("base_model"), str):
                 return section["base_model"]
@@ -173,7 +173,7 @@ def check_model(name: str) -> None:
     if is_adapter_dir(path):
         check_model(adapter_base(path))
         return
-    config = _read_json(path / "config.json") if path.is_dir() else {}
+    config = read_json_object(path / "config.json") if path.is_dir() else {}
     if not config:
         raise VocabtuneError("not a model folder (no config.json or adapter_config.json)", file=name,
                              hint="point at a folder written by finetune.py train or merge")
@@ -189,7 +189,7 @@ def vocabulary(vocab: Path, dataset: Path) -> tuple[list[str], str]:
 
     if vocab.exists():
         return term_texts(read_vocab(vocab)), str(vocab)
-    meta = _read_json(dataset / "vocabtune.json")
+    meta = read_json_object(dataset / "vocabtune.json")
     raw = meta.get("terms") or []
     terms = [t["text"] if isinstance(t, dict) else str(t) for t in raw]
     if not terms:
@@ -326,14 +326,3 @@ def write_outputs(cfg: EvalConfig, document: dict[str, Any], reports: dict[str, 
         Path(cfg.json_path).parent.mkdir(parents=True, exist_ok=True)
         written.append(atomic_write_text(Path(cfg.json_path), as_json))
     return written
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise VocabtuneError(f"invalid JSON ({err.msg})", file=path, line=err.lineno,
-                             hint="fix or delete the file") from err
-    return data if isinstance(data, dict) else {}

@@ -8,10 +8,12 @@ on POSIX and Windows: readers see the old file or the new one, never a mix.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 TEMP_SUFFIX = ".tmp"            # ignored by .gitignore; a stale one is safe to delete
@@ -70,3 +72,18 @@ def _link_no_clobber(tmp: Path, path: Path) -> None:
         if path.exists():
             raise FileExistsError(path) from None
         os.replace(tmp, path)
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; {} when the file is absent or holds no object. Invalid
+    JSON is the person's problem to fix, so it names the file and line."""
+    from .errors import VocabtuneError
+
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise VocabtuneError(f"invalid JSON ({err.msg})", file=path, line=err.lineno,
+                             hint="fix or delete the file") from err
+    return data if isinstance(data, dict) else {}

@@ -32,7 +32,7 @@ from pathlib import Path
 from . import __version__
 from .config import DEFAULT_LANGUAGE, MergeConfig
 from .errors import VocabtuneError
-from .fsutil import atomic_write_text
+from .fsutil import atomic_write_text, read_json_object
 from .modelio import ADAPTER_CONFIG, is_adapter_dir, load_whisper, set_language, whisper_of
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def default_output(adapter: Path) -> Path:
 
 def trained_language(adapter: Path) -> str:
     """The language the adapter was trained on (its training metadata), else English."""
-    meta = _read_json(adapter / TRAIN_META)
+    meta = read_json_object(adapter / TRAIN_META)
     for section in (meta, meta.get("config") or {}, meta.get("train_config") or {}):
         if isinstance(section, dict) and isinstance(section.get("language"), str):
             return section["language"]
@@ -160,14 +160,3 @@ def _swap_into_place(tmp: Path, target: Path) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise VocabtuneError(f"invalid JSON ({err.msg})", file=path, line=err.lineno,
-                             hint="fix or delete the file") from err
-    return data if isinstance(data, dict) else {}
