@@ -153,7 +153,7 @@ def write_cues(path: Path, cues: Sequence[Cue], *, force: bool) -> Path:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_new_vtt(path, cues, force=force)
-    log.info("wrote %s (%d cues)", path, len(cues))
+    log.debug("wrote %s (%d cues)", path, len(cues))
     return path
 
 
