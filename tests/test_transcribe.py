@@ -344,3 +344,32 @@ def test_decode_batch_on_a_real_model_matches_one_by_one(tiny_whisper, clip):
     assert all("<|" not in t for t in together)
     with pytest.raises(VocabtuneError, match="at most 30 s"):
         decode_batch(loaded, [np.zeros(31 * SAMPLE_RATE, np.float32)], language="en", progress=False)
+
+
+def test_a_prompted_stock_phrase_over_speech_is_re_decoded_without_the_prompt(monkeypatch):
+    """"Thanks for watching!" over 30 s of speech: the span is decoded again unprompted and
+    its cues replace it; a sparse span whose unprompted text is no richer stays as it was."""
+    from vocabtune import transcribe as T
+    from vocabtune.schema import Cue
+
+    calls = []
+
+    def fake_decode(loaded, audio, decoding, bar=None):
+        calls.append((len(audio) / 16000, decoding.prompt_ids))
+        if len(calls) == 1:
+            return [Cue(0.0, 12.0, "one two three four five six seven eight nine ten eleven"),
+                    Cue(12.0, 30.0, "twelve thirteen fourteen fifteen sixteen seventeen eighteen")]
+        return [Cue(0.0, 20.0, "quiet")]
+
+    monkeypatch.setattr(T, "_decode_cues", fake_decode)
+    audio = np.zeros(16000 * 80, dtype=np.float32)
+    cues = [Cue(0.0, 10.0, "A real sentence with plenty of words in it, twenty or so words."),
+            Cue(10.0, 40.0, "Thanks for watching!"), Cue(50.0, 70.0, "Hm.")]
+    prompted = T.Decoding(language="en", prompt_ids=(1, 2, 3), prompt_text="Glossary: X.")
+    out = T.rescue_sparse_spans(None, audio, prompted, cues)
+    assert [c.text for c in out][:3] == [cues[0].text, "one two three four five six seven eight nine ten eleven",
+                                       "twelve thirteen fourteen fifteen sixteen seventeen eighteen"]
+    assert (out[1].start, out[1].end, out[2].start, out[2].end) == (10.0, 22.0, 22.0, 40.0)
+    assert out[3] == cues[2]                                   # no richer text: kept
+    assert [round(s) for s, _ in calls] == [30, 20] and all(p == () for _, p in calls)
+    assert T.rescue_sparse_spans(None, audio, T.Decoding(language="en"), cues) == cues

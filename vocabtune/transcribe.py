@@ -22,7 +22,7 @@ any output (including a random test model's) a valid caption file.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -222,14 +222,51 @@ def transcribe_file(loaded: "LoadedModel | Ct2Model", audio_path: Path, decoding
     seconds = len(audio) / SAMPLE_RATE
     with tqdm(total=round(seconds, 1), unit="s", desc=audio_path.name, disable=None,
               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]") as bar:
-        if isinstance(loaded, Ct2Model):
-            cues = ct2_transcribe_audio(loaded, audio, decoding, bar)
-        else:
-            cues = transcribe_array(loaded, audio, decoding, bar)
+        cues = _decode_cues(loaded, audio, decoding, bar)
         bar.n = bar.total
         bar.refresh()
+    cues = rescue_sparse_spans(loaded, audio, decoding, cues)
     log.info("%s: %.1f s of audio, %d cues", audio_path.name, seconds, len(cues))
     return cues
+
+
+def _decode_cues(loaded: "LoadedModel | Ct2Model", audio: np.ndarray, decoding: Decoding,
+                 bar: Any = None) -> list[Cue]:
+    if isinstance(loaded, Ct2Model):
+        return ct2_transcribe_audio(loaded, audio, decoding, bar)
+    return transcribe_array(loaded, audio, decoding, bar)
+
+
+SPARSE_MIN_S = 10.0            # a cue at least this long ...
+SPARSE_WORDS_PER_S = 0.5       # ... with fewer words per second than this (read speech has 2-3)
+RESCUE_MIN_GAIN = 2.0          # keep the unprompted text only if it has this many times the words
+
+
+def rescue_sparse_spans(loaded: "LoadedModel | Ct2Model", audio: np.ndarray, decoding: Decoding,
+                        cues: list[Cue]) -> list[Cue]:
+    """Prompted decoding sometimes writes a stock phrase ("Thanks for watching!") over a
+    whole window of speech, losing up to 30 s of text. Such a span is re-decoded without the
+    prompt, and its unprompted cues replace it only when they hold clearly more words; a
+    real pause or a slow speaker keeps what the prompted pass wrote."""
+    if not decoding.prompt_ids:
+        return cues
+    plain = replace(decoding, prompt_ids=(), prompt_text="")
+    out: list[Cue] = []
+    for cue in cues:
+        words = len(cue.text.split())
+        if cue.duration < SPARSE_MIN_S or words >= SPARSE_WORDS_PER_S * cue.duration:
+            out.append(cue)
+            continue
+        span = audio[int(cue.start * SAMPLE_RATE): int(cue.end * SAMPLE_RATE)]
+        redo = _decode_cues(loaded, span, plain)
+        if sum(len(c.text.split()) for c in redo) >= RESCUE_MIN_GAIN * max(words, 1):
+            log.info("re-decoded %.1f-%.1f s without the prompt (%r looked like a hallucination)",
+                     cue.start, cue.end, cue.text)
+            out.extend(replace(c, start=c.start + cue.start, end=min(c.end + cue.start, cue.end))
+                       for c in redo)
+        else:
+            out.append(cue)
+    return out
 
 
 def transcribe_array(loaded: LoadedModel, audio: np.ndarray, decoding: Decoding,
