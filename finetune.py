@@ -75,7 +75,8 @@ def cmd_transcribe(a: argparse.Namespace) -> int:
 def cmd_push(a: argparse.Namespace) -> int:
     from vocabtune.hub import push_model
     url = push_model(C.PushConfig(path=a.model, repo=a.repo, public=a.public,
-                                  adapter=a.adapter, adapter_repo=a.adapter_repo))
+                                  adapter=a.adapter, adapter_repo=a.adapter_repo,
+                                  ctranslate2=a.ctranslate2))
     print(f"pushed {a.model} to {url} ({'public' if a.public else 'private'})")
     return 0
 
@@ -167,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--public", action="store_true", help="make the repo public")
     u.add_argument("--adapter", type=Path, default=None, help="adapter folder to push too")
     u.add_argument("--adapter-repo", default=None, help="repo for the adapter (with --adapter)")
+    u.add_argument("--ctranslate2", nargs="?", const="int8", default=None, metavar="QUANTIZATION",
+                   help="also push a faster-whisper (CTranslate2) export under ctranslate2-<q>/ "
+                        "(int8 if no quantization is given)")
 
     x = add("export", cmd_export, "export a merged model for faster-whisper (CTranslate2)")
     x.add_argument("--model", type=Path, required=True, help="merged model folder")

@@ -489,3 +489,16 @@ def test_card_reads_the_files_training_merge_and_evaluate_write(hub_server, tmp_
     for row in ("| WER (lower is better) | 50.0 % | 20.0 % |", "| LoRA rank r | 16 |",
                 "| epochs | 3.0 |", "| training time | 1 min 5 s |", "| dataset | data/voice |"):
         assert row in card
+
+
+def test_push_model_with_a_faster_whisper_export(hub_server, tiny_whisper, tmp_path):
+    """--ctranslate2 adds the CTranslate2 conversion under ctranslate2-int8/ in the same repo."""
+    import shutil
+
+    model = tmp_path / "my-voice-merged"
+    shutil.copytree(tiny_whisper, model)
+    assert finetune.main(["push", "--model", str(model), "--repo", "me/whisper-ct2", "--ctranslate2"]) == 0
+    files = hub_server.files("me/whisper-ct2")
+    assert "model.safetensors" in files and "ctranslate2-int8/model.bin" in files
+    assert "ctranslate2-int8/tokenizer.json" in files and "ctranslate2-int8/preprocessor_config.json" in files
+    assert hub_server.repos["me/whisper-ct2"].private

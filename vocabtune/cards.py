@@ -308,9 +308,10 @@ def _usage_section(facts: ModelFacts) -> str:
     return ("## Use\n\n```python\nfrom transformers import pipeline\n"
             f'asr = pipeline("automatic-speech-recognition", model="{facts.repo_id}")\n'
             'print(asr("recording.mp3")["text"])\n```\n\n'
-            "With faster-whisper (CTranslate2, int8 on CPUs): download this repo and convert it "
-            "with vocabtune's `finetune.py export --model DIR --quantization int8`, then "
-            "`faster_whisper.WhisperModel(EXPORTED_DIR)`.")
+            "With faster-whisper (CTranslate2): if this repo has a `ctranslate2-int8/` folder "
+            "(pushed with `finetune.py push --ctranslate2`), download it and load it with "
+            "`faster_whisper.WhisperModel(FOLDER)`; otherwise convert the model with vocabtune's "
+            "`finetune.py export --model DIR --quantization int8`.")
 
 
 def _plural(n: int, word: str) -> str:

@@ -58,6 +58,7 @@ class PushConfig:
     public: bool = False                      # private unless asked: it is the person's voice
     adapter: Path | None = None               # also push this adapter ...
     adapter_repo: str | None = None           # ... to this repo
+    ctranslate2: str | None = None            # also push a faster-whisper export (quantization)
     endpoint: str | None = None               # Hub URL; None = huggingface_hub's default
 
 

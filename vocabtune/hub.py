@@ -91,7 +91,8 @@ def push_model(cfg: PushConfig) -> str:
     if adapter is not None and adapter_repo is not None:
         prepare_repo(hub, adapter_repo, "model", cfg.public)
     facts = model_facts(folder, adapter, cfg.repo, adapter_repo)
-    commit(hub, cfg.repo, "model", folder_files(folder), cards.model_card(facts),
+    commit(hub, cfg.repo, "model", {**folder_files(folder), **export_files(folder, cfg.ctranslate2)},
+           cards.model_card(facts),
            f"Upload fine-tuned Whisper {folder.name} (vocabtune {__version__})")
     if adapter is not None and adapter_repo is not None:
         adapter_facts = model_facts(adapter, adapter, adapter_repo, None)
@@ -342,6 +343,17 @@ def model_facts(folder: Path, adapter: Path | None, repo_id: str,
 
 def _is_local(name: str | None) -> bool:
     return bool(name) and Path(str(name)).expanduser().exists()
+
+
+def export_files(folder: Path, quantization: str | None) -> dict[str, Path]:
+    """With ``--ctranslate2 Q``: the faster-whisper export of the merged model (made now,
+    beside it), pushed under ``ctranslate2-Q/`` so one repo serves both engines."""
+    if not quantization:
+        return {}
+    from .export import export_ctranslate2
+
+    out = export_ctranslate2(folder, quantization=quantization, force=True)
+    return {f"ctranslate2-{quantization}/{p}": f for p, f in folder_files(out).items()}
 
 
 def folder_files(folder: Path) -> dict[str, Path]:
