@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 
 from vocabtune import config as C
-from vocabtune.cli import HelpFormatter, run, setup_logging
-from vocabtune.ct2_engine import COMPUTE_TYPES, ENGINES
+from vocabtune.cli import HelpFormatter, add_engine_flags, run, setup_logging
 
 EPILOG = """\
 the flow:
@@ -154,13 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="redo an existing .finetuned.vtt (kept as backup)")
     r.add_argument("--prompt-vocab", action="store_true", help="also feed the vocabulary as a prompt")
     common(r, batch=4)
-    r.add_argument("--engine", choices=ENGINES, default=C.TranscribeConfig.engine,
-                   help="ctranslate2: faster-whisper on a CTranslate2 copy of the model, converted once and cached "
-                        "in ~/.cache/vocabtune/ct2 ($VOCABTUNE_CACHE); several times faster on CPU at the same "
-                        "WER; falls back to transformers if it cannot run. transformers: PyTorch generate")
-    r.add_argument("--compute-type", choices=COMPUTE_TYPES, default=C.TranscribeConfig.compute_type, metavar="TYPE",
-                   help="CTranslate2 weights/compute type: default = int8 on CPU, float16 on CUDA; auto = "
-                        "CTranslate2's fastest for the device; or int8, float16, float32, ...")
+    add_engine_flags(r)
 
     u = add("push", cmd_push, "push a merged model to the Hugging Face Hub (private unless --public)")
     u.add_argument("--model", type=Path, required=True, help="merged model folder")

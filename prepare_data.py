@@ -13,8 +13,7 @@ import sys
 from pathlib import Path
 
 from vocabtune import config as C
-from vocabtune.cli import HelpFormatter, run, setup_logging
-from vocabtune.ct2_engine import COMPUTE_TYPES, ENGINES
+from vocabtune.cli import HelpFormatter, add_engine_flags, run, setup_logging
 
 EPILOG = """\
 the flow:
@@ -110,13 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     vocab(t)
     t.add_argument("--batch-size", type=int, default=4, help="30 s windows decoded at once")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    t.add_argument("--engine", choices=ENGINES, default=C.TranscribeConfig.engine,
-                   help="ctranslate2: faster-whisper on a CTranslate2 copy of the model, converted once and cached "
-                        "in ~/.cache/vocabtune/ct2 ($VOCABTUNE_CACHE); several times faster on CPU at the same "
-                        "WER; falls back to transformers if it cannot run. transformers: PyTorch generate")
-    t.add_argument("--compute-type", choices=COMPUTE_TYPES, default=C.TranscribeConfig.compute_type, metavar="TYPE",
-                   help="CTranslate2 weights/compute type: default = int8 on CPU, float16 on CUDA; auto = "
-                        "CTranslate2's fastest for the device; or int8, float16, float32, ...")
+    add_engine_flags(t)
 
     c = add("check", cmd_check, "check every recording/.vtt pair; exit non-zero on errors")
     recordings(c)

@@ -48,3 +48,19 @@ def run(command: Callable[[argparse.Namespace], int | None], args: argparse.Name
         print("interrupted: nothing half-written was kept", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK if status is None else int(status)
+
+
+def add_engine_flags(parser: argparse.ArgumentParser) -> None:
+    """--engine and --compute-type, the same on both transcribe commands."""
+    from .config import TranscribeConfig
+    from .ct2_engine import COMPUTE_TYPES, ENGINES
+
+    parser.add_argument("--engine", choices=ENGINES, default=TranscribeConfig.engine,
+                        help="ctranslate2: faster-whisper on a CTranslate2 copy of the model, converted "
+                             "once and cached in ~/.cache/vocabtune/ct2 ($VOCABTUNE_CACHE); about 5x "
+                             "faster than transformers on a CPU; falls back to transformers if it cannot "
+                             "run. transformers: PyTorch generate")
+    parser.add_argument("--compute-type", choices=COMPUTE_TYPES, default=TranscribeConfig.compute_type,
+                        metavar="TYPE",
+                        help="CTranslate2 weights/compute type: default = int8 on CPU, float16 on CUDA; "
+                             "auto = CTranslate2's fastest for the device; or int8, float16, float32, ...")
