@@ -1,8 +1,7 @@
 """Timestamped backups of a person's file before we replace it (``--apply``, ``--force``).
 
-A *copy*, not a rename (compare :func:`vocabtune.captions.backup_existing`, which moves the
-old file away before a new one is written): here the person's file stays in place until
-its replacement is renamed over it atomically, so a failure in between loses nothing.
+A *copy*, not a rename: the person's file stays in place until its replacement is renamed
+over it atomically, so a failure in between loses nothing.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ import webvtt
 from webvtt.errors import MalformedCaptionError, MalformedFileError
 from webvtt.models import Timestamp
 
+from .backups import keep_backup
 from .config import MAX_CHUNK_S, OVERLAP_WARN_S
 from .errors import VocabtuneError
 from .fsutil import atomic_write_text
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 PAST_END_TOLERANCE_S = 0.05     # s: MP3 encoder padding makes decoded audio a frame or two
 #                                 shorter than the original; cues may end this far past it
 SIGNATURE = "WEBVTT"
-BACKUP_SUFFIX = ".bak.vtt"      # <name>.<YYYYmmdd-HHMMSS>.bak.vtt, ignored by recordings.py
 TIMING_HINT = "write it as 00:00:01.000 --> 00:00:04.000 (hh:mm:ss.mmm, the hours optional)"
 
 # webvtt-py's lenient timestamp pattern accepts "00:0:00.0", which browsers drop, and its
@@ -360,16 +360,17 @@ def write_new_vtt(path: Path, cues: Sequence[Cue], *, force: bool = False) -> Pa
     - ``path`` absent: written; returns None (nothing needed backing up).
     - ``path`` present, ``force=False``: raises :class:`VocabtuneError` and touches nothing
       (also when another process creates the file while we write).
-    - ``path`` present, ``force=True``: the old file is first *renamed* to
-      ``<stem>.<YYYYmmdd-HHMMSS>.bak.vtt`` beside it (its bytes untouched; an existing backup
-      of the same second is never overwritten), then the new file is written. Returns the
-      backup's path so the caller can tell the person where their old text went.
+    - ``path`` present, ``force=True``: the old file is first *copied* to
+      ``<stem>.<YYYYmmdd-HHMMSS>.bak.vtt`` beside it (:func:`vocabtune.backups.keep_backup`:
+      exact bytes, an existing backup of the same second is never overwritten), then the new
+      file is renamed over it, so the person's file is never missing. Returns the backup's
+      path so the caller can tell the person where their old text went.
     """
     path = Path(path)
     text = format_vtt(cues)
-    backup = backup_existing(path) if force and path.exists() else None
+    backup = keep_backup(path) if force and path.exists() else None
     try:
-        atomic_write_text(path, text, overwrite=False)
+        atomic_write_text(path, text, overwrite=backup is not None)
     except FileExistsError:
         raise VocabtuneError("caption file already exists; not overwriting it", file=path,
                              hint="it may hold your corrections: use --force to redo it "
@@ -377,17 +378,3 @@ def write_new_vtt(path: Path, cues: Sequence[Cue], *, force: bool = False) -> Pa
     if backup:
         log.info("kept the old %s as %s", path.name, backup.name)
     return backup
-
-
-def backup_existing(path: Path, now: datetime | None = None) -> Path:
-    """Rename ``path`` to a timestamped ``.bak.vtt`` beside it and return the new name.
-    ``os.link`` + unlink would also work; a rename keeps the exact bytes and is atomic."""
-    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
-    stem = path.name.removesuffix(".vtt")
-    for n in range(1000):
-        backup = path.with_name(f"{stem}.{stamp}{f'-{n}' if n else ''}{BACKUP_SUFFIX}")
-        if not backup.exists():
-            path.rename(backup)
-            return backup
-    raise VocabtuneError("too many backups of this file in one second", file=path,
-                         hint="wait a second and run again")
