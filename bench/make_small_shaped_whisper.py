@@ -1,5 +1,5 @@
 """whisper-small-sized random model (same shapes as openai/whisper-small) for a memory measurement."""
-import shutil, sys, json
+import shutil, sys
 from pathlib import Path
 import torch
 from transformers import WhisperConfig, WhisperForConditionalGeneration, GenerationConfig

@@ -4,7 +4,6 @@ writes, and every shared real-world fixture handled as SOURCES.md (and issue 2) 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 import webvtt

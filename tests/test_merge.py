@@ -120,7 +120,7 @@ def test_cli_default_output_and_remerge_replaces(adapter, tmp_path, monkeypatch,
     assert finetune.main(["merge", "--adapter", str(adapter)]) == 0
     out = tmp_path / "models" / "my-voice-merged"
     assert (out / MERGE_META).is_file()
-    assert f"wrote models/my-voice-merged" in capsys.readouterr().out
+    assert "wrote models/my-voice-merged" in capsys.readouterr().out
     (out / "stale.txt").write_text("from the earlier merge")
     assert finetune.main(["merge", "--adapter", str(adapter)]) == 0
     assert not (out / "stale.txt").exists(), "an earlier merge output is replaced whole"

@@ -6,7 +6,7 @@ saved next to what it produced (training saves its TrainConfig beside the adapte
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 SAMPLE_RATE = 16_000            # Hz: Whisper's input rate

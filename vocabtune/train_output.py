@@ -21,7 +21,7 @@ from typing import Any
 from . import __version__
 from .config import TrainConfig
 from .fsutil import atomic_write_text
-from .train_hooks import SELECTION_RULE, best_evaluation, evaluations
+from .train_hooks import SELECTION_RULE, best_evaluation
 
 log = logging.getLogger(__name__)
 TRAIN_META = "vocabtune_train.json"
