@@ -220,6 +220,24 @@ def _check_splits(dataset: DatasetDict, path: Path) -> None:
             _empty_split(name, path)
 
 
+def dataset_terms(vocab: Path, dataset: Path) -> tuple[list[str], str]:
+    """(terms, where they came from): the ``vocab/`` folder if present, else the vocabulary
+    ``build`` recorded in the dataset's ``vocabtune.json``. Training and evaluation both
+    score term recall, so both read the vocabulary the same way."""
+    from .vocab import read_vocab, term_texts
+
+    if Path(vocab).exists():
+        return term_texts(read_vocab(Path(vocab))), str(vocab)
+    raw = read_metadata(dataset).get("terms") or []
+    terms = [t["text"] if isinstance(t, dict) else str(t) for t in raw]
+    if not terms:
+        raise VocabtuneError("vocabulary not found, and the dataset records none", file=vocab,
+                             hint="pass --vocab with the folder of *.txt term lists")
+    source = Path(dataset) / METADATA_FILE
+    log.info("no %s folder: using the %d terms recorded in %s", vocab, len(terms), source)
+    return terms, str(source)
+
+
 def read_metadata(path: Path) -> dict[str, Any]:
     """The ``vocabtune.json`` build wrote (vocabulary, durations, per-split counts);
     empty for a dataset built elsewhere."""

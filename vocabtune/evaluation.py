@@ -100,9 +100,11 @@ class EvalResult:
 
 def evaluate(cfg: EvalConfig) -> EvalResult:
     """Score ``cfg.model`` (and its base) on the validation split; write the reports."""
+    from .dataset import dataset_terms
+
     started = time.perf_counter()
     sides = model_plan(cfg)
-    terms, vocab_source = vocabulary(Path(cfg.vocab), Path(cfg.dataset))
+    terms, vocab_source = dataset_terms(Path(cfg.vocab), Path(cfg.dataset))
     validation = validation_clips(Path(cfg.dataset))
     general = general_clips(Path(cfg.general_dataset)) if cfg.general_dataset else None
     reports: dict[str, EvalReport] = {}
@@ -180,23 +182,6 @@ def check_model(name: str) -> None:
     if config.get("model_type") != "whisper":
         raise VocabtuneError(f"not a Whisper model (model_type is {config.get('model_type')!r})",
                              file=name, hint="evaluate a Whisper model or adapter")
-
-
-def vocabulary(vocab: Path, dataset: Path) -> tuple[list[str], str]:
-    """Terms from ``vocab/`` or, where that folder is absent, from the dataset's
-    ``vocabtune.json`` (the vocabulary it was built with)."""
-    from .vocab import read_vocab, term_texts
-
-    if vocab.exists():
-        return term_texts(read_vocab(vocab)), str(vocab)
-    meta = read_json_object(dataset / "vocabtune.json")
-    raw = meta.get("terms") or []
-    terms = [t["text"] if isinstance(t, dict) else str(t) for t in raw]
-    if not terms:
-        raise VocabtuneError("vocabulary not found, and the dataset records none", file=vocab,
-                             hint="pass --vocab with the folder of *.txt term lists")
-    log.info("vocabulary: %d terms recorded in %s", len(terms), dataset / "vocabtune.json")
-    return terms, str(dataset / "vocabtune.json")
 
 
 # -- audio -----------------------------------------------------------------------------------

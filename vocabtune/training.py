@@ -146,19 +146,9 @@ def _check_output_dir(cfg: TrainConfig) -> str | None:
 
 def load_terms(cfg: TrainConfig) -> list[str]:
     """The vocabulary folder if present, else the terms ``build`` stored with the dataset."""
-    from .dataset import read_metadata
-    from .vocab import read_vocab, term_texts
+    from .dataset import dataset_terms
 
-    if cfg.vocab.exists():
-        terms = term_texts(read_vocab(cfg.vocab))
-    else:
-        terms = list(read_metadata(cfg.dataset).get("terms") or [])
-        if terms:
-            log.info("no %s folder: using the %d terms stored with the dataset", cfg.vocab, len(terms))
-    if not terms:
-        raise VocabtuneError("no vocabulary terms to score term recall with", file=cfg.vocab,
-                             hint="pass --vocab DIR (one term per line in *.txt files)")
-    return terms
+    return dataset_terms(cfg.vocab, cfg.dataset)[0]
 
 
 def _base_name(name: str) -> str:
