@@ -375,3 +375,58 @@ def test_all_scope_trains_encoder_adapters_from_audio(tiny_dataset, tiny_model, 
     assert "input_features" in inputs.train[0]
     result = train(replace(cfg, output_dir=tmp_path / "run2"))
     assert result.global_step == 2 and (result.best_dir / "adapter_model.safetensors").is_file()
+
+
+def test_cached_cross_attention_kv_gives_the_same_loss_and_gradients(tiny_dataset, tiny_model, vocab_dir,
+                                                                      tmp_path):
+    """The train chunks' cross-attention K/V are computed once (nothing upstream trains):
+    the loss and every LoRA gradient must equal the step that projects the encoder states."""
+    from vocabtune.collator import WhisperCollator
+    from vocabtune.training import prepare
+
+    inputs = prepare(config(tiny_dataset, tiny_model, vocab_dir, tmp_path / "run"))
+    assert inputs.train.cross_kv is not None and inputs.validation.cross_kv is None
+    collate = WhisperCollator(inputs.processor.tokenizer.pad_token_id)
+    examples = [inputs.train[i] for i in range(3)]
+    cached = collate(examples)
+    assert "past_key_values" in cached
+    plain = collate([{k: v for k, v in e.items() if k != "cross_kv"} for e in examples])
+    assert "past_key_values" not in plain
+    model = inputs.model
+    model.eval()                                            # no dropout: comparable steps
+
+    def step(batch):
+        out = model(**{k: v for k, v in batch.items() if k != "labels"})
+        loss = torch.nn.functional.cross_entropy(out.logits.flatten(0, 1), batch["labels"].flatten(),
+                                                 ignore_index=-100)
+        loss.backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+        model.zero_grad()
+        return loss.detach(), grads
+
+    loss_a, grads_a = step(cached)
+    loss_b, grads_b = step(plain)
+    assert torch.allclose(loss_a, loss_b, atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads_a, grads_b))
+    assert any(g.abs().sum() > 0 for g in grads_a)
+
+
+def test_cross_attention_kv_is_not_cached_when_its_projections_train(tiny_dataset, tiny_model, vocab_dir,
+                                                                      tmp_path):
+    from vocabtune.training import prepare
+
+    cfg = config(tiny_dataset, tiny_model, vocab_dir, tmp_path / "run",
+                 target_modules=("q_proj", "k_proj", "v_proj"))
+    inputs = prepare(cfg)
+    assert inputs.train.encoder_states is not None and inputs.train.cross_kv is None
+    assert "cross_kv" not in inputs.train[0]
+
+
+def test_cross_attention_kv_cache_only_on_the_cpu_within_the_memory_share():
+    from vocabtune.encoder_cache import CROSS_KV_MEMORY_SHARE, should_cache_cross_kv
+
+    ram = 16 * 2**30
+    assert should_cache_cross_kv(int(CROSS_KV_MEMORY_SHARE * ram), "cpu", ram)
+    assert not should_cache_cross_kv(int(CROSS_KV_MEMORY_SHARE * ram) + 1, "cpu", ram)
+    assert not should_cache_cross_kv(1, "cuda", ram)
+    assert not should_cache_cross_kv(1, "cpu", None)

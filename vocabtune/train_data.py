@@ -79,12 +79,14 @@ class ChunkExamples(Dataset):
     def __init__(self, split, feature_extractor, layout: TokenLayout,
                  encode: Callable[[str], list[int]], *, timestamp_share: float = 0.0,
                  prompt_share: float = 0.0, seed: int = 0,
-                 encoder_states: Sequence[Any] | None = None) -> None:
+                 encoder_states: Sequence[Any] | None = None,
+                 cross_kv: Sequence[Any] | None = None) -> None:
         self.split, self.feature_extractor = split, feature_extractor
         self.layout, self.encode = layout, encode
         self.timestamp_share, self.prompt_share, self.seed = timestamp_share, prompt_share, seed
         self.rows = row_infos(split)
         self.encoder_states = encoder_states    # see encoder_cache: the frozen encoder, run once
+        self.cross_kv = cross_kv                # ... and its cross-attention K/V, when they fit
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
@@ -106,8 +108,11 @@ class ChunkExamples(Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         target = self.target(i, timestamps=i in self.timestamped, prompt=i in self.prompted)
         if self.encoder_states is not None:
-            return {"encoder_hidden": self.encoder_states[i],
-                    "decoder_input_ids": target.decoder_input_ids, "labels": target.labels}
+            example = {"encoder_hidden": self.encoder_states[i],
+                       "decoder_input_ids": target.decoder_input_ids, "labels": target.labels}
+            if self.cross_kv is not None:
+                example["cross_kv"] = self.cross_kv[i]
+            return example
         audio = example_audio(self.split[i])
         features = self.feature_extractor(audio, sampling_rate=SAMPLE_RATE, return_tensors="np")
         return {"input_features": features.input_features[0],

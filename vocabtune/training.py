@@ -80,7 +80,9 @@ def prepare(cfg: TrainConfig) -> TrainInputs:
     set_seed(cfg.seed)                      # LoRA's A matrices are drawn from torch's RNG
     peft_model = add_lora(model, cfg)
     states = encoder_states(peft_model, processor, dataset, cfg)
-    train_examples, val_examples = make_examples(cfg, dataset, processor, multilingual, states)
+    cross_kv = cross_attention_kv(peft_model, states.get("train"), cfg)
+    train_examples, val_examples = make_examples(cfg, dataset, processor, multilingual, states,
+                                                 cross_kv)
     log.info("dataset %s: %d train and %d validation chunks; %d vocabulary terms",
              cfg.dataset, len(train_examples), len(val_examples), len(terms))
     return TrainInputs(peft_model, processor, train_examples, val_examples, terms,
@@ -104,6 +106,29 @@ def encoder_states(model, processor, dataset, cfg: TrainConfig) -> dict[str, Any
     log.info("encoder run once over %d chunks in %.1f s (LoRA is in the decoder only)",
              sum(len(v) for v in states.values()), time.perf_counter() - started)
     return states
+
+
+def cross_attention_kv(model, states, cfg: TrainConfig) -> list | None:
+    """The train chunks' cross-attention K/V, computed once when that is exact (nothing
+    upstream of them trains) and fits the memory budget; else None (computed every step)."""
+    from .encoder_cache import (cross_kv_bytes, cross_kv_is_frozen, cross_kv_split,
+                                physical_memory, should_cache_cross_kv)
+    from .modelio import pick_device, whisper_of
+
+    if not states or not cross_kv_is_frozen(model):
+        return None
+    base = whisper_of(model)
+    needed = cross_kv_bytes(base, len(states))
+    device = pick_device("cpu" if cfg.device == "cpu" else cfg.device)
+    if not should_cache_cross_kv(needed, device.type, physical_memory()):
+        log.info("cross-attention K/V computed every step (%.1f GiB would not fit the cache "
+                 "budget, or not on the CPU)", needed / 2**30)
+        return None
+    started = time.perf_counter()
+    found = cross_kv_split(base, states, cfg.eval_batch_size)
+    log.info("cross-attention K/V of %d train chunks computed once in %.1f s (%.2f GiB)",
+             len(found), time.perf_counter() - started, needed / 2**30)
+    return found
 
 
 def _check_config(cfg: TrainConfig) -> None:
@@ -174,7 +199,7 @@ def load_model(name: str, language: str) -> tuple[Any, Any, bool]:
 
 
 def make_examples(cfg: TrainConfig, dataset, processor, multilingual: bool,
-                  states: dict[str, Any] | None = None):
+                  states: dict[str, Any] | None = None, cross_kv: list | None = None):
     from .targets import TokenLayout
     from .train_data import ChunkExamples
 
@@ -187,7 +212,7 @@ def make_examples(cfg: TrainConfig, dataset, processor, multilingual: bool,
     train_examples = ChunkExamples(dataset["train"], processor.feature_extractor, layout, encode,
                                    timestamp_share=cfg.timestamp_share,
                                    prompt_share=cfg.prompt_share, seed=cfg.seed,
-                                   encoder_states=(states or {}).get("train"))
+                                   encoder_states=(states or {}).get("train"), cross_kv=cross_kv)
     validation = ChunkExamples(dataset["validation"], processor.feature_extractor, layout, encode,
                                encoder_states=(states or {}).get("validation"))
     train_examples.check_targets()
