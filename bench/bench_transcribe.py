@@ -7,6 +7,8 @@
 Systems, all greedy (beam 1), no conditioning on the previous window, language en:
   fw-int8   faster-whisper WhisperModel directly, compute int8, on a conversion made with
             ctranslate2's own TransformersConverter (the reference)
+  fw-int8-tN  the same with cpu_threads=N, the thread count vocabtune picks (physical cores;
+            faster-whisper's own default is 4 threads)
   fw-fp32   the same with compute float32 (a float32 conversion)
   vt-ct2    vocabtune --engine ctranslate2 (library calls: load_engine + transcribe_file,
             which includes ffmpeg decoding and the cue clean-up)
@@ -81,11 +83,11 @@ def reference_conversion(model: Path, quantization: str, out_root: Path) -> Path
 
 
 def faster_whisper_system(name: str, path: Path, compute_type: str, repeats: int,
-                          files: list[str]) -> System:
+                          files: list[str], threads: int = 0) -> System:
     def load():
         from faster_whisper import WhisperModel
 
-        return WhisperModel(str(path), device="cpu", compute_type=compute_type)
+        return WhisperModel(str(path), device="cpu", compute_type=compute_type, cpu_threads=threads)
 
     def run(model, audio: Path) -> list[Cue]:
         segments, _ = model.transcribe(str(audio), language="en", beam_size=1,
@@ -235,11 +237,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def build_systems(a: argparse.Namespace) -> list[System]:
+    from vocabtune.ct2_engine import cpu_threads
+
     ref_root = a.work / "ct2-reference"
     vocab = a.data / "terms.txt" if a.prompt_vocab else None
+    int8 = reference_conversion(a.model, "int8", ref_root)
     systems = [
-        faster_whisper_system("fw-int8", reference_conversion(a.model, "int8", ref_root), "int8",
-                              a.repeats, a.files),
+        faster_whisper_system("fw-int8", int8, "int8", a.repeats, a.files),
+        # the same, told the thread count vocabtune picks (faster-whisper's default is 4)
+        faster_whisper_system(f"fw-int8-t{cpu_threads()}", int8, "int8", a.repeats, a.files,
+                              threads=cpu_threads()),
         faster_whisper_system("fw-fp32", reference_conversion(a.model, "float32", ref_root), "float32",
                               a.repeats, a.files),
         vocabtune_system("vt-ct2", a.model, "ctranslate2", a.repeats, a.files, vocab),

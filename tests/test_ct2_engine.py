@@ -254,3 +254,12 @@ def test_bad_model_or_engine_is_a_clear_error(recordings, tmp_path):
         transcribe_recordings(TranscribeConfig(recordings=recordings, model=str(tmp_path / "nope")))
     with pytest.raises(VocabtuneError, match="unknown engine"):
         transcribe_recordings(TranscribeConfig(recordings=recordings, engine="onnx"))
+
+
+def test_one_ctranslate2_thread_per_usable_physical_core():
+    import os
+
+    from vocabtune.ct2_engine import cpu_threads
+
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert 1 <= cpu_threads() <= usable

@@ -222,12 +222,14 @@ def load_ct2(model: str, *, device: str = "auto", compute_type: str = "default",
     ctype = resolve_compute_type(compute_type, dev)
     path = converted_model(model, ctype)
     try:
-        fw = WhisperModel(str(path), device=dev, device_index=index, compute_type=ctype)
+        fw = WhisperModel(str(path), device=dev, device_index=index, compute_type=ctype,
+                          cpu_threads=cpu_threads())
     except Exception as err:        # ctranslate2 raises RuntimeError/ValueError on bad files
         log.warning("cannot load %s (%s)", path, err)
         path = converted_model(model, ctype, rebuild=True)
         try:
-            fw = WhisperModel(str(path), device=dev, device_index=index, compute_type=ctype)
+            fw = WhisperModel(str(path), device=dev, device_index=index, compute_type=ctype,
+                              cpu_threads=cpu_threads())
         except Exception as again:
             raise EngineUnavailable(f"CTranslate2 cannot load {model} ({again})") from again
     multilingual = is_multilingual(path)
@@ -235,6 +237,22 @@ def load_ct2(model: str, *, device: str = "auto", compute_type: str = "default",
         fw.model = _Multilingual(fw.model)
     return Ct2Model(fw, model, path, multilingual, PromptTokenizer(fw.hf_tokenizer), ctype,
                     language_code(language, multilingual, model))
+
+
+def cpu_threads() -> int:
+    """One CTranslate2 thread per physical core this process may use. faster-whisper's own
+    default is a fixed 4, which oversubscribes a 2-core laptop and idles bigger machines;
+    hyper-threads add little to matrix products, so physical cores, as torch counts them."""
+    import os
+
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        import psutil
+
+        physical = psutil.cpu_count(logical=False) or usable
+    except ImportError:
+        physical = usable
+    return max(1, min(usable, physical))
 
 
 def is_multilingual(converted: Path) -> bool:
