@@ -430,3 +430,26 @@ def test_cross_attention_kv_cache_only_on_the_cpu_within_the_memory_share():
     assert not should_cache_cross_kv(int(CROSS_KV_MEMORY_SHARE * ram) + 1, "cpu", ram)
     assert not should_cache_cross_kv(1, "cuda", ram)
     assert not should_cache_cross_kv(1, "cpu", None)
+
+
+def test_validation_generation_is_capped_at_twice_the_longest_reference():
+    from vocabtune.config import MAX_TARGET_TOKENS
+    from vocabtune.train_hooks import validation_token_cap
+
+    labels = torch.tensor([[5, 6, 7, -100, -100], [5, 6, 7, 8, 9]])
+    assert validation_token_cap(labels) == 2 * 5 + 8
+    assert validation_token_cap(torch.full((1, 400), 3)) == MAX_TARGET_TOKENS - 8
+
+
+def test_trainer_validation_generates_no_more_than_the_cap(tiny_dataset, tiny_model, vocab_dir, tmp_path):
+    """A random tiny model never says <|endoftext|>: without the cap it would run to 448."""
+    from vocabtune.training import build_trainer, prepare
+    from vocabtune.train_hooks import validation_token_cap
+
+    cfg = config(tiny_dataset, tiny_model, vocab_dir, tmp_path / "run")
+    inputs = prepare(cfg)
+    trainer, _ = build_trainer(cfg, inputs, [])
+    batch = trainer.data_collator([inputs.validation[i] for i in range(len(inputs.validation))])
+    _, tokens, labels = trainer.prediction_step(trainer.model, batch, prediction_loss_only=False)
+    generated = (tokens != inputs.processor.tokenizer.pad_token_id).sum(-1).max().item()
+    assert generated <= validation_token_cap(labels) + 4        # + Whisper's forced prefix

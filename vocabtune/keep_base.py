@@ -73,7 +73,9 @@ class KeepBaseLoss:
 
 def trainer_class():
     """Seq2SeqTrainer that, while training with a KeepBaseLoss of weight > 0, first runs
-    the base model on the batch (imported lazily: transformers is slow to import)."""
+    the base model on the batch, and that caps validation generation at twice the longest
+    reference (see train_hooks.validation_token_cap). Made lazily: transformers is slow to
+    import."""
     from transformers import Seq2SeqTrainer
 
     class VocabtuneTrainer(Seq2SeqTrainer):
@@ -87,5 +89,17 @@ def trainer_class():
             finally:
                 if isinstance(loss_fn, KeepBaseLoss):
                     loss_fn.teacher = None
+
+        def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **gen_kwargs):
+            from .train_hooks import validation_token_cap
+
+            if not gen_kwargs and hasattr(self, "_gen_kwargs"):
+                gen_kwargs = self._gen_kwargs.copy()
+            gen_kwargs = {k: v for k, v in gen_kwargs.items() if v is not None}
+            labels = inputs.get("labels")
+            if self.args.predict_with_generate and labels is not None and "max_new_tokens" not in gen_kwargs:
+                gen_kwargs.pop("max_length", None)
+                gen_kwargs["max_new_tokens"] = validation_token_cap(labels)
+            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys, **gen_kwargs)
 
     return VocabtuneTrainer

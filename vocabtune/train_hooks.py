@@ -47,6 +47,20 @@ def token_mean_loss(outputs: Mapping[str, Any], labels, num_items_in_batch=None)
     return total / count
 
 
+def validation_token_cap(labels) -> int:
+    """``max_new_tokens`` for validating a batch: twice its longest reference, plus a little.
+
+    Validation time is generation time, one decoder step per token. An early checkpoint
+    that loops ("the the the ...") would otherwise run to Whisper's 448-token limit on
+    every such chunk, several times the cost of a normal one. Cut at twice the reference
+    length, a looping hypothesis still carries about as many extra words as the reference
+    has, so it scores as the failure it is and the ranking of checkpoints is unchanged."""
+    from .config import MAX_TARGET_TOKENS
+
+    longest = int((labels != IGNORE_INDEX).sum(-1).max()) if labels.numel() else 0
+    return max(1, min(2 * longest + 8, MAX_TARGET_TOKENS - 8))
+
+
 def metrics_function(tokenizer, terms: Sequence[str], model_name: str) -> Callable:
     """``compute_metrics`` for predict_with_generate: WER and term recall on the decoded
     validation predictions vs the decoded (plain) labels."""
