@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import re
 import statistics
 import subprocess
 import sys
@@ -28,20 +28,23 @@ RECIPES = {
     "seed (q,v; encoder+decoder; 5 ep)": ["--lora-scope", "all", "--target-modules", "q_proj", "v_proj",
                                          "--epochs", "5"],
     "vocabtune default": [],
+    # the quickest run of the default recipe that reaches the seed's recall (issue 5.3 asks
+    # for the time to reach it): the same recipe, fewer epochs, its own LR schedule
+    "vocabtune default, --epochs 2": ["--epochs", "2"],
 }
 
 
 def run(name: str, extra: list[str], args, i: int) -> dict:
-    out = args.out / f"{name.split()[0]}-{i}"
+    out = args.out / f"{re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')}-{i}"
     cmd = [sys.executable, str(ROOT / "finetune.py"), "train", "--dataset", str(args.dataset),
            "--base-model", args.base_model, "--output-dir", str(out), "--vocab", str(args.vocab), *extra]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - started
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     meta = json.loads((out / "best" / "vocabtune_train.json").read_text())
-    return {"wall": wall, "rss_gib": max(rss, before) / 2**20, "meta": meta}
+    # the run's own peak RSS (getrusage of the process, recorded by finetune.py train):
+    # RUSAGE_CHILDREN here would be the maximum over all runs so far
+    return {"wall": wall, "rss_gib": meta["peak_rss_mib"] / 1024, "meta": meta}
 
 
 def main() -> None:
