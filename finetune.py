@@ -32,8 +32,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         learning_rate=a.learning_rate, batch_size=a.batch_size,
         gradient_accumulation=a.gradient_accumulation, lora_r=a.lora_r, lora_alpha=a.lora_alpha,
         lora_dropout=a.lora_dropout, target_modules=tuple(a.target_modules), lora_scope=a.lora_scope,
-        timestamp_share=a.timestamp_share, prompt_share=a.prompt_share, keep_base=a.keep_base,
-        max_steps=a.max_steps,
+        timestamp_share=a.timestamp_share, prompt_share=a.prompt_share, max_steps=a.max_steps,
         resume=a.resume, seed=a.seed, device=a.device)
     result = train(cfg)
     if result.summary:          # empty on all but the main process under torchrun
@@ -126,9 +125,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of targets that carry Whisper timestamp tokens (keeps captions working)")
     t.add_argument("--prompt-share", type=float, default=d.prompt_share,
                    help="share of targets conditioned on the previous chunk's text as a prompt")
-    t.add_argument("--keep-base", type=float, default=d.keep_base, metavar="WEIGHT",
-                   help="weight of a KL term keeping the base model's predictions wherever it already "
-                        "gets the token right (guards general speech against forgetting; 0: off)")
     t.add_argument("--max-steps", type=int, default=d.max_steps, help="stop after N steps (-1: use --epochs)")
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     t.add_argument("--seed", type=int, default=d.seed, help="random seed")

@@ -87,8 +87,6 @@ class TrainConfig:
                                               # "all": LoRA in encoder and decoder (seed recipe)
     timestamp_share: float = 0.5              # share of targets with <|t|> tokens
     prompt_share: float = 0.3                 # share of targets conditioned on previous text
-    keep_base: float = 0.0                    # weight of the KL that keeps the base model's right
-                                              # predictions (keep_base.py; against forgetting)
     warmup_steps: float = 0.1                 # fraction of steps when < 1 (transformers 5)
     max_steps: int = -1                       # for smoke tests; -1 = use epochs
     resume: bool = False

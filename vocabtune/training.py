@@ -140,7 +140,6 @@ def _check_config(cfg: TrainConfig) -> None:
                 (0 <= cfg.lora_dropout < 1, "--lora-dropout must be in [0, 1)"),
                 (0 <= cfg.timestamp_share <= 1, "--timestamp-share must be in [0, 1]"),
                 (0 <= cfg.prompt_share <= 1, "--prompt-share must be in [0, 1]"),
-                (cfg.keep_base >= 0, "--keep-base must be 0 or more"),
                 (cfg.device in DEVICES, f"--device must be one of {', '.join(DEVICES)} "
                                         "(pick a GPU with CUDA_VISIBLE_DEVICES)")]
     for ok, message in problems:
@@ -225,15 +224,16 @@ def build_trainer(cfg: TrainConfig, inputs: TrainInputs, callbacks: Sequence[Any
     from transformers import PrinterCallback
 
     from .collator import WhisperCollator
-    from .keep_base import KeepBaseLoss, trainer_class
-    from .train_hooks import BestCheckpoint, EpochSetter, StepLogger, metrics_function
+    from .train_hooks import (BestCheckpoint, EpochSetter, StepLogger, metrics_function,
+                              token_mean_loss)
+    from .trainer import trainer_class
 
     args = training_arguments(cfg)
     logger = StepLogger(cfg.batch_size * cfg.gradient_accumulation * args.world_size)
     trainer = trainer_class()(
         model=inputs.model, args=args, train_dataset=inputs.train, eval_dataset=inputs.validation,
         data_collator=WhisperCollator(inputs.processor.tokenizer.pad_token_id),
-        processing_class=inputs.processor, compute_loss_func=KeepBaseLoss(cfg.keep_base),
+        processing_class=inputs.processor, compute_loss_func=token_mean_loss,
         compute_metrics=metrics_function(inputs.processor.tokenizer, inputs.terms, inputs.base_model),
         callbacks=[EpochSetter(inputs.train), BestCheckpoint(), logger, *callbacks])
     trainer.remove_callback(PrinterCallback)     # StepLogger prints one readable line instead
