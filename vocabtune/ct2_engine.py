@@ -241,8 +241,9 @@ def load_ct2(model: str, *, device: str = "auto", compute_type: str = "default",
 
 def cpu_threads() -> int:
     """One CTranslate2 thread per physical core this process may use. faster-whisper's own
-    default is a fixed 4, which oversubscribes a 2-core laptop and idles bigger machines;
-    hyper-threads add little to matrix products, so physical cores, as torch counts them."""
+    default is a fixed 4, which leaves cores idle on bigger machines (on the 2-core project
+    machine 4 and 2 threads measured the same, BENCHMARKS.md); hyper-threads add little to
+    matrix products, so physical cores, as torch counts them."""
     import os
 
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
