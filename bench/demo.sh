@@ -6,7 +6,16 @@ set -euo pipefail
 MODEL=$(realpath "$1"); DATA=$(realpath "$2"); OUT=$3
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 PY="$REPO/.venv/bin/python"
-mkdir -p "$OUT" && cd "$OUT"
+# A second `make demo` starts afresh: the folder is the demo's own output (marked when it
+# was made), so it is removed; a folder without the mark is never touched.
+if [ -e "$OUT" ]; then
+  if [ -f "$OUT/.vocabtune-demo" ]; then
+    echo "removing the previous demo output in $OUT"; rm -rf "$OUT"
+  else
+    echo "error: $OUT exists and was not made by this demo; move it or pass another folder" >&2; exit 1
+  fi
+fi
+mkdir -p "$OUT" && touch "$OUT/.vocabtune-demo" && cd "$OUT"
 mkdir -p recordings vocab first-pass
 cp "$DATA/train.mp3" "$DATA/validation.mp3" recordings/
 cp "$DATA/terms.txt" vocab/terms.txt
