@@ -64,7 +64,7 @@ def cmd_transcribe(a: argparse.Namespace) -> int:
     cfg = C.TranscribeConfig(files=tuple(a.audio), out_dir=a.out, model=a.model,
                              language=a.language, suffix=".finetuned.vtt", force=a.force,
                              vocab=a.vocab, prompt_vocab=a.prompt_vocab,
-                             batch_size=a.batch_size, device=a.device, engine=a.engine,
+                             device=a.device, engine=a.engine,
                              compute_type=a.compute_type)
     for line in transcribe_files(cfg):
         print(line)
@@ -98,11 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(func=fn)
         return sp
 
-    def common(sp, batch: int = 8):
+    def common(sp, batch: int | None = 8):
         sp.add_argument("--vocab", type=Path, default=Path("vocab"), help="vocabulary folder")
         sp.add_argument("--language", default=C.DEFAULT_LANGUAGE, help="spoken language (ISO code)")
         sp.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-        sp.add_argument("--batch-size", type=int, default=batch, help="examples per batch")
+        if batch is not None:       # long-form transcription decodes one window after another
+            sp.add_argument("--batch-size", type=int, default=batch, help="examples per batch")
 
     d = C.TrainConfig()
     t = add("train", cmd_train, "LoRA fine-tune Whisper on a dataset written by prepare_data.py build")
@@ -152,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, default=None, help="output folder (default: beside each audio file)")
     r.add_argument("--force", action="store_true", help="redo an existing .finetuned.vtt (kept as backup)")
     r.add_argument("--prompt-vocab", action="store_true", help="also feed the vocabulary as a prompt")
-    common(r, batch=4)
+    common(r, batch=None)
     add_engine_flags(r)
 
     u = add("push", cmd_push, "push a merged model to the Hugging Face Hub (private unless --public)")

@@ -29,7 +29,7 @@ def cmd_transcribe(a: argparse.Namespace) -> int:
     from vocabtune.transcribe import transcribe_recordings
     cfg = C.TranscribeConfig(recordings=a.recordings, model=a.model, language=a.language,
                              force=a.force, vocab=a.vocab, prompt_vocab=a.prompt_vocab,
-                             batch_size=a.batch_size, device=a.device, engine=a.engine,
+                             device=a.device, engine=a.engine,
                              compute_type=a.compute_type)
     written = transcribe_recordings(cfg)
     for path in written:
@@ -107,7 +107,6 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--prompt-vocab", action="store_true",
                    help="feed the vocabulary to Whisper as a prompt so terms come out spelt right")
     vocab(t)
-    t.add_argument("--batch-size", type=int, default=4, help="30 s windows decoded at once")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     add_engine_flags(t)
 

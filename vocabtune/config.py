@@ -31,7 +31,6 @@ class TranscribeConfig:
     suffix: str = ".vtt"                      # ".finetuned.vtt" for a fine-tuned model
     vocab: Path | None = None                 # vocab dir for --prompt-vocab
     prompt_vocab: bool = False                # feed the vocabulary as Whisper prompt tokens
-    batch_size: int = 4                       # 30 s windows decoded together
     num_beams: int = 1                        # greedy by default (PITFALLS #6)
     device: str = "auto"
     temperature_fallback: bool = True         # re-decode looping/unsure 30 s windows (Whisper's rule)
