@@ -221,15 +221,18 @@ def load_ct2(model: str, *, device: str = "auto", compute_type: str = "default",
     dev, index = resolve_device(device)
     ctype = resolve_compute_type(compute_type, dev)
     path = converted_model(model, ctype)
+
+    def open_model(folder: Path):
+        return WhisperModel(str(folder), device=dev, device_index=index, compute_type=ctype,
+                            cpu_threads=cpu_threads())
+
     try:
-        fw = WhisperModel(str(path), device=dev, device_index=index, compute_type=ctype,
-                          cpu_threads=cpu_threads())
+        fw = open_model(path)
     except Exception as err:        # ctranslate2 raises RuntimeError/ValueError on bad files
         log.warning("cannot load %s (%s)", path, err)
         path = converted_model(model, ctype, rebuild=True)
         try:
-            fw = WhisperModel(str(path), device=dev, device_index=index, compute_type=ctype,
-                              cpu_threads=cpu_threads())
+            fw = open_model(path)
         except Exception as again:
             raise EngineUnavailable(f"CTranslate2 cannot load {model} ({again})") from again
     multilingual = is_multilingual(path)

@@ -98,7 +98,7 @@ def encoder_states(model, processor, dataset, cfg: TrainConfig) -> dict[str, Any
     if not encoder_is_frozen(model):
         return {}
     base = whisper_of(model)
-    device = pick_device("cpu" if cfg.device == "cpu" else cfg.device)
+    device = pick_device(cfg.device)
     base.to(device)
     started = time.perf_counter()
     states = {name: encode_split(base, processor.feature_extractor, dataset[name], cfg.eval_batch_size)
@@ -119,7 +119,7 @@ def cross_attention_kv(model, states, cfg: TrainConfig) -> list | None:
         return None
     base = whisper_of(model)
     needed = cross_kv_bytes(base, len(states))
-    device = pick_device("cpu" if cfg.device == "cpu" else cfg.device)
+    device = pick_device(cfg.device)
     if not should_cache_cross_kv(needed, device.type, physical_memory()):
         log.info("cross-attention K/V computed every step (%.1f GiB would not fit the cache "
                  "budget, or not on the CPU)", needed / 2**30)
