@@ -411,6 +411,44 @@ def test_cached_cross_attention_kv_gives_the_same_loss_and_gradients(tiny_datase
     assert any(g.abs().sum() > 0 for g in grads_a)
 
 
+def test_training_loss_projects_only_labelled_positions_with_the_same_loss_and_gradients(
+        tiny_dataset, tiny_model, vocab_dir, tmp_path):
+    """The trainer's loss skips the vocabulary projection where there is no label (start
+    tokens, prompt, padding): the loss and every LoRA gradient must equal the full one."""
+    from vocabtune.modelio import whisper_of
+    from vocabtune.train_hooks import token_mean_loss
+    from vocabtune.training import build_trainer, prepare
+
+    cfg = config(tiny_dataset, tiny_model, vocab_dir, tmp_path / "run", prompt_share=1.0)
+    inputs = prepare(cfg)
+    trainer, _ = build_trainer(cfg, inputs, [])
+    model = trainer.model
+    model.eval()                                            # no dropout: comparable steps
+    examples = [inputs.train[i] for i in range(3)]
+    labels = trainer.data_collator(examples)["labels"]
+    assert (labels == -100).sum() > labels.shape[0]         # more than the start tokens
+    shapes = []
+    head = whisper_of(model).get_output_embeddings()
+    hook = head.register_forward_hook(lambda module, args, out: shapes.append(tuple(out.shape)))
+
+    def grads_after(loss):
+        loss.backward()
+        found = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+        model.zero_grad()
+        return loss.detach(), found
+
+    loss_a, grads_a = grads_after(trainer.compute_loss(model, trainer.data_collator(examples)))
+    batch = trainer.data_collator(examples)
+    plain = batch.pop("labels")
+    loss_b, grads_b = grads_after(token_mean_loss(model(**batch), plain))
+    hook.remove()
+    vocab = head.weight.shape[0]
+    assert shapes == [(int((labels != -100).sum()), vocab), (*labels.shape, vocab)]
+    assert torch.allclose(loss_a, loss_b, atol=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads_a, grads_b))
+    assert any(g.abs().sum() > 0 for g in grads_a)
+
+
 def test_cross_attention_kv_is_not_cached_when_its_projections_train(tiny_dataset, tiny_model, vocab_dir,
                                                                       tmp_path):
     from vocabtune.training import prepare

@@ -30,7 +30,8 @@ SELECTION_RULE = ("highest validation term recall; ties broken by lower WER, the
 
 def token_mean_loss(outputs: Mapping[str, Any], labels, num_items_in_batch=None):
     """Cross-entropy summed over label tokens, divided by the label tokens of the whole
-    optimiser step (all accumulation micro-batches, all processes).
+    optimiser step (all accumulation micro-batches, all processes). ``logits`` are
+    (batch, length, vocab), or (label tokens, vocab) when projected at labels only.
 
     Needed, not a nicety: Whisper's ``forward`` takes ``**kwargs``, so the Trainer assumes it
     already divides by ``num_items_in_batch`` and stops dividing by the accumulation steps
@@ -41,8 +42,11 @@ def token_mean_loss(outputs: Mapping[str, Any], labels, num_items_in_batch=None)
 
     logits = outputs["logits"].float()
     labels = labels.to(logits.device)
-    total = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                            ignore_index=IGNORE_INDEX, reduction="sum")
+    if logits.dim() == 2:       # logits at the label positions only (trainer.logits_at)
+        targets = labels[labels != IGNORE_INDEX]
+    else:
+        logits, targets = logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)
+    total = F.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX, reduction="sum")
     count = num_items_in_batch if num_items_in_batch is not None else (labels != IGNORE_INDEX).sum()
     return total / count
 

@@ -1,19 +1,34 @@
-"""vocabtune's Seq2SeqTrainer: validation generation capped per batch.
+"""vocabtune's Seq2SeqTrainer: vocabulary logits only where there is a label, and
+validation generation capped per batch.
 
 Made by a function so that importing vocabtune does not import transformers (slow).
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from .targets import IGNORE_INDEX
+
 
 def trainer_class():
-    """Seq2SeqTrainer whose validation generates at most twice the longest reference of each
-    batch (see train_hooks.validation_token_cap)."""
+    """Seq2SeqTrainer whose training loss projects to the vocabulary only at label positions
+    (see ``logits_at``) and whose validation generates at most twice the longest reference
+    of each batch (see train_hooks.validation_token_cap)."""
     from transformers import Seq2SeqTrainer
 
+    from .modelio import whisper_of
     from .train_hooks import validation_token_cap
 
     class VocabtuneTrainer(Seq2SeqTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            labels = inputs.get("labels")
+            if labels is None or return_outputs:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            with logits_at(whisper_of(self.model).get_output_embeddings(), labels != IGNORE_INDEX):
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
         def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **gen_kwargs):
             if not gen_kwargs and hasattr(self, "_gen_kwargs"):
                 gen_kwargs = self._gen_kwargs.copy()
@@ -25,3 +40,29 @@ def trainer_class():
             return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys, **gen_kwargs)
 
     return VocabtuneTrainer
+
+
+@contextmanager
+def logits_at(head: Any, positions: Any) -> Iterator[None]:
+    """While inside, ``head`` (Whisper's output projection) sees only the decoder states at
+    ``positions`` (a (batch, length) bool mask) and returns (n_positions, vocab) logits.
+
+    Why: the projection to 51,865 tokens and the softmax over them are about half of a
+    training step on a CPU, and a batch has many positions without a label: the prompt
+    (previous text), the start tokens and the right padding (~40% of the positions on
+    llm-lingo). Their logits are computed only to be ignored by the loss. The logits that
+    are computed are the same, so the loss and gradients are too. Whisper's ``forward``
+    has no option for this (it projects every position), hence the hook on the module;
+    going through ``forward`` keeps DistributedDataParallel's gradient sync intact.
+    ``token_mean_loss`` takes either shape."""
+    def select(module, args):
+        hidden = args[0]
+        if hidden.dim() != 3 or hidden.shape[:2] != positions.shape:
+            return None                     # not the labelled batch: project everything
+        return (hidden[positions.to(hidden.device)], *args[1:])
+
+    handle = head.register_forward_pre_hook(select)
+    try:
+        yield
+    finally:
+        handle.remove()
