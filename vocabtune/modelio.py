@@ -109,6 +109,9 @@ def load_base(name: str, *, device=None, dtype=None):
                              file=name, hint="use a Whisper checkpoint such as openai/whisper-small")
     kwargs = {"dtype": dtype} if dtype is not None else {}
     model = _from_pretrained(WhisperForConditionalGeneration, name, **kwargs)
+    from .vocab_head import use_fast_vocab_projection
+
+    use_fast_vocab_projection(model)        # decoding on a CPU: see vocab_head.py
     return model.to(device) if device is not None else model
 
 
