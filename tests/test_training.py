@@ -470,6 +470,14 @@ def test_cross_attention_kv_cache_only_on_the_cpu_within_the_memory_share():
     assert not should_cache_cross_kv(1, "cpu", None)
 
 
+def test_encoder_batches_stay_small_on_the_cpu_only():
+    from vocabtune.encoder_cache import CPU_ENCODE_BATCH, encode_batch_size
+
+    assert encode_batch_size("cpu", 8) == CPU_ENCODE_BATCH < 8
+    assert encode_batch_size("cpu", 1) == 1
+    assert encode_batch_size("cuda", 8) == 8
+
+
 def test_validation_generation_is_capped_at_twice_the_longest_reference():
     from vocabtune.config import MAX_TARGET_TOKENS
     from vocabtune.train_hooks import validation_token_cap
