@@ -8,11 +8,10 @@ mixed precision when there is one.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from vocabtune import config as C
-from vocabtune.cli import HelpFormatter, add_engine_flags, run, setup_logging
+from vocabtune.cli import HelpFormatter, add_engine_flags, exit_without_teardown, run, setup_logging
 
 EPILOG = """\
 the flow:
@@ -183,4 +182,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_without_teardown(main())

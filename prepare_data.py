@@ -9,11 +9,10 @@ overwritten.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from vocabtune import config as C
-from vocabtune.cli import HelpFormatter, add_engine_flags, run, setup_logging
+from vocabtune.cli import HelpFormatter, add_engine_flags, exit_without_teardown, run, setup_logging
 
 EPILOG = """\
 the flow:
@@ -156,4 +155,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_without_teardown(main())

@@ -48,3 +48,24 @@ def test_script_exits_non_zero_without_traceback(tmp_path):
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+
+
+EXIT_SNIPPET = """
+import atexit, sys, threading, time
+from vocabtune.cli import exit_without_teardown
+atexit.register(lambda: open(sys.argv[1], "w").write("cleaned up"))
+print("last words", end="")                 # buffered: must still come out
+if sys.argv[2] == "thread":
+    threading.Thread(target=lambda: (time.sleep(0.3), print(" from a thread", end=""))).start()
+exit_without_teardown(3)
+"""
+
+
+@pytest.mark.parametrize("thread", ["none", "thread"])
+def test_exit_without_teardown_keeps_status_output_and_atexit_cleanups(tmp_path, thread):
+    marker = tmp_path / "atexit.txt"
+    done = subprocess.run([sys.executable, "-c", EXIT_SNIPPET, str(marker), thread],
+                          capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == "last words" + (" from a thread" if thread == "thread" else "")
+    assert marker.read_text() == "cleaned up"

@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 import warnings
-from typing import Callable
+from typing import Callable, NoReturn
 
 from .errors import VocabtuneError
 
@@ -48,6 +48,27 @@ def run(command: Callable[[argparse.Namespace], int | None], args: argparse.Name
         print("interrupted: nothing half-written was kept", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK if status is None else int(status)
+
+
+def exit_without_teardown(status: int) -> NoReturn:
+    """End a script run with ``status``: every atexit handler runs, then the process ends
+    without the interpreter's teardown.
+
+    Why: after a command that imported torch and transformers, Python spends about a second
+    (measured: 1.0-1.3 s after ``finetune.py train``) destroying hundreds of thousands of
+    objects and modules that the OS reclaims anyway. The cleanups libraries register
+    (temporary folders, logging, multiprocessing) are atexit handlers and still run; our own
+    files are written atomically and closed before a command returns. Where another
+    non-daemon thread is still alive we exit normally, so it is joined as usual."""
+    import atexit
+    import threading
+
+    if any(not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(status)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def add_engine_flags(parser: argparse.ArgumentParser) -> None:
