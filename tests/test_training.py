@@ -382,21 +382,22 @@ def test_cached_cross_attention_kv_gives_the_same_loss_and_gradients(tiny_datase
     """The train chunks' cross-attention K/V are computed once (nothing upstream trains):
     the loss and every LoRA gradient must equal the step that projects the encoder states."""
     from vocabtune.collator import WhisperCollator
+    from vocabtune.trainer import with_cross_cache
     from vocabtune.training import prepare
 
     inputs = prepare(config(tiny_dataset, tiny_model, vocab_dir, tmp_path / "run"))
-    assert inputs.train.cross_kv is not None and inputs.validation.cross_kv is None
+    assert inputs.train.cross_kv is not None and inputs.validation.cross_kv is not None
     collate = WhisperCollator(inputs.processor.tokenizer.pad_token_id)
     examples = [inputs.train[i] for i in range(3)]
     cached = collate(examples)
-    assert "past_key_values" in cached
+    assert "cross_kv" in cached
     plain = collate([{k: v for k, v in e.items() if k != "cross_kv"} for e in examples])
-    assert "past_key_values" not in plain
+    assert "cross_kv" not in plain
     model = inputs.model
     model.eval()                                            # no dropout: comparable steps
 
     def step(batch):
-        out = model(**{k: v for k, v in batch.items() if k != "labels"})
+        out = model(**{k: v for k, v in with_cross_cache(batch).items() if k != "labels"})
         loss = torch.nn.functional.cross_entropy(out.logits.flatten(0, 1), batch["labels"].flatten(),
                                                  ignore_index=-100)
         loss.backward()
@@ -499,3 +500,23 @@ def test_trainer_validation_generates_no_more_than_the_cap(tiny_dataset, tiny_mo
     _, tokens, labels = trainer.prediction_step(trainer.model, batch, prediction_loss_only=False)
     generated = (tokens != inputs.processor.tokenizer.pad_token_id).sum(-1).max().item()
     assert generated <= validation_token_cap(labels) + 4        # + Whisper's forced prefix
+
+
+def test_validation_with_cached_cross_attention_gives_the_same_tokens_and_loss(
+        tiny_dataset, tiny_model, vocab_dir, tmp_path):
+    """Validation reuses the chunks' cross-attention K/V in generate and in the loss pass
+    (a fresh cache each: both fill it as they go); nothing may change but the time."""
+    from vocabtune.training import build_trainer, prepare
+
+    cfg = config(tiny_dataset, tiny_model, vocab_dir, tmp_path / "run")
+    inputs = prepare(cfg)
+    trainer, _ = build_trainer(cfg, inputs, [])
+    trainer.model.eval()
+    examples = [inputs.validation[i] for i in range(len(inputs.validation))]
+    assert all("cross_kv" in e for e in examples)
+    cached = trainer.prediction_step(trainer.model, trainer.data_collator(examples), False)
+    plain_batch = trainer.data_collator([{k: v for k, v in e.items() if k != "cross_kv"} for e in examples])
+    assert "cross_kv" not in plain_batch
+    plain = trainer.prediction_step(trainer.model, plain_batch, False)
+    assert torch.allclose(cached[0], plain[0], atol=1e-6)
+    assert torch.equal(cached[1], plain[1]) and torch.equal(cached[2], plain[2])

@@ -27,11 +27,10 @@ class WhisperCollator:
             # generate() (used for validation) accept it
             hidden = torch.from_numpy(np.stack([e["encoder_hidden"] for e in examples]))
             audio = {"encoder_outputs": BaseModelOutput(last_hidden_state=hidden)}
-            if "cross_kv" in examples[0]:       # their cross-attention K/V too: Whisper reuses
-                from .encoder_cache import batch_cache   # a filled cross-attention cache
+            if "cross_kv" in examples[0]:       # their cross-attention K/V too; the trainer
+                from .encoder_cache import stack_cross_kv   # makes a cache of them per use
 
-                audio.update(past_key_values=batch_cache([e["cross_kv"] for e in examples]),
-                             use_cache=True)
+                audio["cross_kv"] = stack_cross_kv([e["cross_kv"] for e in examples])
         else:
             audio = {"input_features": torch.from_numpy(np.stack([e["input_features"] for e in examples]))}
         return {

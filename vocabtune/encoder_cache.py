@@ -132,13 +132,19 @@ def _project(attention: Any, hidden: Any) -> tuple[Any, Any]:
     return keys, values
 
 
-def batch_cache(per_example: Sequence[tuple]) -> Any:
-    """An EncoderDecoderCache for one batch: cross-attention filled (so Whisper reuses it),
-    self-attention empty (a fresh one per forward pass)."""
+def stack_cross_kv(per_example: Sequence[tuple]) -> tuple:
+    """One batch's cross-attention K/V: per layer, (keys, values) stacked over the examples."""
     import torch
-    from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
     layers = range(len(per_example[0]))
-    cross = [(torch.stack([e[j][0] for e in per_example]), torch.stack([e[j][1] for e in per_example]))
-             for j in layers]
-    return EncoderDecoderCache(DynamicCache(), DynamicCache(cross))
+    return tuple((torch.stack([e[j][0] for e in per_example]), torch.stack([e[j][1] for e in per_example]))
+                 for j in layers)
+
+
+def cross_cache(stacked: Sequence[tuple]) -> Any:
+    """A fresh EncoderDecoderCache for one forward pass or one ``generate``: cross-attention
+    filled (so Whisper reuses it), self-attention empty. Fresh every time, because both
+    fill the self-attention part as they go."""
+    from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+    return EncoderDecoderCache(DynamicCache(), DynamicCache(list(stacked)))

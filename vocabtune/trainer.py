@@ -1,5 +1,5 @@
-"""vocabtune's Seq2SeqTrainer: vocabulary logits only where there is a label, and
-validation generation capped per batch.
+"""vocabtune's Seq2SeqTrainer: vocabulary logits only where there is a label, cached
+cross-attention K/V in training and validation, and validation generation capped per batch.
 
 Made by a function so that importing vocabtune does not import transformers (slow).
 """
@@ -13,9 +13,9 @@ from .targets import IGNORE_INDEX
 
 
 def trainer_class():
-    """Seq2SeqTrainer whose training loss projects to the vocabulary only at label positions
-    (see ``logits_at``) and whose validation generates at most twice the longest reference
-    of each batch (see train_hooks.validation_token_cap)."""
+    """Seq2SeqTrainer whose loss projects to the vocabulary only at label positions (see
+    ``logits_at``) and whose validation generates at most twice the longest reference of
+    each batch (see train_hooks.validation_token_cap)."""
     from transformers import Seq2SeqTrainer
 
     from .modelio import whisper_of
@@ -23,6 +23,7 @@ def trainer_class():
 
     class VocabtuneTrainer(Seq2SeqTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            inputs = with_cross_cache(inputs)
             labels = inputs.get("labels")
             if labels is None or return_outputs:
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
@@ -30,16 +31,44 @@ def trainer_class():
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
         def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None, **gen_kwargs):
+            """Validation: generate (capped) and the teacher-forced loss, each with its own
+            cross-attention cache when the batch brings its K/V (see encoder_cache.py)."""
+            import torch
+
+            if prediction_loss_only or not self.args.predict_with_generate or "labels" not in inputs:
+                return super().prediction_step(model, with_cross_cache(inputs), prediction_loss_only,
+                                               ignore_keys, **gen_kwargs)
+            inputs = self._prepare_inputs(inputs)
+            labels = inputs["labels"]
+            audio = {k: v for k, v in with_cross_cache(inputs).items()
+                     if k in ("input_features", "encoder_outputs", "past_key_values", "use_cache")}
+            with torch.no_grad():
+                tokens = self.model.generate(**audio, **self._capped(gen_kwargs, labels))
+                with self.compute_loss_context_manager():
+                    loss = self.compute_loss(model, inputs).detach()
+            return loss, tokens, labels
+
+        def _capped(self, gen_kwargs: dict, labels) -> dict:
             if not gen_kwargs and hasattr(self, "_gen_kwargs"):
                 gen_kwargs = self._gen_kwargs.copy()
             gen_kwargs = {k: v for k, v in gen_kwargs.items() if v is not None}
-            labels = inputs.get("labels")
-            if self.args.predict_with_generate and labels is not None and "max_new_tokens" not in gen_kwargs:
+            if "max_new_tokens" not in gen_kwargs:
                 gen_kwargs.pop("max_length", None)
                 gen_kwargs["max_new_tokens"] = validation_token_cap(labels)
-            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys, **gen_kwargs)
+            return gen_kwargs
 
     return VocabtuneTrainer
+
+
+def with_cross_cache(inputs: dict) -> dict:
+    """``inputs`` with a batch's precomputed cross-attention K/V (``cross_kv``, from the
+    collator) turned into a fresh cache that Whisper reuses instead of projecting."""
+    if "cross_kv" not in inputs:
+        return inputs
+    from .encoder_cache import cross_cache
+
+    rest = {k: v for k, v in inputs.items() if k != "cross_kv"}
+    return {**rest, "past_key_values": cross_cache(inputs["cross_kv"]), "use_cache": True}
 
 
 @contextmanager

@@ -80,7 +80,7 @@ def prepare(cfg: TrainConfig) -> TrainInputs:
     set_seed(cfg.seed)                      # LoRA's A matrices are drawn from torch's RNG
     peft_model = add_lora(model, cfg)
     states = encoder_states(peft_model, processor, dataset, cfg)
-    cross_kv = cross_attention_kv(peft_model, states.get("train"), cfg)
+    cross_kv = cross_attention_kv(peft_model, states, cfg)
     train_examples, val_examples = make_examples(cfg, dataset, processor, multilingual, states,
                                                  cross_kv)
     log.info("dataset %s: %d train and %d validation chunks; %d vocabulary terms",
@@ -108,26 +108,28 @@ def encoder_states(model, processor, dataset, cfg: TrainConfig) -> dict[str, Any
     return states
 
 
-def cross_attention_kv(model, states, cfg: TrainConfig) -> list | None:
-    """The train chunks' cross-attention K/V, computed once when that is exact (nothing
-    upstream of them trains) and fits the memory budget; else None (computed every step)."""
+def cross_attention_kv(model, states: dict[str, Any], cfg: TrainConfig) -> dict[str, list]:
+    """Per split, the chunks' cross-attention K/V, computed once when that is exact (nothing
+    upstream of them trains) and they fit the memory budget; else nothing (computed on use)."""
     from .encoder_cache import (cross_kv_bytes, cross_kv_is_frozen, cross_kv_split,
                                 physical_memory, should_cache_cross_kv)
     from .modelio import pick_device, whisper_of
 
     if not states or not cross_kv_is_frozen(model):
-        return None
+        return {}
     base = whisper_of(model)
-    needed = cross_kv_bytes(base, len(states))
+    chunks = sum(len(v) for v in states.values())
+    needed = cross_kv_bytes(base, chunks)
     device = pick_device(cfg.device)
     if not should_cache_cross_kv(needed, device.type, physical_memory()):
-        log.info("cross-attention K/V computed every step (%.1f GiB would not fit the cache "
+        log.info("cross-attention K/V computed on use (%.1f GiB would not fit the cache "
                  "budget, or not on the CPU)", needed / 2**30)
-        return None
+        return {}
     started = time.perf_counter()
-    found = cross_kv_split(base, states, cfg.eval_batch_size)
-    log.info("cross-attention K/V of %d train chunks computed once in %.1f s (%.2f GiB)",
-             len(found), time.perf_counter() - started, needed / 2**30)
+    found = {name: cross_kv_split(base, split_states, cfg.eval_batch_size)
+             for name, split_states in states.items()}
+    log.info("cross-attention K/V of %d chunks computed once in %.1f s (%.2f GiB)",
+             chunks, time.perf_counter() - started, needed / 2**30)
     return found
 
 
@@ -199,7 +201,7 @@ def load_model(name: str, language: str) -> tuple[Any, Any, bool]:
 
 
 def make_examples(cfg: TrainConfig, dataset, processor, multilingual: bool,
-                  states: dict[str, Any] | None = None, cross_kv: list | None = None):
+                  states: dict[str, Any] | None = None, cross_kv: dict[str, list] | None = None):
     from .targets import TokenLayout
     from .train_data import ChunkExamples
 
@@ -212,9 +214,11 @@ def make_examples(cfg: TrainConfig, dataset, processor, multilingual: bool,
     train_examples = ChunkExamples(dataset["train"], processor.feature_extractor, layout, encode,
                                    timestamp_share=cfg.timestamp_share,
                                    prompt_share=cfg.prompt_share, seed=cfg.seed,
-                                   encoder_states=(states or {}).get("train"), cross_kv=cross_kv)
+                                   encoder_states=(states or {}).get("train"),
+                                   cross_kv=(cross_kv or {}).get("train"))
     validation = ChunkExamples(dataset["validation"], processor.feature_extractor, layout, encode,
-                               encoder_states=(states or {}).get("validation"))
+                               encoder_states=(states or {}).get("validation"),
+                               cross_kv=(cross_kv or {}).get("validation"))
     train_examples.check_targets()
     validation.check_targets()
     return train_examples, validation
