@@ -67,8 +67,9 @@ def main() -> None:
         best = max(meta["per_epoch"], key=lambda e: (e["term_recall"], -e["wer"]))
         reach = next((e["epoch"] for e in meta["per_epoch"] if e["term_recall"] >= seed_best), None)
         wall = statistics.median(r["wall"] for r in runs)
-        print(f"| {name} | {wall:.0f} | {wall / ref_wall:.2f} | {meta.get('samples_per_second', 0):.2f} | "
+        print(f"| {name} | {wall:.1f} | {wall / ref_wall:.3f} | {meta.get('samples_per_second', 0):.2f} | "
               f"{max(r['rss_gib'] for r in runs):.2f} | {best['term_recall']:.1%} | {best['wer']:.1%} | {reach} |")
+        print("  wall per run:", [round(r["wall"], 1) for r in runs])
         print("  per epoch:", [(e["epoch"], round(e["term_recall"], 3), round(e["wer"], 3)) for e in meta["per_epoch"]])
     print(f"\ncommand: {' '.join(sys.argv)}  (repeats={args.repeats})")
 
