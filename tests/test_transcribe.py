@@ -373,3 +373,25 @@ def test_a_prompted_stock_phrase_over_speech_is_re_decoded_without_the_prompt(mo
     assert out[3] == cues[2]                                   # no richer text: kept
     assert [round(s) for s, _ in calls] == [30, 20] and all(p == () for _, p in calls)
     assert T.rescue_sparse_spans(None, audio, T.Decoding(language="en"), cues) == cues
+
+
+@pytest.mark.parametrize("rate,channels", [(16000, 1), (44100, 2), (22050, 1)])
+def test_in_process_decoding_gives_the_ffmpeg_samples(tmp_path, rate, channels):
+    """Transcription decodes with PyAV (no ffmpeg process); it must give exactly what the
+    wheel's ffmpeg gives (same resampling and down-mix) and fall back to it on bad files."""
+    from vocabtune.audio import _decode_in_process, decode_audio, decode_pcm16, pcm16_to_float
+    from vocabtune.errors import VocabtuneError
+
+    t = np.arange(int(rate * 1.5)) / rate
+    tone = np.stack([np.sin(2 * np.pi * f * t) * 8000 for f in (220, 330)[:channels]], axis=1)
+    path = tmp_path / "tone.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(tone.astype(np.int16).tobytes())
+    expected = pcm16_to_float(decode_pcm16(path))
+    assert np.array_equal(_decode_in_process(path), expected)
+    assert np.array_equal(decode_audio(path), expected)
+    with pytest.raises(VocabtuneError, match="cannot decode audio"):
+        decode_audio(Path(__file__).parent / "data" / "audio" / "corrupt.mp3")
