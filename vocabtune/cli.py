@@ -66,8 +66,11 @@ def exit_without_teardown(status: int) -> NoReturn:
     if any(not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         sys.exit(status)
     atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):       # a closed pipe (`| head`): nothing left to say
+            pass
     os._exit(status)
 
 
