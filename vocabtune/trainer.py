@@ -14,8 +14,9 @@ from .targets import IGNORE_INDEX
 
 def trainer_class():
     """Seq2SeqTrainer whose loss projects to the vocabulary only at label positions (see
-    ``logits_at``) and whose validation generates at most twice the longest reference of
-    each batch (see train_hooks.validation_token_cap)."""
+    ``logits_at``), which turns a batch's cached cross-attention K/V into a fresh cache for
+    every use (see ``with_cross_cache``), and whose validation generates at most twice the
+    longest reference of each batch (see train_hooks.validation_token_cap)."""
     from transformers import Seq2SeqTrainer
 
     from .modelio import whisper_of
