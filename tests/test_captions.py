@@ -229,6 +229,20 @@ def test_atomic_write_no_clobber_and_exact_bytes(tmp_path):
     assert path.read_bytes() == b"a\r\nb" and len(list(tmp_path.iterdir())) == 1
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_atomic_write_gives_open_s_mode_and_keeps_an_existing_one(tmp_path):
+    """mkstemp's private 0600 must not leak into a person's VTT or dataset card."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    new = atomic_write_text(tmp_path / "new.vtt", "WEBVTT\n")
+    assert new.stat().st_mode & 0o777 == 0o666 & ~mask
+    kept = tmp_path / "kept.vtt"
+    kept.write_text("old")
+    kept.chmod(0o640)
+    atomic_write_text(kept, "WEBVTT\n")
+    assert kept.stat().st_mode & 0o777 == 0o640
+
+
 # --- every shared real-world fixture (../shared/fixtures/vtt, see SOURCES.md) -----------
 # (file, cues kept, error lines, warning lines) from parse + validation without audio.
 # Where SOURCES.md says "accept" but errors are listed, issue 2 rules: overlaps of

@@ -19,6 +19,17 @@ log = logging.getLogger(__name__)
 TEMP_SUFFIX = ".tmp"            # ignored by .gitignore; a stale one is safe to delete
 
 
+def _umask() -> int:
+    """The process umask. Read once at import: setting and restoring it is the only portable
+    way to read it, and doing that later could race with threads creating files."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+NEW_FILE_MODE = 0o666 & ~_umask()   # what open() would give a new file
+
+
 def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically and return ``path``.
 
@@ -53,6 +64,9 @@ def _write_temp(path: Path, data: bytes) -> Path:
     tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as f:
+            # mkstemp makes the file private (0600); the result should get the mode a plain
+            # open() would give it, or keep the mode of the file it replaces
+            os.chmod(tmp, _mode_for(path))
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -60,6 +74,13 @@ def _write_temp(path: Path, data: bytes) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return tmp
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return NEW_FILE_MODE
 
 
 def _link_no_clobber(tmp: Path, path: Path) -> None:
