@@ -31,7 +31,8 @@ def cmd_train(a: argparse.Namespace) -> int:
         learning_rate=a.learning_rate, batch_size=a.batch_size,
         gradient_accumulation=a.gradient_accumulation, lora_r=a.lora_r, lora_alpha=a.lora_alpha,
         lora_dropout=a.lora_dropout, target_modules=tuple(a.target_modules), lora_scope=a.lora_scope,
-        timestamp_share=a.timestamp_share, prompt_share=a.prompt_share, max_steps=a.max_steps,
+        replay=tuple(a.replay), timestamp_share=a.timestamp_share, prompt_share=a.prompt_share,
+        max_steps=a.max_steps,
         resume=a.resume, seed=a.seed, device=a.device)
     result = train(cfg)
     if result.summary:          # empty on all but the main process under torchrun
@@ -121,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lora-scope", choices=["decoder", "all"], default=d.lora_scope,
                    help="decoder: adapters in the decoder only, the frozen encoder runs once per chunk "
                         "(fast); all: encoder and decoder")
+    t.add_argument("--replay", nargs="+", default=list(d.replay), metavar="SOURCE",
+                   help="general speech mixed into training so the model keeps its general English: "
+                        "builtin (4 min of everyday sentences shipped with vocabtune), dataset folders "
+                        "from prepare_data.py build (uncorrected transcripts are fine), or none")
     t.add_argument("--timestamp-share", type=float, default=d.timestamp_share,
                    help="share of targets that carry Whisper timestamp tokens (keeps captions working)")
     t.add_argument("--prompt-share", type=float, default=d.prompt_share,

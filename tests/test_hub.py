@@ -124,7 +124,8 @@ def model_dir(tmp_path) -> Path:
               "finetuned": {"wer": 0.1, "term_recall": 0.9}}
     train = {"base_model": "openai/whisper-small", "dataset": "me/voice", "language": "en",
              "lora_r": 32, "lora_alpha": 64, "lora_dropout": 0.05,
-             "target_modules": ["q_proj", "v_proj"], "epochs": 5, "train_seconds": 754.0}
+             "target_modules": ["q_proj", "v_proj"], "epochs": 5, "train_seconds": 754.0,
+             "replay": ["builtin", "/home/me/secret/data/general-voice"]}
     return make_model(tmp_path / "models" / "voice-merged", report, train)
 
 
@@ -353,8 +354,11 @@ def test_model_card_has_measured_metrics_and_model_index(hub_server, model_dir):
     assert "| vocabulary term recall (higher is better) | 50.0 % | 90.0 % |" in card
     for row in ("| LoRA rank r | 32 |", "| LoRA alpha | 64 |", "| LoRA dropout | 0.05 |",
                 "| target modules | q_proj, v_proj |", "| training time | 12 min 34 s |",
-                "| epochs | 5.0 |"):
+                "| epochs | 5.0 |",
+                "| general speech replayed | vocabtune's built-in everyday sentences (4 min), "
+                "`general-voice` |"):
         assert row in card
+    assert "/home/me" not in card                 # a replay folder by its name only
 
 
 def test_model_card_without_report_says_not_measured(hub_server, tmp_path):

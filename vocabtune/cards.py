@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from huggingface_hub import DatasetCardData, EvalResult, ModelCardData
@@ -59,6 +60,7 @@ class ModelFacts:
     language: str = "en"
     lora: dict[str, Any] = field(default_factory=dict)   # r, alpha, dropout, target_modules
     epochs: float | None = None
+    replay: str | None = None                        # general speech mixed into training
     train_seconds: float | None = None
     base: Metrics | None = None
     finetuned: Metrics | None = None
@@ -296,6 +298,7 @@ def _training_section(facts: ModelFacts) -> str:
             ("LoRA dropout", lora.get("dropout")),
             ("target modules", ", ".join(targets) if targets else None),
             ("epochs", facts.epochs),
+            ("general speech replayed", facts.replay),
             ("training time", _duration(facts.train_seconds)),
             ("adapter", facts.adapter_repo)]
     table = ["| setting | value |", "|---|---|"]
@@ -369,6 +372,15 @@ def training_record(train: Mapping[str, Any], merge: Mapping[str, Any] | None = 
     return record
 
 
+def replay_text(sources: Any) -> str | None:
+    """How a card names ``TrainConfig.replay``. A folder by its name only: the card may go
+    public and must not show a home directory."""
+    if not isinstance(sources, (list, tuple)) or not sources:
+        return None
+    names = {"builtin": "vocabtune's built-in everyday sentences (4 min)", "none": "none"}
+    return ", ".join(names.get(str(s), f"`{Path(str(s)).name}`") for s in sources)
+
+
 def model_facts_from_dicts(repo_id: str, train: Mapping[str, Any],
                            adapter_config: Mapping[str, Any], report: Mapping[str, Any],
                            adapter_repo: str | None = None) -> ModelFacts:
@@ -381,7 +393,8 @@ def model_facts_from_dicts(repo_id: str, train: Mapping[str, Any],
         repo_id=repo_id, base_model=str(base_model) if base_model else None,
         dataset=str(train["dataset"]) if train.get("dataset") else None,
         language=str(train.get("language") or "en"), lora=lora_from_dicts(train, adapter_config),
-        epochs=_num(train.get("epochs")), train_seconds=seconds, base=base, finetuned=tuned,
+        epochs=_num(train.get("epochs")), replay=replay_text(train.get("replay")),
+        train_seconds=seconds, base=base, finetuned=tuned,
         eval_split=str(report.get("split") or "validation"), adapter_repo=adapter_repo)
 
 

@@ -84,6 +84,9 @@ class TrainConfig:
                                        "encoder_attn.out_proj", "fc1", "fc2")
     lora_scope: str = "decoder"               # "decoder": encoder frozen and run once per chunk;
                                               # "all": LoRA in encoder and decoder (seed recipe)
+    # General speech mixed into train so the model keeps its general English (replay.py):
+    # "builtin" (shipped with vocabtune), dataset folders, or ("none",)
+    replay: tuple[str, ...] = ("builtin",)
     timestamp_share: float = 0.5              # share of targets with <|t|> tokens
     prompt_share: float = 0.3                 # share of targets conditioned on previous text
     warmup_steps: float = 0.1                 # fraction of steps when < 1 (transformers 5)

@@ -70,10 +70,11 @@ def prepare(cfg: TrainConfig) -> TrainInputs:
 
     from .dataset import load_dataset_dir
     from .lora import add_lora
+    from .replay import with_replay
 
     _check_config(cfg)
     resume_from = _check_output_dir(cfg)
-    dataset = load_dataset_dir(cfg.dataset)
+    dataset = with_replay(load_dataset_dir(cfg.dataset), cfg.replay)
     terms = load_terms(cfg)
     base_model = _base_name(cfg.base_model)
     model, processor, multilingual = load_model(base_model, cfg.language)
