@@ -89,6 +89,18 @@ def test_dropped_terms_are_named_in_one_warning(caplog):
     assert "Phi-2, GGUF" in caplog.text and "5 terms" in caplog.text
 
 
+def test_many_dropped_terms_wrap_without_splitting_a_term(caplog):
+    terms = [f"Term-{i} 7B" for i in range(150)]
+    with caplog.at_level(logging.WARNING, logger="vocabtune.prompting"):
+        log_dropped(terms, 40)
+    lines = caplog.records[0].getMessage().splitlines()
+    assert "150 did not fit" in lines[0] and len(lines) > 10
+    assert all(len(line) <= 96 for line in lines[1:])
+    assert all(line.endswith(",") for line in lines[1:-1])          # breaks fall between terms
+    names = " ".join(line.strip() for line in lines[1:]).split(", ")
+    assert names == terms
+
+
 @pytest.mark.parametrize("prefix", [1, 4, 30, 227, 300, 447])
 def test_prompt_plus_new_tokens_stay_within_448(prefix):
     new = max_new_tokens_for(prefix)

@@ -15,6 +15,7 @@ keeps every term's spelling and case exactly as in ``vocab/``.
 from __future__ import annotations
 
 import logging
+import textwrap
 from typing import Any, Sequence
 
 from .config import MAX_TARGET_TOKENS
@@ -86,13 +87,19 @@ def vocab_prompt_ids(processor: Any, terms: Sequence[str],
     return ids, dropped
 
 
+NBSP = "\u00a0"           # not whitespace to textwrap
+
+
 def log_dropped(dropped: Sequence[str], kept_count: int) -> None:
     """One warning naming every term that did not fit, so the person knows which terms
-    get no help from the prompt (and can move the important ones up the vocab file)."""
+    get no help from the prompt (and can move the important ones up the vocab file). The
+    names are wrapped under the message: a vocabulary of hundreds would be one huge line."""
     if dropped:
+        glued = ", ".join(t.replace(" ", NBSP) for t in dropped)     # lines break between terms
+        names = textwrap.fill(glued, width=96, initial_indent="  ", subsequent_indent="  ",
+                              break_on_hyphens=False, break_long_words=False).replace(NBSP, " ")
         log.warning("prompt holds %d terms; %d did not fit Whisper's %d-token prompt window "
-                    "and get no prompt help: %s", kept_count, len(dropped), MAX_PROMPT_TOKENS,
-                    ", ".join(dropped))
+                    "and get no prompt help:\n%s", kept_count, len(dropped), MAX_PROMPT_TOKENS, names)
 
 
 def max_new_tokens_for(prefix_len: int, max_positions: int = MAX_TARGET_TOKENS) -> int:
