@@ -33,12 +33,21 @@ cp "$DATA/train.vtt" "$DATA/validation.vtt" recordings/
 
 step "3. build the dataset"
 "$PY" "$REPO/prepare_data.py" build --out data/llm-lingo
+GENERAL=()
+if [ -f "$DATA/../general/test.mp3" ]; then
+  # plain English nobody trains on, to see what the fine-tune costs outside the vocabulary
+  mkdir -p general/recordings && cp "$DATA/../general/test.mp3" "$DATA/../general/test.vtt" general/recordings/
+  "$PY" "$REPO/prepare_data.py" build --recordings general/recordings --vocab vocab --out data/general \
+    > general/build.log 2>&1 || { cat general/build.log >&2; exit 1; }
+  echo "built data/general from ../general/test.mp3 (Harvard sentences) for the forgetting check"
+  GENERAL=(--general data/general)
+fi
 
 step "4. fine-tune (LoRA) on CPU"
 "$PY" "$REPO/finetune.py" train --dataset data/llm-lingo --base-model "$MODEL" --output-dir runs/llm-lingo
 
-step "5. evaluate: base vs fine-tuned (with and without the vocabulary prompt)"
-"$PY" "$REPO/finetune.py" evaluate --model runs/llm-lingo/best --dataset data/llm-lingo --compare
+step "5. evaluate: base vs fine-tuned (with and without the vocabulary prompt; general English)"
+"$PY" "$REPO/finetune.py" evaluate --model runs/llm-lingo/best --dataset data/llm-lingo --compare "${GENERAL[@]}"
 
 step "6. merge, then transcribe the validation recording for side-by-side review"
 "$PY" "$REPO/finetune.py" merge --adapter runs/llm-lingo/best --out models/llm-lingo-merged
