@@ -72,7 +72,9 @@ def with_replay(dataset, names: Sequence[str]):
     if missing:
         raise VocabtuneError(f"the replay data has no {', '.join(sorted(missing))} column",
                              hint="rebuild it with prepare_data.py build")
-    replay = replay.cast(train.features)
+    replay = replay.cast_column("audio", train.features["audio"])     # metadata only: quick
+    if replay.features != train.features:                              # e.g. float32 vs float64
+        replay = replay.cast(train.features)
     seconds = sum(e - s for s, e in zip(replay["start"], replay["end"]))
     log.info("replay: %d chunks (%.1f min) of general speech from %s mixed into train "
              "(--replay none turns it off)", len(replay), seconds / 60, ", ".join(names))
