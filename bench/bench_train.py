@@ -5,12 +5,13 @@
         [--repeats 1] [--out bench/out/train]
 
 Seed recipe (the reference): LoRA r=32 alpha=64 on q_proj/v_proj in encoder and decoder, a
-full 30 s encoder pass every step, batch 3, 5 epochs (`--lora-scope all`). Default: the
+full 30 s encoder pass every step, batch 3, 5 epochs (`--lora-scope all --replay none`). Default: the
 recipe in vocabtune/config.py (decoder-only LoRA on all decoder linear layers except
-cross-attention K/V, the frozen encoder run once, built-in replay speech mixed in, 6 epochs). Each run is a separate process
-(`finetune.py train`), timed from outside; peak RSS is the run's own (getrusage inside it,
-recorded in vocabtune_train.json). Prints the epoch at which each run first reached the
-seed recipe's best term recall; the `--epochs 2 --replay none` row gives the wall time to get there.
+cross-attention K/V, the frozen encoder run once, built-in replay speech mixed in, 8 epochs).
+Each run is a separate process (`finetune.py train`), timed from outside; peak RSS is the
+run's own (getrusage inside it, recorded in vocabtune_train.json). Prints the epoch at which each run first reached the
+seed recipe's best term recall; the `--epochs 2 --replay none` row gives the wall time to get
+there.
 """
 
 from __future__ import annotations
