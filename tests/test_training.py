@@ -463,12 +463,17 @@ def test_cross_attention_kv_is_not_cached_when_its_projections_train(tiny_datase
     assert "cross_kv" not in inputs.train[0]
 
 
-def test_cross_attention_kv_cache_only_on_the_cpu_within_the_memory_share():
-    from vocabtune.encoder_cache import CROSS_KV_MEMORY_SHARE, should_cache_cross_kv
+def test_cross_attention_kv_cache_only_on_the_cpu_within_the_memory_share_and_cap():
+    from vocabtune.encoder_cache import (CROSS_KV_MAX_BYTES, CROSS_KV_MEMORY_SHARE,
+                                         should_cache_cross_kv)
 
-    ram = 16 * 2**30
+    ram = 4 * 2**30                                        # the share binds
     assert should_cache_cross_kv(int(CROSS_KV_MEMORY_SHARE * ram), "cpu", ram)
     assert not should_cache_cross_kv(int(CROSS_KV_MEMORY_SHARE * ram) + 1, "cpu", ram)
+    big = 64 * 2**30                                       # the cap binds
+    assert should_cache_cross_kv(CROSS_KV_MAX_BYTES, "cpu", big)
+    assert not should_cache_cross_kv(CROSS_KV_MAX_BYTES + 1, "cpu", big)
+    assert not should_cache_cross_kv(int(2.8 * 2**30), "cpu", big)   # whisper-small + replay
     assert not should_cache_cross_kv(1, "cuda", ram)
     assert not should_cache_cross_kv(1, "cpu", None)
 
