@@ -3,8 +3,8 @@
 Why: a few minutes of one person's jargon is a narrow diet. LoRA on it alone shifts the
 decoder's sense of ordinary English a little: on llm-lingo it turned "fall" into "ball" and
 "drug store" into "drugstore" on plain sentences it had transcribed right before. Mixing
-plain sentences into every epoch is the usual cure for that forgetting (rehearsal); the
-measurements are in BENCHMARKS.md (issue 4).
+plain sentences into every epoch (rehearsal) lessens that forgetting; on llm-lingo it did,
+without removing it (BENCHMARKS.md, issue 4).
 
 Sources, in ``TrainConfig.replay``:
 
