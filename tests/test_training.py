@@ -323,6 +323,25 @@ def test_resume_without_checkpoint_and_rerun_into_a_used_folder_are_refused(
     assert "--resume" in capsys.readouterr().err
 
 
+def test_resume_with_other_settings_is_refused_naming_them(full_run, tiny_dataset, tiny_model,
+                                                           vocab_dir, capsys):
+    """The recipe is kept beside the checkpoints; --resume must use the same one."""
+    import finetune
+
+    out = full_run[0].output_dir
+    recipe = json.loads((out / "vocabtune_recipe.json").read_text())
+    assert recipe["epochs"] == 3 and recipe["replay"] == ["none"] and "device" not in recipe
+    before = sorted(p.name for p in out.rglob("*"))
+    args = ["train", "--dataset", str(tiny_dataset), "--base-model", str(tiny_model), "--vocab",
+            str(vocab_dir), "--device", "cpu", "--output-dir", str(out), "--resume"]
+    assert finetune.main(args + ["--epochs", "5", "--replay", "builtin"]) == 1
+    err = capsys.readouterr().err
+    assert "--resume with different settings" in err and "Traceback" not in err
+    assert "epochs: 3 at the start, 5 now" in err and "replay: none at the start, builtin now" in err
+    assert "lora_r" not in err                                     # only what differs is named
+    assert sorted(p.name for p in out.rglob("*")) == before        # nothing written
+
+
 # --- several processes ---------------------------------------------------------------------
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 
 from .config import MAX_TARGET_TOKENS, TrainConfig
 from .errors import VocabtuneError
+from .recipe import check_resume_recipe, write_recipe
 from .train_output import TrainResult, finish_run, last_checkpoint
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
     _quiet_other_processes()
     inputs = prepare(cfg)
     trainer, logger = build_trainer(cfg, inputs, callbacks)
+    if not cfg.resume and trainer.is_world_process_zero():
+        write_recipe(cfg)
     started = time.perf_counter()
     try:
         trainer.train(resume_from_checkpoint=inputs.resume_from)
@@ -163,6 +166,7 @@ def _check_output_dir(cfg: TrainConfig) -> str | None:
         if found is None:
             raise VocabtuneError("nothing to resume: no complete checkpoint in this folder",
                                  file=cfg.output_dir, hint="run without --resume to start training")
+        check_resume_recipe(cfg)
         log.info("resuming from %s", found)
         return str(found)
     if found is not None or any(cfg.output_dir.glob("checkpoint-*")):

@@ -1,0 +1,68 @@
+"""The recipe a training run was started with, kept beside its checkpoints so that
+``--resume`` continues the same run rather than quietly mixing two.
+
+Why: the Trainer restores its optimizer, scheduler and step from a checkpoint but takes every
+other setting from the command line of the resumed call. Resuming with a different
+``--epochs``, ``--replay`` or ``--lora-r`` would produce an adapter that matches neither
+command and a model card that describes the second one. Settings that only change where or
+how fast it runs (device, evaluation batch size) may differ.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from .config import TrainConfig
+from .errors import VocabtuneError
+from .fsutil import atomic_write_text
+
+RECIPE_FILE = "vocabtune_recipe.json"
+NOT_RECIPE = ("output_dir", "resume", "device", "eval_batch_size")
+
+
+def recipe_of(cfg: TrainConfig) -> dict[str, Any]:
+    """The settings that decide what a run learns, as JSON values (paths resolved)."""
+    fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name not in NOT_RECIPE}
+    for name in ("dataset", "vocab"):
+        fields[name] = str(Path(fields[name]).expanduser().resolve())
+    base = Path(cfg.base_model).expanduser()
+    if base.is_dir():                       # a local folder, however it was spelt
+        fields["base_model"] = str(base.resolve())
+    return json.loads(json.dumps(fields, default=str))
+
+
+def write_recipe(cfg: TrainConfig) -> None:
+    cfg.output_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(cfg.output_dir / RECIPE_FILE, json.dumps(recipe_of(cfg), indent=2) + "\n")
+
+
+def check_resume_recipe(cfg: TrainConfig) -> None:
+    """Refuse to resume with settings that differ from the run's start; runs started before
+    the recipe was recorded are resumed as asked."""
+    path = cfg.output_dir / RECIPE_FILE
+    if not path.exists():
+        return
+    try:
+        started = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise VocabtuneError(f"cannot read the run's recipe ({err})", file=path,
+                             hint="restore the file, or start a new run in another --output-dir")
+    now = recipe_of(cfg)
+    changed = [name for name in sorted(set(started) | set(now)) if started.get(name) != now.get(name)]
+    if changed:
+        shown = "; ".join(f"{name}: {_show(started.get(name))} at the start, {_show(now.get(name))} now"
+                          for name in changed)
+        raise VocabtuneError(f"--resume with different settings ({shown})", file=path,
+                             hint="resume with the flags the run was started with, or start a new "
+                                  "run in another --output-dir")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list):
+        return " ".join(map(str, value))
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "unset" if value is None else str(value)
