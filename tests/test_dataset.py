@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +110,25 @@ def test_failed_save_keeps_the_old_dataset_and_leaves_nothing(saved, audio, monk
     after = {p.relative_to(saved): p.read_bytes() for p in saved.rglob("*") if p.is_file()}
     assert after == before
     assert [p.name for p in saved.parent.iterdir()] == ["me"]
+
+
+def test_a_killed_builds_leftovers_are_removed_but_a_running_ones_kept(saved, audio):
+    """kill -9 leaves the hidden temp folder behind: the next save to the same place removes
+    it, but never one whose process is alive (a build running beside this one)."""
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid = int(gone.stdout)
+    dead = saved.parent / f".me.building-{dead_pid}-0a1b2c3d"
+    old = saved.parent / f".me.old-{dead_pid}-0a1b2c3d"
+    running = saved.parent / f".me.building-{os.getpid()}-0a1b2c3d"
+    other = saved.parent / f".mine.building-{dead_pid}-0a1b2c3d"     # another dataset's
+    for folder in (dead, old, running, other):
+        (folder / "train").mkdir(parents=True)
+    save_dataset(make_dataset_dict(SPLITS, audio), saved, {"terms": []})
+    assert sorted(p.name for p in saved.parent.iterdir()) == sorted(["me", running.name, other.name])
 
 
 def test_failed_rename_puts_the_old_dataset_back(saved, audio, monkeypatch):

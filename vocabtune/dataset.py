@@ -95,6 +95,7 @@ def save_dataset(dataset: DatasetDict, out: Path, metadata: Mapping[str, Any]) -
     out = Path(out)
     check_output(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(out)
     tmp = _fresh_name(out, "building")
     try:
         tmp.mkdir()             # not mkdtemp: its 0700 mode would end up on the dataset
@@ -141,6 +142,35 @@ def _swap_in(new: Path, out: Path) -> None:
 def _fresh_name(out: Path, what: str) -> Path:
     """A hidden, unused name beside ``out`` (same file system, so renames are atomic)."""
     return out.parent / f".{out.name}.{what}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def remove_stale(out: Path) -> list[Path]:
+    """Delete the temp folders of earlier saves to ``out`` whose process is gone.
+
+    Why: ``save_dataset`` cleans up after any exception, but a build killed outright (kill -9,
+    power loss, out-of-memory) cannot; its hidden folder holds a whole dataset's audio. A
+    folder whose process still runs is another build's, and is left alone."""
+    removed = []
+    for path in out.parent.glob(f".{out.name}.*-*-*"):
+        what, _, rest = path.name[len(out.name) + 2:].partition("-")
+        pid = rest.split("-")[0]
+        if what in ("building", "old") and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            log.info("removed %s, left by a build that was killed", path)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if os.name == "nt":             # os.kill(pid, 0) would terminate it there: keep the folder
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:         # exists, owned by someone else
+        return True
+    return True
 
 
 def check_output(out: Path) -> None:
