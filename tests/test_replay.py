@@ -63,6 +63,19 @@ def test_a_dataset_folder_replays_both_its_splits(voice, tmp_path):
     assert len(mixed["validation"]) == 2
 
 
+def test_builtin_and_a_folder_replay_together(voice, builtin, tmp_path):
+    """The built-in chunks and a built folder declare their audio differently; mixing both
+    (``--replay builtin DIR``) must still work, with every chunk's audio readable."""
+    other = make_dataset(tmp_path / "general", n_train=3, n_val=1)
+    mixed = with_replay(load_dataset_dir(voice), ["builtin", str(other)])
+    train = mixed["train"]
+    assert len(train) == 6 + len(builtin) + 3 + 1
+    assert train["source"][6:6 + len(builtin)] == builtin["source"]
+    for i in (0, 6, len(train) - 1):                                  # own, builtin, folder
+        row = train[i]
+        assert len(example_audio(row)) == pytest.approx((row["end"] - row["start"]) * SAMPLE_RATE, abs=2)
+
+
 def test_a_missing_replay_folder_is_named(voice, tmp_path):
     with pytest.raises(VocabtuneError, match="no such replay dataset folder") as err:
         with_replay(load_dataset_dir(voice), [str(tmp_path / "nope")])

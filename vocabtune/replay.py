@@ -56,7 +56,9 @@ def load_replay(names: Sequence[str]):
     parts = [_load_source(name) for name in replay_sources(names)]
     if not parts:
         return None
-    return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+    # sources differ in how their audio column is declared (decoded or not, float widths):
+    # datasets refuses to concatenate those, so each takes the first one's features
+    return concatenate_datasets([parts[0], *(_like(p, parts[0].features) for p in parts[1:])])
 
 
 def with_replay(dataset, names: Sequence[str]):
@@ -67,18 +69,22 @@ def with_replay(dataset, names: Sequence[str]):
     if replay is None:
         return dataset
     train = dataset["train"]
-    replay = replay.select_columns([c for c in train.column_names if c in replay.column_names])
-    missing = set(train.column_names) - set(replay.column_names)
-    if missing:
-        raise VocabtuneError(f"the replay data has no {', '.join(sorted(missing))} column",
-                             hint="rebuild it with prepare_data.py build")
-    replay = replay.cast_column("audio", train.features["audio"])     # metadata only: quick
-    if replay.features != train.features:                              # e.g. float32 vs float64
-        replay = replay.cast(train.features)
+    replay = _like(replay, train.features)
     seconds = sum(e - s for s, e in zip(replay["start"], replay["end"]))
     log.info("replay: %d chunks (%.1f min) of general speech from %s mixed into train "
              "(--replay none turns it off)", len(replay), seconds / 60, ", ".join(names))
     return DatasetDict({**dataset, "train": concatenate_datasets([train, replay])})
+
+
+def _like(part, features):
+    """``part`` with exactly ``features`` (the same columns, audio declared the same way)."""
+    part = part.select_columns([c for c in features if c in part.column_names])
+    missing = set(features) - set(part.column_names)
+    if missing:
+        raise VocabtuneError(f"the replay data has no {', '.join(sorted(missing))} column",
+                             hint="rebuild it with prepare_data.py build")
+    part = part.cast_column("audio", features["audio"])       # metadata only: quick
+    return part if part.features == features else part.cast(features)   # e.g. float32 vs 64
 
 
 def _load_source(name: str):
