@@ -135,6 +135,28 @@ def test_new_weights_or_compute_type_get_their_own_conversion(tiny_whisper, tmp_
     assert len(conversions) == 3
 
 
+def test_stale_conversions_are_pruned_and_others_kept(tiny_whisper, tmp_path, cache, conversions):
+    """A re-trained model's old conversions (every compute type) and those of deleted models
+    go; another model's, and the same weights' other compute type, stay."""
+    model, other, gone = tmp_path / "model", tmp_path / "other", tmp_path / "gone"
+    for folder in (model, other, gone):
+        shutil.copytree(tiny_whisper, folder)
+    old_int8 = ct2_engine.converted_model(str(model), "int8")
+    old_f32 = ct2_engine.converted_model(str(model), "float32")
+    kept = ct2_engine.converted_model(str(other), "int8")
+    deleted = ct2_engine.converted_model(str(gone), "int8")
+    legacy = cache / "legacy-0123456789abcdef-int8"              # made before sources were kept
+    legacy.mkdir()
+    shutil.rmtree(gone)
+    weights = next(model.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes())                     # re-trained in place
+    new_int8 = ct2_engine.converted_model(str(model), "int8")
+    assert sorted(p.name for p in cache.iterdir()) == sorted([new_int8.name, kept.name, legacy.name])
+    assert not old_int8.exists() and not old_f32.exists() and not deleted.exists()
+    new_f32 = ct2_engine.converted_model(str(model), "float32")   # same new weights: both stay
+    assert new_int8.exists() and new_f32.exists() and len(conversions) == 6
+
+
 @pytest.mark.parametrize("damage", ["marker", "truncate"])
 def test_a_damaged_cache_is_rebuilt(tiny_whisper, conversions, damage):
     loaded = ct2_engine.load_ct2(str(tiny_whisper), device="cpu", language="en")

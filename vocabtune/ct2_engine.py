@@ -56,6 +56,7 @@ KEY_FILES = ("config.json", "generation_config.json", "preprocessor_config.json"
              "tokenizer.json", "adapter_config.json")
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 CONVERTED_FILES = ("model.bin", "config.json") + COPIED_FILES + (MARKER,)
+SOURCE_FILE = "vocabtune_source.txt"    # the folder it was converted from (prune_stale)
 # Whisper's fallback rule on faster-whisper's scale: gzip ratio of the text over 2.4 is
 # what transformers' token-ratio threshold of 1.35 stands for (both are Whisper's default).
 GZIP_RATIO_THRESHOLD = 2.4
@@ -187,7 +188,40 @@ def converted_model(model: str, compute_type: str, *, rebuild: bool = False) -> 
         raise EngineUnavailable(str(err)) from err
     log.info("converted %s for CTranslate2 (%s) in %.1f s, cached in %s", model,
              compute_type, time.perf_counter() - started, out)
+    (out / SOURCE_FILE).write_text(str(folder.resolve()) + "\n", encoding="utf-8")
+    prune_stale(out)
     return out
+
+
+def prune_stale(current: Path) -> list[Path]:
+    """Delete the cached conversions that can never be used again: those of the same source
+    folder as ``current`` under another key (the model was re-trained or re-merged in place;
+    any compute type) and those whose source folder is gone. Each is a whole model (75 MB for whisper-base int8,
+    hundreds for larger ones), and every re-train would otherwise leave one behind.
+    Conversions that record no source (made before it was recorded) are left alone."""
+    source = _source_of(current)
+    removed = []
+    for entry in current.parent.iterdir():
+        other = _source_of(entry) if entry != current and entry.is_dir() else None
+        if other is None:
+            continue
+        older = other == source and _key_of(entry) != _key_of(current)   # any compute type
+        if older or not Path(other).is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+            log.info("removed the stale CTranslate2 conversion %s", entry)
+            removed.append(entry)
+    return removed
+
+
+def _key_of(converted: Path) -> str:
+    return converted.name.rsplit("-", 2)[-2]          # <name>-<key>-<compute type>
+
+
+def _source_of(converted: Path) -> str | None:
+    try:
+        return (converted / SOURCE_FILE).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
 
 
 def convert(folder: Path, out: Path, quantization: str) -> Path:
