@@ -61,6 +61,7 @@ class ModelFacts:
     lora: dict[str, Any] = field(default_factory=dict)   # r, alpha, dropout, target_modules
     epochs: float | None = None
     replay: str | None = None                        # general speech mixed into training
+    speed_perturb: str | None = None                 # speed-perturbed copies trained on
     train_seconds: float | None = None
     base: Metrics | None = None
     finetuned: Metrics | None = None
@@ -299,6 +300,7 @@ def _training_section(facts: ModelFacts) -> str:
             ("target modules", ", ".join(targets) if targets else None),
             ("epochs", facts.epochs),
             ("general speech replayed", facts.replay),
+            ("speed perturbation", facts.speed_perturb),
             ("training time", _duration(facts.train_seconds)),
             ("adapter", facts.adapter_repo)]
     table = ["| setting | value |", "|---|---|"]
@@ -381,6 +383,15 @@ def replay_text(sources: Any) -> str | None:
     return ", ".join(names.get(str(s), f"`{Path(str(s)).name}`") for s in sources)
 
 
+def speed_text(factors: Any) -> str | None:
+    """How a card names ``TrainConfig.speed_perturb`` (None: not recorded, older runs)."""
+    if not isinstance(factors, (list, tuple)):
+        return None
+    if not factors:
+        return "none"
+    return "copies of the train audio at " + ", ".join(f"{float(f):g}x" for f in factors) + " speed"
+
+
 def model_facts_from_dicts(repo_id: str, train: Mapping[str, Any],
                            adapter_config: Mapping[str, Any], report: Mapping[str, Any],
                            adapter_repo: str | None = None) -> ModelFacts:
@@ -394,6 +405,7 @@ def model_facts_from_dicts(repo_id: str, train: Mapping[str, Any],
         dataset=str(train["dataset"]) if train.get("dataset") else None,
         language=str(train.get("language") or "en"), lora=lora_from_dicts(train, adapter_config),
         epochs=_num(train.get("epochs")), replay=replay_text(train.get("replay")),
+        speed_perturb=speed_text(train.get("speed_perturb")),
         train_seconds=seconds, base=base, finetuned=tuned,
         eval_split=str(report.get("split") or "validation"), adapter_repo=adapter_repo)
 

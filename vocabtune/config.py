@@ -89,6 +89,8 @@ class TrainConfig:
     # General speech mixed into train so the model keeps its general English (replay.py):
     # "builtin" (shipped with vocabtune), dataset folders, or ("none",)
     replay: tuple[str, ...] = ("builtin",)
+    # Copies of the person's train chunks at these speeds (augment.py); () = none
+    speed_perturb: tuple[float, ...] = ()
     timestamp_share: float = 0.5              # share of targets with <|t|> tokens
     prompt_share: float = 0.3                 # share of targets conditioned on previous text
     warmup_steps: float = 0.1                 # fraction of steps when < 1 (transformers 5)

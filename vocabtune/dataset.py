@@ -88,6 +88,15 @@ def make_dataset_dict(splits: Mapping[str, Sequence[Chunk]], audio: Mapping[str,
     return DatasetDict({name: make_split(splits[name], audio, progress) for name in SPLITS})
 
 
+def with_features(part: Dataset, features: Features) -> Dataset:
+    """``part`` (with at least ``features``' columns) cast to exactly ``features``, so that
+    ``concatenate_datasets`` takes it: splits from different places declare their audio
+    differently (decoded or not) and their floats at different widths."""
+    part = part.select_columns([c for c in features if c in part.column_names])
+    part = part.cast_column("audio", features["audio"])       # metadata only: quick
+    return part if part.features == features else part.cast(features)
+
+
 # --- saving: temp folder beside the target, then rename -----------------------------------
 
 def save_dataset(dataset: DatasetDict, out: Path, metadata: Mapping[str, Any]) -> Path:

@@ -77,14 +77,14 @@ def with_replay(dataset, names: Sequence[str]):
 
 
 def _like(part, features):
-    """``part`` with exactly ``features`` (the same columns, audio declared the same way)."""
-    part = part.select_columns([c for c in features if c in part.column_names])
+    """``part`` with exactly ``features``; a source without a needed column is named."""
     missing = set(features) - set(part.column_names)
     if missing:
         raise VocabtuneError(f"the replay data has no {', '.join(sorted(missing))} column",
                              hint="rebuild it with prepare_data.py build")
-    part = part.cast_column("audio", features["audio"])       # metadata only: quick
-    return part if part.features == features else part.cast(features)   # e.g. float32 vs 64
+    from .dataset import with_features
+
+    return with_features(part, features)
 
 
 def _load_source(name: str):

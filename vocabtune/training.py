@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from .augment import check_factors
 from .config import MAX_TARGET_TOKENS, TrainConfig
 from .errors import VocabtuneError
 from .recipe import check_resume_recipe, write_recipe
@@ -71,13 +72,15 @@ def prepare(cfg: TrainConfig) -> TrainInputs:
     """Check and load in the order that fails fastest; raises VocabtuneError, writes nothing."""
     from transformers import set_seed
 
+    from .augment import with_speed_copies
     from .dataset import load_dataset_dir
     from .lora import add_lora
     from .replay import with_replay
 
     _check_config(cfg)
     resume_from = _check_output_dir(cfg)
-    dataset = with_replay(load_dataset_dir(cfg.dataset), cfg.replay)
+    dataset = with_replay(with_speed_copies(load_dataset_dir(cfg.dataset), cfg.speed_perturb),
+                          cfg.replay)
     terms = load_terms(cfg)
     base_model = _base_name(cfg.base_model)
     model, processor, multilingual = load_model(base_model, cfg.language)
@@ -151,6 +154,7 @@ def _check_config(cfg: TrainConfig) -> None:
     for ok, message in problems:
         if not ok:
             raise VocabtuneError(message, hint="see finetune.py train --help")
+    check_factors(cfg.speed_perturb)
     if cfg.device == "cuda":
         import torch
 

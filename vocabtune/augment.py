@@ -1,0 +1,105 @@
+"""Speed perturbation: copies of the person's train chunks played a little slower and faster.
+
+Why: a few minutes of one voice at one pace is a narrow diet, and LoRA fitted to it drifts on
+ordinary speech too (replay.py). Playing each chunk at 0.9x and 1.1x speed, with its pitch
+moving as a tape's would (Ko et al., 2015, "Audio augmentation for speech recognition"), gives
+every term three acoustic versions for the cost of one recording. On llm-lingo it let half the
+epochs reach the same term recall while general English drifted less (BENCHMARKS.md, issue 4).
+
+A slowed chunk grows (a 28 s chunk lasts 31 s at 0.9x), past Whisper's 30 s window; its cues
+are re-timed and packed again with ``pack_cues``, so no copy is cut and no cue split.
+The copies go to the train split only, like replay: validation stays the person's own audio.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from dataclasses import replace
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from .audio import AudioSegment, ffmpeg_exe
+from .config import MAX_CHUNK_S, SAMPLE_RATE
+from .errors import VocabtuneError
+from .schema import Chunk, Cue
+from .segments import pack_cues
+
+log = logging.getLogger(__name__)
+SAMPLE_WIDTH = 2
+
+
+def check_factors(factors: Sequence[float]) -> tuple[float, ...]:
+    """Distinct factors other than 1 (the original is always kept), each in [0.5, 2]."""
+    for f in factors:
+        if not 0.5 <= f <= 2.0:
+            raise VocabtuneError(f"--speed-perturb {f:g} is outside 0.5-2",
+                                 hint="use factors near 1, such as 0.9 1.1, or none")
+    return tuple(dict.fromkeys(f for f in factors if f != 1.0))
+
+
+def change_speed(pcm16: bytes, factor: float) -> bytes:
+    """16 kHz mono PCM played ``factor`` times as fast, still 16 kHz (duration / factor).
+
+    FFmpeg does it (the wheel's binary, as for decoding): the samples are declared to be at
+    16000 x factor Hz and resampled to 16000 Hz by libswresample, which band-limits the
+    result; numpy interpolation would alias when speeding up."""
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error",
+           "-f", "s16le", "-ar", str(round(SAMPLE_RATE * factor)), "-ac", "1", "-i", "pipe:0",
+           "-ar", str(SAMPLE_RATE), "-f", "s16le", "-ac", "1", "pipe:1"]
+    done = subprocess.run(cmd, input=pcm16, capture_output=True, check=False)
+    if done.returncode != 0:
+        raise VocabtuneError(f"ffmpeg could not change the speed: {done.stderr.decode(errors='replace').strip()}",
+                             hint="reinstall imageio-ffmpeg")
+    return done.stdout
+
+
+def retimed(cues: Sequence[Cue], factor: float) -> list[Cue]:
+    """Cue times of the same speech played ``factor`` times as fast."""
+    return [replace(c, start=round(c.start / factor, 3), end=round(c.end / factor, 3)) for c in cues]
+
+
+def speed_chunks(row: dict, samples: np.ndarray, factors: Sequence[float]
+                 ) -> Iterator[tuple[Chunk, AudioSegment]]:
+    """Each factor's copy of one dataset row, as chunks of <= 30 s with their audio. The
+    copy is its own "recording" (source ``<source>@<start>x<factor>``) with cue times from
+    its start, so ``dataset.chunk_rows`` slices and checks it like any other."""
+    cues = [Cue(c["start"], c["end"], c["text"]) for c in row["cues"]] or \
+        [Cue(0.0, row["end"] - row["start"], row["text"])]
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+    for factor in factors:
+        audio = AudioSegment(data=change_speed(pcm, factor), sample_width=SAMPLE_WIDTH,
+                             frame_rate=SAMPLE_RATE, channels=1)
+        source = f"{row['source']}@{row['start']:.3f}x{factor:g}"
+        for chunk in pack_cues(_within(retimed(cues, factor), audio), source, MAX_CHUNK_S):
+            yield chunk, audio
+
+
+def _within(cues: list[Cue], audio: AudioSegment) -> list[Cue]:
+    """The last cue ends where the resampled audio does (they can differ by a sample)."""
+    length = audio.frame_count() / SAMPLE_RATE
+    return [replace(c, end=min(c.end, length)) for c in cues if c.start < length]
+
+
+def with_speed_copies(dataset, factors: Sequence[float], progress: Any = None):
+    """``dataset`` (train/validation) with speed-perturbed copies of its train chunks
+    appended to train; unchanged when ``factors`` is empty."""
+    from datasets import DatasetDict, concatenate_datasets
+
+    from .dataset import example_audio, make_split, with_features
+
+    factors = check_factors(factors)
+    if not factors:
+        return dataset
+    train = dataset["train"]
+    chunks, audio = [], {}
+    for row in train:
+        for chunk, segment in speed_chunks(row, example_audio(row), factors):
+            chunks.append(chunk)
+            audio[chunk.source] = segment
+    copies = make_split(chunks, audio)
+    log.info("speed perturbation: %d copies at %s x speed of the %d train chunks added "
+             "(--speed-perturb none turns it off)", len(copies),
+             " and ".join(f"{f:g}" for f in factors), len(train))
+    return DatasetDict({**dataset, "train": concatenate_datasets([train, with_features(copies, train.features)])})
