@@ -65,6 +65,19 @@ def test_a_slowed_full_chunk_is_packed_again_without_splitting_a_cue():
     assert fast[0].end == pytest.approx(28.0 / 1.1, abs=1e-3)
 
 
+@pytest.mark.parametrize("factor", [0.9, 1.1])
+def test_a_cue_ending_with_the_audio_still_fits_the_copy(factor):
+    """27.053 s / 1.1 = 24.5936 s: the re-timed end rounds past the resampled audio, which a
+    dataset row refuses (its slice would be padded with silence)."""
+    from vocabtune.dataset import chunk_rows
+
+    row = {"source": "talk.mp3", "start": 29.127, "end": 56.18, "text": "a b",
+           "cues": [{"start": 0.0, "end": 20.0, "text": "a"}, {"start": 20.713, "end": 27.053, "text": "b"}]}
+    pieces = list(speed_chunks(row, tone(27.053, 300.0), [factor]))
+    rows = [r for chunk, audio in pieces for r in chunk_rows([chunk], {chunk.source: audio})]
+    assert " ".join(r["text"] for r in rows) == "a b"
+
+
 def test_copies_go_to_train_with_audio_matching_their_times(tmp_path):
     voice = load_dataset_dir(make_dataset(tmp_path / "voice"))
     mixed = with_speed_copies(voice, [0.9, 1.1])

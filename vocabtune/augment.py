@@ -68,8 +68,12 @@ def speed_chunks(row: dict, samples: np.ndarray, factors: Sequence[float]
     cues = [Cue(c["start"], c["end"], c["text"]) for c in row["cues"]] or \
         [Cue(0.0, row["end"] - row["start"], row["text"])]
     pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+    per_ms = SAMPLE_WIDTH * SAMPLE_RATE // 1000
     for factor in factors:
-        audio = AudioSegment(data=change_speed(pcm, factor), sample_width=SAMPLE_WIDTH,
+        data = change_speed(pcm, factor)
+        # whole milliseconds: chunks are sliced in ms (audio.slice_segment), and pydub pads a
+        # slice that runs past the end with silence rather than stopping (< 1 ms is lost)
+        audio = AudioSegment(data=data[: len(data) // per_ms * per_ms], sample_width=SAMPLE_WIDTH,
                              frame_rate=SAMPLE_RATE, channels=1)
         source = f"{row['source']}@{row['start']:.3f}x{factor:g}"
         for chunk in pack_cues(_within(retimed(cues, factor), audio), source, MAX_CHUNK_S):
