@@ -104,7 +104,8 @@ def test_training_adds_the_copies_to_train_only(tmp_path, tiny_whisper):
     vocab = tmp_path / "vocab"
     vocab.mkdir()
     (vocab / "terms.txt").write_text("GGUF\n")
-    inputs = prepare(config(voice, tiny_whisper, vocab, tmp_path / "run", speed_perturb=(0.9, 1.1)))
+    inputs = prepare(config(voice, tiny_whisper, vocab, tmp_path / "run",
+                            speed_perturb=TrainConfig().speed_perturb))             # the default
     assert len(inputs.train) == 3 * 6 and len(inputs.validation) == 2
     assert "encoder_hidden" in inputs.train[17]                     # encoded once, like the rest
     assert not (tmp_path / "run").exists()

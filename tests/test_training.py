@@ -83,8 +83,10 @@ def vocab_dir(tmp_path_factory) -> Path:
 
 
 def config(dataset: Path, model: Path, vocab: Path, out: Path, **kw) -> TrainConfig:
-    """Without replay unless asked (test_replay.py covers it): step counts stay 6 chunks / 3."""
+    """Without replay or speed copies unless asked (test_replay.py and test_augment.py cover
+    them): step counts stay 6 chunks / 3."""
     kw.setdefault("replay", ("none",))
+    kw.setdefault("speed_perturb", ())
     return TrainConfig(dataset=dataset, base_model=str(model), vocab=vocab, output_dir=out,
                        device="cpu", **kw)
 
@@ -351,7 +353,8 @@ def test_two_processes_under_torchrun(tiny_dataset, tiny_model, vocab_dir, tmp_p
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            str(ROOT / "finetune.py"), "train", "--dataset", str(tiny_dataset),
            "--base-model", str(tiny_model), "--vocab", str(vocab_dir), "--output-dir", str(out),
-           "--max-steps", "2", "--device", "cpu", "--replay", "none"]
+           "--max-steps", "2", "--device", "cpu", "--replay", "none",
+           "--speed-perturb", "none"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     meta = json.loads((out / "best" / "vocabtune_train.json").read_text())
