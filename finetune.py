@@ -31,8 +31,8 @@ def cmd_train(a: argparse.Namespace) -> int:
         learning_rate=a.learning_rate, batch_size=a.batch_size,
         gradient_accumulation=a.gradient_accumulation, lora_r=a.lora_r, lora_alpha=a.lora_alpha,
         lora_dropout=a.lora_dropout, target_modules=tuple(a.target_modules), lora_scope=a.lora_scope,
-        replay=tuple(a.replay), speed_perturb=speed_factors(a.speed_perturb), timestamp_share=a.timestamp_share, prompt_share=a.prompt_share,
-        max_steps=a.max_steps,
+        replay=tuple(a.replay), speed_perturb=speed_factors(a.speed_perturb),
+        timestamp_share=a.timestamp_share, prompt_share=a.prompt_share, max_steps=a.max_steps,
         resume=a.resume, seed=a.seed, device=a.device)
     result = train(cfg)
     if result.summary:          # empty on all but the main process under torchrun
@@ -142,8 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "from prepare_data.py build (uncorrected transcripts are fine), or none")
     t.add_argument("--speed-perturb", nargs="+", default=[f"{f:g}" for f in d.speed_perturb] or ["none"],
                    metavar="FACTOR",
-                   help="also train on copies of your train audio played at these speeds "
-                        f"(default: {' '.join(f'{f:g}' for f in d.speed_perturb) or 'none'}), or none")
+                   help="also train on copies of your train audio played at these speeds, or none")
     t.add_argument("--timestamp-share", type=float, default=d.timestamp_share,
                    help="share of targets that carry Whisper timestamp tokens (keeps captions working)")
     t.add_argument("--prompt-share", type=float, default=d.prompt_share,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import subprocess
 from dataclasses import replace
-from typing import Any, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -86,10 +86,11 @@ def _within(cues: list[Cue], audio: AudioSegment) -> list[Cue]:
     return [replace(c, end=min(c.end, length)) for c in cues if c.start < length]
 
 
-def with_speed_copies(dataset, factors: Sequence[float], progress: Any = None):
+def with_speed_copies(dataset, factors: Sequence[float]):
     """``dataset`` (train/validation) with speed-perturbed copies of its train chunks
     appended to train; unchanged when ``factors`` is empty."""
     from datasets import DatasetDict, concatenate_datasets
+    from tqdm.auto import tqdm
 
     from .dataset import example_audio, make_split, with_features
 
@@ -98,7 +99,8 @@ def with_speed_copies(dataset, factors: Sequence[float], progress: Any = None):
         return dataset
     train = dataset["train"]
     chunks, audio = [], {}
-    for row in train:
+    for row in tqdm(train, total=len(train), unit="chunk", desc="speed copies",
+                    disable=len(train) < 2):
         for chunk, segment in speed_chunks(row, example_audio(row), factors):
             chunks.append(chunk)
             audio[chunk.source] = segment
