@@ -78,6 +78,12 @@ def test_a_cue_ending_with_the_audio_still_fits_the_copy(factor):
     assert " ".join(r["text"] for r in rows) == "a b"
 
 
+def test_a_row_without_cue_times_is_one_cue():
+    row = {"source": "talk.mp3", "start": 0.0, "end": 5.0, "text": "all of it"}
+    [(chunk, audio)] = list(speed_chunks(row, tone(5.0, 300.0), [1.1]))
+    assert chunk.text == "all of it" and chunk.end == pytest.approx(5.0 / 1.1, abs=1e-3)
+
+
 def test_copies_go_to_train_with_audio_matching_their_times(tmp_path):
     voice = load_dataset_dir(make_dataset(tmp_path / "voice"))
     mixed = with_speed_copies(voice, [0.9, 1.1])

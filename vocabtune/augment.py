@@ -65,7 +65,8 @@ def speed_chunks(row: dict, samples: np.ndarray, factors: Sequence[float]
     """Each factor's copy of one dataset row, as chunks of <= 30 s with their audio. The
     copy is its own "recording" (source ``<source>@<start>x<factor>``) with cue times from
     its start, so ``dataset.chunk_rows`` slices and checks it like any other."""
-    cues = [Cue(c["start"], c["end"], c["text"]) for c in row["cues"]] or \
+    # a dataset built elsewhere may have no per-cue times: one cue spans the chunk
+    cues = [Cue(c["start"], c["end"], c["text"]) for c in row.get("cues") or [] if c["text"]] or \
         [Cue(0.0, row["end"] - row["start"], row["text"])]
     pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
     per_ms = SAMPLE_WIDTH * SAMPLE_RATE // 1000
@@ -108,4 +109,5 @@ def with_speed_copies(dataset, factors: Sequence[float]):
     log.info("speed perturbation: %d copies at %s x speed of the %d train chunks added "
              "(--speed-perturb none turns it off)", len(copies),
              " and ".join(f"{f:g}" for f in factors), len(train))
-    return DatasetDict({**dataset, "train": concatenate_datasets([train, with_features(copies, train.features)])})
+    copies = with_features(copies, train.features)
+    return DatasetDict({**dataset, "train": concatenate_datasets([train, copies])})
