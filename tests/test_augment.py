@@ -133,3 +133,13 @@ def test_cli_bad_speed_is_one_line(words, message, tmp_path, capsys):
                           "--speed-perturb", *words])
     err = capsys.readouterr().err
     assert code == 1 and message in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_float_samples_go_back_to_the_same_pcm():
+    """The copies start from the row's exact 16-bit samples (decoded to float by
+    example_audio), not from a rescaled version of them."""
+    from vocabtune.audio import float_to_pcm16, pcm16_to_float
+
+    pcm = np.array([-32768, -12345, -1, 0, 1, 12345, 32767], dtype=np.int16).tobytes()
+    assert float_to_pcm16(pcm16_to_float(pcm)) == pcm
+    assert float_to_pcm16(np.array([2.0, -2.0])) == np.array([32767, -32768], np.int16).tobytes()

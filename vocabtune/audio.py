@@ -94,6 +94,12 @@ def pcm16_to_float(data: bytes) -> np.ndarray:
     return np.frombuffer(data, dtype=np.int16).astype(np.float32) / INT16_SCALE
 
 
+def float_to_pcm16(samples: np.ndarray) -> bytes:
+    """The inverse of :func:`pcm16_to_float` (exact for samples that came from it)."""
+    scaled = np.round(np.asarray(samples, dtype=np.float64) * INT16_SCALE)
+    return np.clip(scaled, -INT16_SCALE, INT16_SCALE - 1).astype(np.int16).tobytes()
+
+
 def segment_seconds(segment: AudioSegment) -> float:
     return segment.frame_count() / segment.frame_rate
 

@@ -196,8 +196,9 @@ def converted_model(model: str, compute_type: str, *, rebuild: bool = False) -> 
 def prune_stale(current: Path) -> list[Path]:
     """Delete the cached conversions that can never be used again: those of the same source
     folder as ``current`` under another key (the model was re-trained or re-merged in place;
-    any compute type) and those whose source folder is gone. Each is a whole model (75 MB for whisper-base int8,
-    hundreds for larger ones), and every re-train would otherwise leave one behind.
+    any compute type) and those whose source folder is gone. Each is a whole model (75 MB
+    for whisper-base int8, hundreds for larger ones), and every re-train would otherwise
+    leave one behind.
     Conversions that record no source (made before it was recorded) are left alone."""
     source = _source_of(current)
     removed = []

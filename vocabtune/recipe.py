@@ -28,10 +28,15 @@ def recipe_of(cfg: TrainConfig) -> dict[str, Any]:
     fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name not in NOT_RECIPE}
     for name in ("dataset", "vocab"):
         fields[name] = str(Path(fields[name]).expanduser().resolve())
-    base = Path(cfg.base_model).expanduser()
-    if base.is_dir():                       # a local folder, however it was spelt
-        fields["base_model"] = str(base.resolve())
+    fields["base_model"] = base_name(cfg.base_model)
     return json.loads(json.dumps(fields, default=str))
+
+
+def base_name(name: str) -> str:
+    """A local base model folder made absolute (however it was spelt), so the adapter finds
+    its base from anywhere and a resumed run compares equal; a Hub id as given."""
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.is_dir() else name
 
 
 def write_recipe(cfg: TrainConfig) -> None:

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 from .augment import check_factors
 from .config import MAX_TARGET_TOKENS, TrainConfig
 from .errors import VocabtuneError
-from .recipe import check_resume_recipe, write_recipe
+from .recipe import base_name, check_resume_recipe, write_recipe
 from .train_output import TrainResult, finish_run, last_checkpoint
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def prepare(cfg: TrainConfig) -> TrainInputs:
     dataset = with_replay(with_speed_copies(load_dataset_dir(cfg.dataset), cfg.speed_perturb),
                           cfg.replay)
     terms = load_terms(cfg)
-    base_model = _base_name(cfg.base_model)
+    base_model = base_name(cfg.base_model)
     model, processor, multilingual = load_model(base_model, cfg.language)
     set_seed(cfg.seed)                      # LoRA's A matrices are drawn from torch's RNG
     peft_model = add_lora(model, cfg)
@@ -185,12 +185,6 @@ def load_terms(cfg: TrainConfig) -> list[str]:
     from .dataset import dataset_terms
 
     return dataset_terms(cfg.vocab, cfg.dataset)[0]
-
-
-def _base_name(name: str) -> str:
-    """Local folders are recorded absolute, so the adapter finds its base from anywhere."""
-    path = Path(name).expanduser()
-    return str(path.resolve()) if path.is_dir() else name
 
 
 def load_model(name: str, language: str) -> tuple[Any, Any, bool]:
