@@ -28,7 +28,7 @@ def found(text: str) -> list[tuple[str, str]]:
 # --- spelling hints --------------------------------------------------------------------
 
 @pytest.mark.parametrize("text", [
-    "mixtral 8x7b and MIXTRAL 8X7B", "Lora, LoRA and lora.", "QLoRA is not LoRA twice",
+    "Mixtral 8x7B and LoRA.", "Llama.cpp first. (Llama.cpp again)", "QLoRA is not LoRA twice",
     "Ollama's models", "two Gemmas", "llama.cpp. Then Phi-2, then KV  cache",
     "Phi-3 is another model", "RAG, rag and rope", "open that file, a small model",
 ])
@@ -45,6 +45,10 @@ def test_no_false_alarm(text):
     ("deep seek v3", [("deep seek v3", "DeepSeek-V3")]),
     ("(Olama)", [("Olama", "Ollama")]),
     ("the kv-cache grows", [("kv-cache", "KV cache")]),
+    # capitals are part of the spelling; a capital first letter only at a sentence start
+    ("mixtral 8x7b and MIXTRAL 8X7B", [("mixtral 8x7b", "Mixtral 8x7B"), ("MIXTRAL 8X7B", "Mixtral 8x7B")]),
+    ("Lora, LoRA and lora.", [("Lora", "LoRA"), ("lora", "LoRA")]),
+    ("we build Llama.cpp", [("Llama.cpp", "llama.cpp")]),
 ])
 def test_near_misses_flagged(text, expected):
     assert found(text) == expected

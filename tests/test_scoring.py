@@ -30,13 +30,33 @@ def test_term_recall_exact_spelling_per_chunk():
     refs = ["I use Mixtral 8x7B and LoRA.", "Phi-2 is small, LoRA too", "QLoRA here"]
     hyps = ["I use mixed role 8x7B and lora", "Phi 2 is small, LoRA LoRA", "LoRA here"]
     scores = {s.term: s for s in term_scores(refs, hyps, TERMS)}
-    assert (scores["LoRA"].occurrences, scores["LoRA"].hits, scores["LoRA"].false_alarms) == (2, 2, 2)
+    # "lora" is not "LoRA"; the extra LoRA in chunk 2 and the one in "QLoRA here" are false alarms
+    assert (scores["LoRA"].occurrences, scores["LoRA"].hits, scores["LoRA"].false_alarms) == (2, 1, 2)
     assert scores["Mixtral 8x7B"].hits == 0 and scores["Phi-2"].hits == 0   # "Phi 2" != "Phi-2"
     assert (scores["QLoRA"].occurrences, scores["QLoRA"].hits) == (1, 0)
     recall, precision, f1 = term_summary(list(scores.values()))
-    assert recall == pytest.approx(2 / 5)
-    assert precision == pytest.approx(2 / 4)
-    assert f1 == pytest.approx(2 * 0.4 * 0.5 / 0.9)
+    assert recall == pytest.approx(1 / 5)
+    assert precision == pytest.approx(1 / 3)
+    assert f1 == pytest.approx(2 * (1 / 5) * (1 / 3) / (1 / 5 + 1 / 3))
+
+
+@pytest.mark.parametrize("ref, hyp, hits", [
+    ("we use LoRA", "we use LoRA", 1),
+    ("we use LoRA", "we use Lora", 0),            # capitals are part of the spelling
+    ("we use LoRA", "we use LORA", 0),
+    ("we use lora", "we use LoRA", 1),            # a reference's capitals do not hide it
+    ("bitsandbytes loads it", "Bitsandbytes loads it", 1),   # start of a sentence
+    ("bitsandbytes loads it", "BitsAndBytes loads it", 0),
+    ("Qwen is out", "qwen is out", 0),            # a capital term may not lose its capital
+    ("It works. bitsandbytes loads", "It works. Bitsandbytes loads", 1),
+    ("we serve vLLM", "we serve VLLM", 0),        # mid-sentence: no capital allowed
+    ("Mixtral 8x7B runs", "Mixtral\n8x7B runs", 1),  # a line break inside
+])
+def test_term_hits_need_the_vocabulary_capitals(ref, hyp, hits):
+    terms = ["LoRA", "bitsandbytes", "Qwen", "vLLM", "Mixtral 8x7B"]
+    scored = {s.term: s for s in term_scores([ref], [hyp], terms)}
+    assert sum(s.hits for s in scored.values()) == hits
+    assert sum(s.occurrences for s in scored.values()) == 1
 
 
 def test_term_in_other_chunk_does_not_count():
@@ -59,6 +79,6 @@ def test_biased_and_unbiased_wer_split_errors():
 
 
 def test_score_report_fields():
-    report = score("base", ["LoRA and Phi-2"], ["LoRA and phi-2"], TERMS)
+    report = score("base", ["LoRA and Phi-2"], ["LoRA and Phi-2"], TERMS)
     assert report.model == "base" and report.term_recall == 1.0 and report.term_precision == 1.0
     assert report.num_chunks == 1 and {s.term for s in report.per_term} == set(TERMS)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from vocabtune.errors import VocabtuneError
-from vocabtune.vocab import count_terms, find_term, parse_vocab_text, read_vocab
+from vocabtune.vocab import count_terms, find_term, parse_vocab_text, read_vocab, starts_sentence
 
 
 @pytest.mark.parametrize("term,text,expected", [
@@ -68,3 +68,11 @@ def test_read_vocab_missing_folder(tmp_path: Path):
 def test_read_vocab_shared_terms(llm_lingo: Path):
     terms = read_vocab(llm_lingo / "terms.txt")
     assert len(terms) == 40 and terms[0].text == "Hugging Face"
+
+
+@pytest.mark.parametrize("text, start, expected", [
+    ("LoRA here", 0, True), ("It ran. LoRA here", 8, True), ('He said "LoRA', 9, False),
+    ('Done! "LoRA', 7, True), ("we use LoRA", 7, False), ("why? (LoRA", 6, True),
+])
+def test_starts_sentence(text, start, expected):
+    assert starts_sentence(text, start) is expected

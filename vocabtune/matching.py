@@ -31,7 +31,7 @@ from rapidfuzz import fuzz, process
 
 from .schema import Term
 from .spoken import spoken_key, spoken_words
-from .vocab import find_term
+from .vocab import find_term, spelt_right_at
 
 # fuzz.ratio is 1 - indels / (len a + len b); one substituted character in a key of L
 # characters costs 2 indels, so a similarity s allows about (1 - s) * L substitutions.
@@ -92,6 +92,11 @@ def common_words() -> frozenset[str]:
 
 def is_common_word(word: str) -> bool:
     return word.strip(_EDGE).replace("’", "'").lower().removesuffix("'s") in common_words()
+
+
+def is_lone_common_word(text: str) -> bool:
+    """One common word: "solar" written for the term "SOLAR" is mostly the word itself."""
+    return len(text.split()) == 1 and is_common_word(text)
 
 
 # --- the vocabulary side ---------------------------------------------------------------
@@ -241,12 +246,12 @@ class Matcher:
 
 
 def _case_fixes(text: str, protected: list[tuple[int, int, str]]) -> list[Suggestion]:
-    """Exact occurrences written with other capitals or line breaks: restore the vocabulary
+    """Occurrences written with other capitals (``vocab.spelt_as``): restore the vocabulary
     spelling, unless the text is one common word ("solar" is not always "SOLAR")."""
     fixes = []
     for start, end, term in protected:
         found = text[start:end]
-        if " ".join(found.split()) != term and not (len(found.split()) == 1 and is_common_word(found)):
+        if not spelt_right_at(term, text, start, end) and not is_lone_common_word(found):
             fixes.append(Suggestion(start, end, found, term, 1.0))
     return fixes
 

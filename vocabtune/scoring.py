@@ -3,11 +3,13 @@ recall/precision on exact spelling (the number the person cares about most).
 
 All pure functions over lists of strings; models and audio stay elsewhere.
 
-Term rules (see vocab.find_term): an occurrence of a term in a reference counts as
-recognised when the hypothesis of the same chunk contains the term spelt exactly as in
-vocab/ (case-insensitive, surrounding punctuation ignored). Per chunk, hits are
-min(reference count, hypothesis count); hypothesis occurrences beyond the reference count
-are false alarms (they lower precision).
+Term rules: an occurrence of a term in a reference (found whatever its capitals,
+vocab.find_term) counts as recognised when the hypothesis of the same chunk contains the
+term spelt exactly as in vocab/, capitals included (vocab.find_exact: "Lora" is not
+"LoRA"; surrounding punctuation and line breaks are ignored, and a lower-case term may
+start with a capital, as at the start of a sentence). Per chunk, hits are
+min(reference count, hypothesis count); exact hypothesis occurrences beyond the reference
+count are false alarms (they lower precision).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Sequence
 import jiwer
 
 from .schema import EvalReport, TermScore
-from .vocab import find_term
+from .vocab import find_exact, find_term
 
 
 @lru_cache(maxsize=1)
@@ -63,7 +65,7 @@ def term_scores(refs: Sequence[str], hyps: Sequence[str], terms: Sequence[str]) 
     scores = {t: TermScore(term=t) for t in terms}
     for ref, hyp in zip(refs, hyps, strict=True):
         for term, score in scores.items():
-            n_ref, n_hyp = len(find_term(term, ref)), len(find_term(term, hyp))
+            n_ref, n_hyp = len(find_term(term, ref)), len(find_exact(term, hyp))
             score.occurrences += n_ref
             score.hits += min(n_ref, n_hyp)
             score.false_alarms += max(0, n_hyp - n_ref)

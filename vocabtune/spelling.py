@@ -1,10 +1,13 @@
 """Likely misspelt vocabulary terms in caption text: hints for ``check``, never edits.
 
 A span of text is flagged when it is *close to* a term without matching it exactly
-(matching is :func:`vocabtune.vocab.find_term`: case-insensitive, whole words):
+(:func:`vocabtune.vocab.find_exact`: whole words, capitals included, except a capital first
+letter at the start of a sentence):
 
-* **written differently** — the same letters and digits with other separators or
-  spacing: "Mixtral 8 x 7B", "Tiny Llama", "llamacpp", "Phi 2" for "Phi-2";
+* **written differently** — the same letters and digits with other capitals, separators
+  or spacing: "Lora" for "LoRA", "Mixtral 8 x 7B", "Tiny Llama", "llamacpp", "Phi 2" for
+  "Phi-2". Other capitals are not flagged on a lone common word ("solar" for "SOLAR"),
+  which is mostly the word itself, as ``suggest`` does;
 * **a near miss** — Damerau (OSA) edits, counted by rapidfuzz, of at most a quarter of the
   term's letters and digits (a similarity of 0.75 or more), and never more than 2 (the cap
   Lucene's fuzzy matching uses, as more edits mostly match unrelated words). So 5-7
@@ -26,7 +29,8 @@ from typing import Iterable, Sequence
 from rapidfuzz.distance import OSA
 
 from .schema import Cue, Problem, Severity
-from .vocab import find_term
+from .matching import is_lone_common_word
+from .vocab import find_term, spelt_right_at
 
 MIN_FUZZY_CHARS = 5          # shorter terms: only separator/spacing variants are flagged
 CHARS_PER_EDIT = 4           # one edit allowed per 4 letters/digits of the term ...
@@ -52,12 +56,13 @@ def near_misses(text: str, terms: Sequence[str]) -> list[Misspelling]:
 
     Each window of words is normalised once and each term once (``_prepared``), not once per
     (window, term) pair: ``check`` and ``build`` run this over every cue of every recording."""
-    exact = [span for term in terms for span in find_term(term, text)]
+    found = [(s, e, term) for term in terms for s, e in find_term(term, text)]
     words = _words(text)
     longest = max((len(t.split()) for t in terms), default=0)
     windows = [_Window(text[s:e], s, e, k) for s, e, k in _windows(words, longest)
-               if not any(a < e and s < b for a, b in exact)]
-    hits = []
+               if not any(a < e and s < b for a, b, _ in found)]
+    hits = [Misspelling(text[s:e], term, s, e, 0) for s, e, term in found
+            if not spelt_right_at(term, text, s, e) and not is_lone_common_word(text[s:e])]
     for term in _prepared(tuple(terms)):
         for w in windows:
             if w.words > term.words + MAX_EXTRA_WORDS:

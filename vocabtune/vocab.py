@@ -72,8 +72,40 @@ def term_pattern(term: str) -> re.Pattern[str]:
 
 
 def find_term(term: str, text: str) -> list[tuple[int, int]]:
-    """Character spans of every occurrence of ``term`` in ``text``."""
+    """Character spans of every occurrence of ``term`` in ``text``, whatever its capitals
+    (so a reference written "lora" still counts as an occurrence of "LoRA")."""
     return [m.span() for m in term_pattern(term).finditer(text)]
+
+
+def spelt_as(term: str, found: str, sentence_start: bool = False) -> bool:
+    """Whether ``found`` (text ``find_term`` matched) is the term's own spelling, capitals
+    included: the person lists "LoRA", so "Lora" is a misspelling. Whitespace runs inside
+    do not matter (a caption line break). One allowance, at the start of a sentence only:
+    a capital first letter where the term starts in lower case ("Bitsandbytes loads ...";
+    mid-sentence, "VLLM" is not "vLLM")."""
+    got, want = " ".join(found.split()), " ".join(term.split())
+    return got == want or (sentence_start and want[:1].islower()
+                           and got == want[:1].upper() + want[1:])
+
+
+_OPENING = re.compile(r"[\s\"'“‘(\[]+$")
+
+
+def starts_sentence(text: str, start: int) -> bool:
+    """Whether ``text[start:]`` begins a sentence: nothing but opening punctuation before
+    it, or a full stop, question or exclamation mark."""
+    before = _OPENING.sub("", text[:start])
+    return not before or before[-1] in ".!?…"
+
+
+def spelt_right_at(term: str, text: str, start: int, end: int) -> bool:
+    """:func:`spelt_as` for the span ``text[start:end]``, knowing where sentences start."""
+    return spelt_as(term, text[start:end], starts_sentence(text, start))
+
+
+def find_exact(term: str, text: str) -> list[tuple[int, int]]:
+    """Spans of the occurrences of ``term`` spelt exactly (:func:`spelt_as`)."""
+    return [(s, e) for s, e in find_term(term, text) if spelt_right_at(term, text, s, e)]
 
 
 def count_terms(terms: Iterable[str], text: str) -> Counter[str]:
