@@ -8,12 +8,14 @@ hand-corrected VTTs of the same names and ``terms.txt``. Base and reference cues
 differently, so both are grouped into blocks of cues that overlap in time, and each block of
 base text is scored against the reference text of the same block.
 
-Per block and term (term occurrences by exact spelling, :func:`vocabtune.vocab.find_term`):
-``missed`` = max(0, reference count - base count), the occurrences the person must fix.
-A suggestion that changes text into term T (not a capitals-only fix) is *correct* up to
-``missed`` of T in that block; precision = correct / such suggestions, recall = correct /
-missed. Capitals-only fixes are counted apart. Term recall and WER of the whole text
-before and after applying every suggestion show the end result, damage included.
+Per block and term: ``missed`` = max(0, reference count - base count spelt exactly), the
+occurrences the person must fix (reference occurrences are found whatever their capitals,
+:func:`vocabtune.vocab.find_term`; base ones only with the vocabulary's capitals,
+:func:`vocabtune.vocab.find_exact`, as the term metrics count them). A suggestion of term T
+is *correct* up to ``missed`` of T in that block; precision = correct / suggestions, recall =
+correct / missed. The suggestions that change capitals only are also counted apart. Term
+recall and WER of the whole text before and after applying every suggestion show the end
+result, damage included.
 """
 
 from __future__ import annotations
@@ -31,13 +33,13 @@ from vocabtune.captions import read_vtt  # noqa: E402
 from vocabtune.matching import Matcher, Suggestion  # noqa: E402
 from vocabtune.schema import Cue  # noqa: E402
 from vocabtune.scoring import term_scores, term_summary, wer  # noqa: E402
-from vocabtune.vocab import find_term, read_vocab  # noqa: E402
+from vocabtune.vocab import find_exact, find_term, read_vocab  # noqa: E402
 
 
 @dataclass
 class Tally:
     missed: int = 0             # reference occurrences not spelt right in the base
-    suggested: int = 0          # suggestions that change words (not capitals only)
+    suggested: int = 0
     correct: int = 0
     case_fixes: int = 0
     cues: int = 0
@@ -80,12 +82,11 @@ def apply(text: str, suggestions: list[Suggestion]) -> str:
 def score_block(base: str, ref: str, suggestions: list[Suggestion], terms: list[str], where: str) -> Tally:
     """Correct suggestions in one block: up to the occurrences the base missed, per term."""
     t = Tally()
-    missed = Counter({term: max(0, len(find_term(term, ref)) - len(find_term(term, base))) for term in terms})
+    missed = Counter({term: max(0, len(find_term(term, ref)) - len(find_exact(term, base))) for term in terms})
     t.missed = sum(missed.values())
     for s in suggestions:
-        if find_term(s.term, s.found):          # already the term: capitals/spacing only
+        if find_term(s.term, s.found):          # the term with other capitals
             t.case_fixes += 1
-            continue
         t.suggested += 1
         if missed[s.term] > 0:
             missed[s.term] -= 1
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     terms = read_vocab(a.vocab or a.reference / "terms.txt")
     names = [t.text for t in terms]
     matcher = Matcher(terms)
-    print("| file | terms to fix | suggestions | correct | precision | recall | capitals-only "
+    print("| file | terms to fix | suggestions | correct | precision | recall | of them capitals only "
           "| term recall before -> after | WER before -> after | ms per cue |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     total = Tally()

@@ -10,7 +10,7 @@ from vocabtune.vocab import count_terms, find_term, parse_vocab_text, read_vocab
 
 @pytest.mark.parametrize("term,text,expected", [
     ("LoRA", "QLoRA and LoRA.", 1),          # inside a longer word does not count
-    ("LoRA", "lora, LORA; LoRA-based", 3),   # case-insensitive, punctuation around ignored
+    ("LoRA", "lora, LORA; LoRA-based", 3),   # find_term: any capitals, punctuation around ignored
     ("Phi-2", "Phi 2 is small", 0),          # "Phi 2" is not "Phi-2"
     ("Phi-2", "phi-2, nice", 1),
     ("Phi-2", "Phi-2B", 0),                  # digits/letters glued on: a different word

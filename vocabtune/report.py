@@ -167,7 +167,7 @@ def format_markdown(reports: Mapping[str, EvalReport], general: Mapping[str, Eva
     lines = [f"# Evaluation of {main.model}", "",
              f"Dataset `{dataset}`, validation split ({main.num_chunks} chunks). WER on text "
              "normalised with Whisper's English normaliser; terms scored on exact spelling "
-             "(case-insensitive, surrounding punctuation ignored).", "",
+             "as in the vocabulary, capitals included (surrounding punctuation ignored).", "",
              summary_table(reports, general, markdown=True), ""]
     if chart:
         lines += [f"![term recall per term]({chart})", ""]
