@@ -32,7 +32,8 @@ def cmd_train(a: argparse.Namespace) -> int:
         gradient_accumulation=a.gradient_accumulation, lora_r=a.lora_r, lora_alpha=a.lora_alpha,
         lora_dropout=a.lora_dropout, target_modules=tuple(a.target_modules), lora_scope=a.lora_scope,
         replay=tuple(a.replay), speed_perturb=speed_factors(a.speed_perturb),
-        timestamp_share=a.timestamp_share, prompt_share=a.prompt_share, max_steps=a.max_steps,
+        context_weight=a.context_weight, timestamp_share=a.timestamp_share,
+        prompt_share=a.prompt_share, max_steps=a.max_steps,
         resume=a.resume, seed=a.seed, device=a.device)
     result = train(cfg)
     if result.summary:          # empty on all but the main process under torchrun
@@ -143,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--speed-perturb", nargs="+", default=[f"{f:g}" for f in d.speed_perturb] or ["none"],
                    metavar="FACTOR",
                    help="also train on copies of your train audio played at these speeds, or none")
+    t.add_argument("--context-weight", type=float, default=d.context_weight,
+                   help="loss weight of the other words in a chunk that holds vocabulary terms "
+                        "(1: every word counts alike; lower makes training dwell on the terms)")
     t.add_argument("--timestamp-share", type=float, default=d.timestamp_share,
                    help="share of targets that carry Whisper timestamp tokens (keeps captions working)")
     t.add_argument("--prompt-share", type=float, default=d.prompt_share,

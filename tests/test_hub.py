@@ -125,7 +125,8 @@ def model_dir(tmp_path) -> Path:
     train = {"base_model": "openai/whisper-small", "dataset": "me/voice", "language": "en",
              "lora_r": 32, "lora_alpha": 64, "lora_dropout": 0.05,
              "target_modules": ["q_proj", "v_proj"], "epochs": 5, "train_seconds": 754.0,
-             "replay": ["builtin", "/home/me/secret/data/general-voice"], "speed_perturb": [0.9, 1.1]}
+             "replay": ["builtin", "/home/me/secret/data/general-voice"], "speed_perturb": [0.9, 1.1],
+             "context_weight": 0.2}
     return make_model(tmp_path / "models" / "voice-merged", report, train)
 
 
@@ -357,7 +358,8 @@ def test_model_card_has_measured_metrics_and_model_index(hub_server, model_dir):
                 "| epochs | 5.0 |",
                 "| general speech replayed | vocabtune's built-in everyday sentences (4 min), "
                 "`general-voice` |",
-                "| speed perturbation | copies of the train audio at 0.9x, 1.1x speed |"):
+                "| speed perturbation | copies of the train audio at 0.9x, 1.1x speed |",
+                "| loss weight of the words around the terms | 0.2 |"):
         assert row in card
     assert "/home/me" not in card                 # a replay folder by its name only
 

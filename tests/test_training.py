@@ -256,6 +256,68 @@ def test_collator_pads_decoder_inputs_with_eot_and_labels_with_ignore():
     assert batch["labels"].tolist() == [[2, 3, 9], [2, 9, -100]]
 
 
+def test_weighted_loss_scales_each_token_and_keeps_the_token_count_divisor():
+    from vocabtune.train_hooks import token_mean_loss
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 11)
+    labels = torch.tensor([[1, 2, 3, -100, -100], [4, 5, 6, 7, 8]])
+    per = torch.nn.functional.cross_entropy(logits.reshape(-1, 11), labels.reshape(-1),
+                                            ignore_index=-100, reduction="none").reshape(2, 5)
+    weights = torch.tensor([[1.0, 0.2, 0.2, 0.0, 0.0], [0.2, 1.0, 1.0, 0.0, 0.2]])
+    expected = (per * weights).sum() / 8
+    torch.testing.assert_close(token_mean_loss({"logits": logits}, labels, weights=weights), expected)
+    ones = torch.ones(2, 5)
+    torch.testing.assert_close(token_mean_loss({"logits": logits}, labels, weights=ones),
+                               token_mean_loss({"logits": logits}, labels))
+    # the trainer's shape: logits at the label positions only
+    at_labels = logits[labels != -100]
+    torch.testing.assert_close(token_mean_loss({"logits": at_labels}, labels, weights=weights), expected)
+
+
+def test_collator_pads_label_weights_with_zero():
+    from vocabtune.collator import WhisperCollator
+
+    batch = WhisperCollator(pad_token_id=7)([
+        {"input_features": np.zeros((80, 3000), np.float32), "decoder_input_ids": (1, 2, 3),
+         "labels": (2, 3, 9), "label_weights": (1.0, 0.2, 0.2)},
+        {"input_features": np.ones((80, 3000), np.float32), "decoder_input_ids": (1, 2),
+         "labels": (2, 9), "label_weights": (1.0, 1.0)}])
+    assert batch["label_weights"].dtype == torch.float32
+    torch.testing.assert_close(batch["label_weights"], torch.tensor([[1.0, 0.2, 0.2], [1.0, 1.0, 0.0]]))
+
+
+def test_train_examples_weight_the_words_around_terms_and_validation_is_unweighted(
+        tiny_dataset, tiny_model, vocab_dir, tmp_path):
+    from vocabtune.dataset import load_dataset_dir
+    from vocabtune.targets import IGNORE_INDEX
+    from vocabtune.training import load_model, make_examples
+
+    cfg = config(tiny_dataset, tiny_model, vocab_dir, tmp_path, timestamp_share=0.5, prompt_share=0.5,
+                 context_weight=0.25)
+    _, processor, multilingual = load_model(str(tiny_model), "en")
+    train_ex, val_ex = make_examples(cfg, load_dataset_dir(tiny_dataset), processor, multilingual,
+                                     terms=TERMS)
+    tok = processor.tokenizer
+    for i in range(len(train_ex)):
+        item = train_ex[i]
+        labels, weights = item["labels"], item["label_weights"]
+        assert len(weights) == len(labels)
+        assert all(w == 0.0 for lab, w in zip(labels, weights) if lab == IGNORE_INDEX)
+        on_terms = tok.decode([lab for lab, w in zip(labels, weights) if w == 1.0 and lab >= 0])
+        has_term = any(t in train_ex.rows[i].text for t in TERMS)
+        if has_term:        # exactly the terms' tokens carry full weight
+            assert set(on_terms.split()) <= set(" ".join(TERMS).split())
+            assert any(t in on_terms for t in TERMS) and 0.25 in weights
+        else:               # a chunk without terms (like replay) trains on every word
+            assert set(weights) <= {0.0, 1.0}
+    assert all("label_weights" not in val_ex[i] for i in range(len(val_ex)))
+    plain = replace(cfg, context_weight=1.0)
+    train_plain, _ = make_examples(plain, load_dataset_dir(tiny_dataset), processor, multilingual,
+                                   terms=TERMS)
+    assert "label_weights" not in train_plain[0]
+
+
 # --- bad input: one error line, non-zero exit, nothing written ----------------------------
 
 def _no_validation(tmp: Path) -> Path:
@@ -290,6 +352,24 @@ BAD_INPUTS = {
     "not whisper": (None, _not_whisper, "not a Whisper model"),
     "target over 448 tokens": (_too_long, None, "train.mp3: the chunk at 0:00.00"),
 }
+
+
+@pytest.mark.parametrize("flag, value, expected", [
+    ("--context-weight", "1.5", "--context-weight must be in [0, 1]"),
+    ("--context-weight", "-0.1", "--context-weight must be in [0, 1]"),
+    ("--timestamp-share", "2", "--timestamp-share must be in [0, 1]"),
+    ("--learning-rate", "0", "--learning-rate must be above 0")])
+def test_bad_setting_is_one_error_line_and_writes_nothing(flag, value, expected, tiny_dataset,
+                                                          tiny_model, vocab_dir, tmp_path, capsys):
+    import finetune
+
+    out = tmp_path / "run"
+    code = finetune.main(["train", "--dataset", str(tiny_dataset), "--base-model", str(tiny_model),
+                          "--vocab", str(vocab_dir), "--output-dir", str(out), flag, value])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 1 and len(errors) == 1 and expected in errors[0], err
+    assert "Traceback" not in err and not out.exists()
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
@@ -421,7 +501,8 @@ def test_cached_cross_attention_kv_gives_the_same_loss_and_gradients(tiny_datase
     model.eval()                                            # no dropout: comparable steps
 
     def step(batch):
-        out = model(**{k: v for k, v in with_cross_cache(batch).items() if k != "labels"})
+        out = model(**{k: v for k, v in with_cross_cache(batch).items()
+                       if k not in ("labels", "label_weights")})
         loss = torch.nn.functional.cross_entropy(out.logits.flatten(0, 1), batch["labels"].flatten(),
                                                  ignore_index=-100)
         loss.backward()
@@ -439,7 +520,8 @@ def test_cached_cross_attention_kv_gives_the_same_loss_and_gradients(tiny_datase
 def test_training_loss_projects_only_labelled_positions_with_the_same_loss_and_gradients(
         tiny_dataset, tiny_model, vocab_dir, tmp_path):
     """The trainer's loss skips the vocabulary projection where there is no label (start
-    tokens, prompt, padding): the loss and every LoRA gradient must equal the full one."""
+    tokens, prompt, padding): the loss and every LoRA gradient must equal the full one,
+    with the batch's label weights (--context-weight) applied in both."""
     from vocabtune.modelio import whisper_of
     from vocabtune.train_hooks import token_mean_loss
     from vocabtune.training import build_trainer, prepare
@@ -464,12 +546,17 @@ def test_training_loss_projects_only_labelled_positions_with_the_same_loss_and_g
 
     loss_a, grads_a = grads_after(trainer.compute_loss(model, trainer.data_collator(examples)))
     batch = trainer.data_collator(examples)
-    plain = batch.pop("labels")
-    loss_b, grads_b = grads_after(token_mean_loss(model(**batch), plain))
+    plain, weights = batch.pop("labels"), batch.pop("label_weights")
+    labelled = weights[plain != -100]
+    assert labelled.min() == pytest.approx(cfg.context_weight) and labelled.max() == 1.0
+    outputs = model(**batch)
+    unweighted = token_mean_loss(outputs, plain).detach()
+    loss_b, grads_b = grads_after(token_mean_loss(outputs, plain, weights=weights))
     hook.remove()
     vocab = head.weight.shape[0]
     assert shapes == [(int((labels != -100).sum()), vocab), (*labels.shape, vocab)]
     assert torch.allclose(loss_a, loss_b, atol=1e-6)
+    assert not torch.allclose(loss_a, unweighted, atol=1e-3)    # the weights did apply
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads_a, grads_b))
     assert any(g.abs().sum() > 0 for g in grads_a)
 

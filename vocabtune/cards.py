@@ -62,6 +62,7 @@ class ModelFacts:
     epochs: float | None = None
     replay: str | None = None                        # general speech mixed into training
     speed_perturb: str | None = None                 # speed-perturbed copies trained on
+    context_weight: float | None = None              # loss weight of words around the terms
     train_seconds: float | None = None
     base: Metrics | None = None
     finetuned: Metrics | None = None
@@ -301,6 +302,7 @@ def _training_section(facts: ModelFacts) -> str:
             ("epochs", facts.epochs),
             ("general speech replayed", facts.replay),
             ("speed perturbation", facts.speed_perturb),
+            ("loss weight of the words around the terms", facts.context_weight),
             ("training time", _duration(facts.train_seconds)),
             ("adapter", facts.adapter_repo)]
     table = ["| setting | value |", "|---|---|"]
@@ -406,6 +408,7 @@ def model_facts_from_dicts(repo_id: str, train: Mapping[str, Any],
         language=str(train.get("language") or "en"), lora=lora_from_dicts(train, adapter_config),
         epochs=_num(train.get("epochs")), replay=replay_text(train.get("replay")),
         speed_perturb=speed_text(train.get("speed_perturb")),
+        context_weight=_num(train.get("context_weight")),
         train_seconds=seconds, base=base, finetuned=tuned,
         eval_split=str(report.get("split") or "validation"), adapter_repo=adapter_repo)
 

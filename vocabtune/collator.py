@@ -33,19 +33,24 @@ class WhisperCollator:
                 audio["cross_kv"] = stack_cross_kv([e["cross_kv"] for e in examples])
         else:
             audio = {"input_features": torch.from_numpy(np.stack([e["input_features"] for e in examples]))}
-        return {
+        batch = {
             **audio,
             "decoder_input_ids": pad([e["decoder_input_ids"] for e in examples], self.pad_token_id),
             "labels": pad([e["labels"] for e in examples], IGNORE_INDEX),
         }
+        if "label_weights" in examples[0]:      # --context-weight (term_weights.py)
+            batch["label_weights"] = pad([e["label_weights"] for e in examples], 0.0,
+                                         dtype=torch.float32)
+        return batch
 
 
-def pad(rows: Sequence[Sequence[int]], value: int):
-    """A (batch, longest) long tensor, each row right-padded with ``value``."""
+def pad(rows: Sequence[Sequence[float]], value: float, dtype=None):
+    """A (batch, longest) tensor (long unless ``dtype``), each row right-padded with ``value``."""
     import torch
 
+    dtype = dtype or torch.long
     width = max(len(r) for r in rows)
-    out = torch.full((len(rows), width), value, dtype=torch.long)
+    out = torch.full((len(rows), width), value, dtype=dtype)
     for i, row in enumerate(rows):
-        out[i, :len(row)] = torch.tensor(row, dtype=torch.long)
+        out[i, :len(row)] = torch.tensor(row, dtype=dtype)
     return out

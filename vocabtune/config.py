@@ -92,6 +92,9 @@ class TrainConfig:
     replay: tuple[str, ...] = ("builtin",)
     # Copies of the person's train chunks at these speeds (augment.py); () = none
     speed_perturb: tuple[float, ...] = (0.9, 1.1)
+    # Loss weight of the words around the terms in chunks that hold terms (term_weights.py);
+    # 1 = every token alike. 0.2 raised llm-lingo term recall at 5 of 5 seeds (BENCHMARKS.md)
+    context_weight: float = 0.2
     timestamp_share: float = 0.5              # share of targets with <|t|> tokens
     prompt_share: float = 0.3                 # share of targets conditioned on previous text
     warmup_steps: float = 0.1                 # fraction of steps when < 1 (transformers 5)

@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 from .config import SAMPLE_RATE
 from .dataset import example_audio
 from .targets import Target, TargetCue, TokenLayout, build_target, chosen
+from .term_weights import label_weights, term_token_runs
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +81,15 @@ class ChunkExamples(Dataset):
                  encode: Callable[[str], list[int]], *, timestamp_share: float = 0.0,
                  prompt_share: float = 0.0, seed: int = 0,
                  encoder_states: Sequence[Any] | None = None,
-                 cross_kv: Sequence[Any] | None = None) -> None:
+                 cross_kv: Sequence[Any] | None = None,
+                 terms: Sequence[str] = (), context_weight: float = 1.0) -> None:
         self.split, self.feature_extractor = split, feature_extractor
         self.layout, self.encode = layout, encode
         self.timestamp_share, self.prompt_share, self.seed = timestamp_share, prompt_share, seed
         self.rows = row_infos(split)
+        self.context_weight = context_weight    # see term_weights: 1 = no label_weights at all
+        self.term_runs = ([term_token_runs(row.text, terms, encode) for row in self.rows]
+                          if context_weight != 1.0 else [])
         self.encoder_states = encoder_states    # see encoder_cache: the frozen encoder, run once
         self.cross_kv = cross_kv                # ... and its cross-attention K/V, when they fit
         self.set_epoch(0)
@@ -107,16 +112,19 @@ class ChunkExamples(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         target = self.target(i, timestamps=i in self.timestamped, prompt=i in self.prompted)
+        example: dict[str, Any] = {"decoder_input_ids": target.decoder_input_ids,
+                                   "labels": target.labels}
+        if self.term_runs:
+            example["label_weights"] = label_weights(target.labels, self.term_runs[i],
+                                                     self.context_weight)
         if self.encoder_states is not None:
-            example = {"encoder_hidden": self.encoder_states[i],
-                       "decoder_input_ids": target.decoder_input_ids, "labels": target.labels}
+            example["encoder_hidden"] = self.encoder_states[i]
             if self.cross_kv is not None:
                 example["cross_kv"] = self.cross_kv[i]
             return example
         audio = example_audio(self.split[i])
         features = self.feature_extractor(audio, sampling_rate=SAMPLE_RATE, return_tensors="np")
-        return {"input_features": features.input_features[0],
-                "decoder_input_ids": target.decoder_input_ids, "labels": target.labels}
+        return {"input_features": features.input_features[0], **example}
 
     def check_targets(self) -> None:
         """Fail before training, not in epoch 4, if any row's longest target (timestamped

@@ -28,10 +28,14 @@ SELECTION_RULE = ("highest validation term recall; ties broken by lower WER, the
                   "earlier checkpoint")
 
 
-def token_mean_loss(outputs: Mapping[str, Any], labels, num_items_in_batch=None):
+def token_mean_loss(outputs: Mapping[str, Any], labels, num_items_in_batch=None, weights=None):
     """Cross-entropy summed over label tokens, divided by the label tokens of the whole
     optimiser step (all accumulation micro-batches, all processes). ``logits`` are
     (batch, length, vocab), or (label tokens, vocab) when projected at labels only.
+    ``weights`` (batch, length), if given, scale each token's term of the sum
+    (``--context-weight``, term_weights.py); the divisor stays the token count, so a lower
+    weight on the words around the terms means less gradient from them, not more from the
+    terms.
 
     Needed, not a nicety: Whisper's ``forward`` takes ``**kwargs``, so the Trainer assumes it
     already divides by ``num_items_in_batch`` and stops dividing by the accumulation steps
@@ -43,12 +47,31 @@ def token_mean_loss(outputs: Mapping[str, Any], labels, num_items_in_batch=None)
     logits = outputs["logits"].float()
     labels = labels.to(logits.device)
     if logits.dim() == 2:       # logits at the label positions only (trainer.logits_at)
-        targets = labels[labels != IGNORE_INDEX]
+        keep = labels != IGNORE_INDEX
+        targets = labels[keep]
+        weights = None if weights is None else weights.to(logits.device)[keep]
     else:
         logits, targets = logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)
-    total = F.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX, reduction="sum")
+        weights = None if weights is None else weights.to(logits.device).reshape(-1)
+    if weights is None:
+        total = F.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX, reduction="sum")
+    else:
+        per_token = F.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX, reduction="none")
+        total = (per_token * weights).sum()
     count = num_items_in_batch if num_items_in_batch is not None else (labels != IGNORE_INDEX).sum()
     return total / count
+
+
+class TokenLoss:
+    """``token_mean_loss`` as the Trainer's ``compute_loss_func``, with the current batch's
+    label weights: the Trainer hands that function only the outputs and the labels, so the
+    trainer's ``compute_loss`` takes ``label_weights`` out of the batch and leaves them here."""
+
+    def __init__(self) -> None:
+        self.weights = None
+
+    def __call__(self, outputs: Mapping[str, Any], labels, num_items_in_batch=None):
+        return token_mean_loss(outputs, labels, num_items_in_batch, self.weights)
 
 
 def validation_token_cap(labels) -> int:

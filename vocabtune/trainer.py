@@ -20,10 +20,14 @@ def trainer_class():
     from transformers import Seq2SeqTrainer
 
     from .modelio import whisper_of
-    from .train_hooks import validation_token_cap
+    from .train_hooks import TokenLoss, validation_token_cap
 
     class VocabtuneTrainer(Seq2SeqTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            inputs = dict(inputs)
+            weights = inputs.pop("label_weights", None)     # not a model input
+            if isinstance(self.compute_loss_func, TokenLoss):
+                self.compute_loss_func.weights = weights
             inputs = with_cross_cache(inputs)
             labels = inputs.get("labels")
             if labels is None or return_outputs:

@@ -89,7 +89,7 @@ def prepare(cfg: TrainConfig) -> TrainInputs:
     states = encoder_states(peft_model, processor, dataset, cfg)
     cross_kv = cross_attention_kv(peft_model, states, cfg)
     train_examples, val_examples = make_examples(cfg, dataset, processor, multilingual, states,
-                                                 cross_kv)
+                                                 cross_kv, terms)
     log.info("dataset %s: %d train and %d validation chunks; %d vocabulary terms",
              cfg.dataset, len(train_examples), len(val_examples), len(terms))
     return TrainInputs(peft_model, processor, train_examples, val_examples, terms,
@@ -149,6 +149,7 @@ def _check_config(cfg: TrainConfig) -> None:
                 (0 <= cfg.lora_dropout < 1, "--lora-dropout must be in [0, 1)"),
                 (0 <= cfg.timestamp_share <= 1, "--timestamp-share must be in [0, 1]"),
                 (0 <= cfg.prompt_share <= 1, "--prompt-share must be in [0, 1]"),
+                (0 <= cfg.context_weight <= 1, "--context-weight must be in [0, 1]"),
                 (cfg.device in DEVICES, f"--device must be one of {', '.join(DEVICES)} "
                                         "(pick a GPU with CUDA_VISIBLE_DEVICES)")]
     for ok, message in problems:
@@ -204,7 +205,8 @@ def load_model(name: str, language: str) -> tuple[Any, Any, bool]:
 
 
 def make_examples(cfg: TrainConfig, dataset, processor, multilingual: bool,
-                  states: dict[str, Any] | None = None, cross_kv: dict[str, list] | None = None):
+                  states: dict[str, Any] | None = None, cross_kv: dict[str, list] | None = None,
+                  terms: Sequence[str] = ()):
     from .targets import TokenLayout
     from .train_data import ChunkExamples
 
@@ -218,7 +220,8 @@ def make_examples(cfg: TrainConfig, dataset, processor, multilingual: bool,
                                    timestamp_share=cfg.timestamp_share,
                                    prompt_share=cfg.prompt_share, seed=cfg.seed,
                                    encoder_states=(states or {}).get("train"),
-                                   cross_kv=(cross_kv or {}).get("train"))
+                                   cross_kv=(cross_kv or {}).get("train"),
+                                   terms=terms, context_weight=cfg.context_weight)
     validation = ChunkExamples(dataset["validation"], processor.feature_extractor, layout, encode,
                                encoder_states=(states or {}).get("validation"),
                                cross_kv=(cross_kv or {}).get("validation"))
@@ -231,8 +234,8 @@ def build_trainer(cfg: TrainConfig, inputs: TrainInputs, callbacks: Sequence[Any
     from transformers import PrinterCallback
 
     from .collator import WhisperCollator
-    from .train_hooks import (BestCheckpoint, EpochSetter, StepLogger, metrics_function,
-                              token_mean_loss)
+    from .train_hooks import (BestCheckpoint, EpochSetter, StepLogger, TokenLoss,
+                              metrics_function)
     from .trainer import trainer_class
 
     args = training_arguments(cfg)
@@ -240,7 +243,7 @@ def build_trainer(cfg: TrainConfig, inputs: TrainInputs, callbacks: Sequence[Any
     trainer = trainer_class()(
         model=inputs.model, args=args, train_dataset=inputs.train, eval_dataset=inputs.validation,
         data_collator=WhisperCollator(inputs.processor.tokenizer.pad_token_id),
-        processing_class=inputs.processor, compute_loss_func=token_mean_loss,
+        processing_class=inputs.processor, compute_loss_func=TokenLoss(),
         compute_metrics=metrics_function(inputs.processor.tokenizer, inputs.terms, inputs.base_model),
         callbacks=[EpochSetter(inputs.train), BestCheckpoint(), logger, *callbacks])
     trainer.remove_callback(PrinterCallback)     # StepLogger prints one readable line instead
