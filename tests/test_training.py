@@ -424,6 +424,23 @@ def test_resume_with_other_settings_is_refused_naming_them(full_run, tiny_datase
     assert sorted(p.name for p in out.rglob("*")) == before        # nothing written
 
 
+def test_resuming_a_run_recorded_before_context_weight_existed(tmp_path):
+    """Runs recorded before --context-weight trained every word alike (weight 1)."""
+    from vocabtune.errors import VocabtuneError
+    from vocabtune.recipe import RECIPE_FILE, check_resume_recipe, write_recipe
+
+    cfg = TrainConfig(dataset=tmp_path / "data", vocab=tmp_path / "vocab", output_dir=tmp_path / "run",
+                      context_weight=1.0)
+    write_recipe(cfg)
+    path = cfg.output_dir / RECIPE_FILE
+    recipe = json.loads(path.read_text())
+    del recipe["context_weight"]
+    path.write_text(json.dumps(recipe))
+    check_resume_recipe(cfg)                                     # the same run: accepted
+    with pytest.raises(VocabtuneError, match="context_weight: 1 at the start, 0.2 now"):
+        check_resume_recipe(replace(cfg, context_weight=0.2))
+
+
 # --- several processes ---------------------------------------------------------------------
 
 @pytest.mark.slow

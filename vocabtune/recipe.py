@@ -21,6 +21,9 @@ from .fsutil import atomic_write_text
 
 RECIPE_FILE = "vocabtune_recipe.json"
 NOT_RECIPE = ("output_dir", "resume", "device", "eval_batch_size")
+# Settings added after runs were already being recorded: a recipe without one was trained
+# the way this value trains, so resuming an older run with it is the same run.
+ADDED_LATER = {"context_weight": 1.0}
 
 
 def recipe_of(cfg: TrainConfig) -> dict[str, Any]:
@@ -55,6 +58,7 @@ def check_resume_recipe(cfg: TrainConfig) -> None:
     except (OSError, ValueError) as err:
         raise VocabtuneError(f"cannot read the run's recipe ({err})", file=path,
                              hint="restore the file, or start a new run in another --output-dir")
+    started = {**ADDED_LATER, **started}
     now = recipe_of(cfg)
     changed = [name for name in sorted(set(started) | set(now)) if started.get(name) != now.get(name)]
     if changed:
