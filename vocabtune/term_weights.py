@@ -15,12 +15,10 @@ Pure: ``encode`` (text -> token ids) is passed in, so this is tested without a m
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
-from .targets import IGNORE_INDEX
+from .targets import IGNORE_INDEX, Encode
 from .vocab import find_term
-
-Encode = Callable[[str], list[int]]
 
 
 def term_token_runs(text: str, terms: Sequence[str], encode: Encode) -> tuple[tuple[int, ...], ...]:
@@ -43,10 +41,10 @@ def label_weights(labels: Sequence[int], runs: Sequence[Sequence[int]],
     term glued to a neighbour ("GPT-4o's") still matches on the tokens before the glue."""
     labels = list(labels)
     inside = [False] * len(labels)
-    for run in runs:
+    for run in map(tuple, runs):
         n = len(run)
         for start in range(len(labels) - n + 1):
-            if labels[start] == run[0] and tuple(labels[start:start + n]) == tuple(run):
+            if labels[start] == run[0] and tuple(labels[start:start + n]) == run:
                 inside[start:start + n] = [True] * n
     other = context_weight if runs else 1.0
     return tuple(0.0 if label == IGNORE_INDEX else 1.0 if hit else other

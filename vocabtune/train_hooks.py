@@ -53,7 +53,7 @@ def token_mean_loss(outputs: Mapping[str, Any], labels, num_items_in_batch=None,
     else:
         logits, targets = logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)
         weights = None if weights is None else weights.to(logits.device).reshape(-1)
-    if weights is None:
+    if weights is None:         # reduction="sum" as before: unweighted runs stay bit-identical
         total = F.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX, reduction="sum")
     else:
         per_token = F.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX, reduction="none")
