@@ -42,6 +42,19 @@ def soup(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     return out
 
 
+def write_adapter(out: Path, like: Path, cfg: dict, state: dict[str, torch.Tensor]) -> None:
+    """OUT: a copy of adapter folder LIKE (processor files, run metadata; not its weights or
+    reports) with this config and these weights. Written under a temporary name and renamed,
+    so a failure leaves no half-written adapter; an existing OUT is refused."""
+    if out.exists():
+        raise SystemExit(f"error: {out} exists")
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.copytree(like, tmp, ignore=shutil.ignore_patterns(WEIGHTS, "report.*"))
+    (tmp / CONFIG).write_text(json.dumps(cfg, indent=2))
+    save_file(state, tmp / WEIGHTS)
+    tmp.rename(out)
+
+
 def main(argv: list[str]) -> None:
     if len(argv) < 3:
         raise SystemExit(__doc__.split("\n\n")[1])
@@ -49,15 +62,9 @@ def main(argv: list[str]) -> None:
     configs = [json.loads((m / CONFIG).read_text()) for m in members]
     if len({(c["r"], c["lora_alpha"], c["base_model_name_or_path"]) for c in configs}) != 1:
         raise SystemExit("error: the adapters differ in rank, alpha or base model")
-    if out.exists():
-        raise SystemExit(f"error: {out} exists")
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.copytree(members[0], tmp, ignore=shutil.ignore_patterns(WEIGHTS, "report.*"))
     cfg = dict(configs[0], r=configs[0]["r"] * len(members),
                lora_alpha=configs[0]["lora_alpha"] * len(members))
-    (tmp / CONFIG).write_text(json.dumps(cfg, indent=2))
-    save_file(soup([load_file(m / WEIGHTS) for m in members]), tmp / WEIGHTS)
-    tmp.rename(out)
+    write_adapter(out, members[0], cfg, soup([load_file(m / WEIGHTS) for m in members]))
     print(f"wrote {out}: {len(members)} adapters averaged, rank {cfg['r']}")
 
 

@@ -14,15 +14,13 @@ benchmark tool, not a vocabtune feature: BENCHMARKS.md says why it was not kept.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-WEIGHTS = "adapter_model.safetensors"
-CONFIG = "adapter_config.json"
+from soup_adapters import CONFIG, WEIGHTS, write_adapter  # bench/ is on sys.path: run as a script
 
 
 def truncate(state: dict[str, torch.Tensor], k: int) -> tuple[dict[str, torch.Tensor], list[float]]:
@@ -51,14 +49,8 @@ def main(argv: list[str]) -> None:
     cfg = json.loads((src / CONFIG).read_text())
     if not 0 < k < cfg["r"]:
         raise SystemExit(f"error: K must be between 1 and the adapter's rank - 1 ({cfg['r'] - 1})")
-    if out.exists():
-        raise SystemExit(f"error: {out} exists")
     state, kept = truncate(load_file(src / WEIGHTS), k)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(WEIGHTS, "report.*"))
-    (tmp / CONFIG).write_text(json.dumps(dict(cfg, r=k, lora_alpha=cfg["lora_alpha"] * k / cfg["r"]), indent=2))
-    save_file(state, tmp / WEIGHTS)
-    tmp.rename(out)
+    write_adapter(out, src, dict(cfg, r=k, lora_alpha=cfg["lora_alpha"] * k / cfg["r"]), state)
     kept.sort()
     print(f"wrote {out}: rank {k} of {cfg['r']}; energy kept per module: "
           f"median {kept[len(kept) // 2]:.1%}, lowest {kept[0]:.1%}")

@@ -12,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "bench"))  # the bench scripts' tools, imported by name
 DATA = Path(__file__).resolve().parent / "data"
 SHARED = Path(os.environ.get("VOCABTUNE_SHARED", ROOT.parent / "shared"))
 

@@ -3,16 +3,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
 
-_SPEC = importlib.util.spec_from_file_location(
-    "soup_adapters", Path(__file__).resolve().parents[1] / "bench" / "soup_adapters.py")
-soup_adapters = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(soup_adapters)
+import soup_adapters  # bench/ is on sys.path (tests/conftest.py)
 
 A = "base_model.model.model.decoder.layers.0.fc1.lora_A.weight"
 B = "base_model.model.model.decoder.layers.0.fc1.lora_B.weight"

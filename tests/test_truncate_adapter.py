@@ -3,18 +3,13 @@ update, at the same scale (BENCHMARKS.md quotes its figures as such)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-_SPEC = importlib.util.spec_from_file_location(
-    "truncate_adapter", Path(__file__).resolve().parents[1] / "bench" / "truncate_adapter.py")
-truncate_adapter = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(truncate_adapter)
+import truncate_adapter  # bench/ is on sys.path (tests/conftest.py)
 
 A = "base_model.model.model.decoder.layers.0.fc1.lora_A.weight"
 B = "base_model.model.model.decoder.layers.0.fc1.lora_B.weight"
