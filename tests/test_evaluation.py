@@ -151,7 +151,8 @@ def test_term_recall_end_to_end_with_known_hypotheses(workspace, adapter, monkey
     assert "66.7% (4/6)" in table and "0.0% (0/6)" in table
 
 
-def test_compare_scores_four_rows_general_wer_and_draws_the_chart(workspace, adapter, monkeypatch, tmp_path):
+def test_compare_scores_four_rows_general_wer_and_draws_the_chart(workspace, adapter, monkeypatch, tmp_path,
+                                                                  capsys):
     calls = _spy_decode(monkeypatch, _known_hyps)
     loads = []
     real_load = evaluation.load_whisper
@@ -173,6 +174,10 @@ def test_compare_scores_four_rows_general_wer_and_draws_the_chart(workspace, ada
     assert report["general"]["num_chunks"] == len(GENERAL)
     assert report["general"]["models"]["base"]["wer"] == 0.0
     assert report["general"]["models"]["finetuned"]["wer"] == pytest.approx(1 / 16)
+    assert report["general"]["changes"] == {"new": [{"chunk": 1, "ref": "dark", "finetuned": ""}],
+                                            "fixed": []}
+    assert "dropped “dark”" in capsys.readouterr().out
+    assert "| 2     | “dark”    | —                |" in (adapter / "report.md").read_text()
     assert loads == [str(workspace["base"]), str(adapter)], "each model loaded once"
     assert [(c["adapter"], c["n"], bool(c["prompt"])) for c in calls] == [
         (False, 3, False), (False, 3, True), (False, 2, False),

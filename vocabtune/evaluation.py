@@ -29,7 +29,10 @@ Outputs, beside the model (a local folder) or in ``reports/<hub id with / as -->
       "finetuned": {"wer", "term_recall", "term_precision", "term_f1"} | null,   # numbers
       "prompt": {"terms_in_prompt": 40, "dropped": []} | null,                 # --compare
       "general": {"dataset": "data/general", "num_chunks": 5,                  # --general
-                  "models": {"base": {"wer", "seconds"}, "finetuned": {...}}} | null,
+                  "models": {"base": {"wer", "seconds"}, "finetuned": {...}},
+                  "changes": {"new":   [{"chunk", "ref", "finetuned"}, ...],  # words base got
+                              "fixed": [{"chunk", "ref", "base"}, ...]}     # right, fine-tune
+                             | null} | null,                               # not; and back
       "seconds": 81.2, "created": "2025-01-01T12:00:00+0000", "vocabtune_version": "0.1.0"
     }
 
@@ -63,6 +66,7 @@ from .fsutil import atomic_write_bytes, atomic_write_text, read_json_object
 from .modelio import LoadedModel, adapter_base, is_adapter_dir, load_whisper
 from .schema import EvalReport
 from .scoring import score
+from .word_changes import Changes, word_changes
 
 log = logging.getLogger(__name__)
 REPORT_FORMAT = 1
@@ -96,6 +100,7 @@ class EvalResult:
     reports: dict[str, EvalReport]               # keyed as in report.json "models"
     general: dict[str, EvalReport] = field(default_factory=dict)
     document: dict[str, Any] = field(default_factory=dict)   # the report.json content
+    changes: Changes | None = None               # general-speech words broken / fixed
 
 
 def evaluate(cfg: EvalConfig) -> EvalResult:
@@ -109,18 +114,22 @@ def evaluate(cfg: EvalConfig) -> EvalResult:
     general = general_clips(Path(cfg.general_dataset)) if cfg.general_dataset else None
     reports: dict[str, EvalReport] = {}
     general_reports: dict[str, EvalReport] = {}
+    general_hyps: dict[str, list[str]] = {}
     prompt_info: dict[str, Any] | None = None
     for side in sides:
         with loaded_model(side.model, cfg) as loaded:
             prompt_ids, prompt_info = _prompt(loaded, terms) if cfg.compare else (None, None)
             reports.update(score_side(loaded, side, validation, terms, cfg, prompt_ids))
             if general is not None:
-                general_reports[side.key] = decode_and_score(loaded, side.model, general, [], cfg)
+                general_hyps[side.key], seconds = decode(loaded, side.model, general, cfg)
+                general_reports[side.key] = score(side.model, general.refs, general_hyps[side.key], [],
+                                                  seconds=seconds)
+    changes = general_changes(general, general_hyps)
     document = report_document(cfg, reports, general_reports, vocab_source, terms, prompt_info,
-                               time.perf_counter() - started, general)
-    written = write_outputs(cfg, document, reports, general_reports)
-    table = R.format_terminal(reports, general_reports, str(cfg.dataset))
-    return EvalResult(table, written, reports, general_reports, document)
+                               time.perf_counter() - started, general, changes)
+    written = write_outputs(cfg, document, reports, general_reports, changes)
+    table = R.format_terminal(reports, general_reports, str(cfg.dataset), changes)
+    return EvalResult(table, written, reports, general_reports, document, changes)
 
 
 # -- what to score ---------------------------------------------------------------------------
@@ -251,6 +260,13 @@ def score_side(loaded: LoadedModel, side: Side, clips: Clips, terms: Sequence[st
 
 def decode_and_score(loaded: LoadedModel, name: str, clips: Clips, terms: Sequence[str],
                      cfg: EvalConfig, prompt_ids: list[int] | None = None) -> EvalReport:
+    hyps, seconds = decode(loaded, name, clips, cfg, prompt_ids)
+    return score(name, clips.refs, hyps, terms, seconds=seconds)
+
+
+def decode(loaded: LoadedModel, name: str, clips: Clips, cfg: EvalConfig,
+           prompt_ids: list[int] | None = None) -> tuple[list[str], float]:
+    """The model's text for every clip, and the seconds it took."""
     from . import transcribe      # module attribute lookup: tests swap decode_batch
 
     log.info("decoding %d chunks of %s with %s%s", len(clips.arrays), clips.dataset, name,
@@ -261,14 +277,22 @@ def decode_and_score(loaded: LoadedModel, name: str, clips: Clips, terms: Sequen
     seconds = time.perf_counter() - started
     for ref, hyp in zip(clips.refs, hyps):
         log.debug("REF: %s\nHYP: %s", ref, hyp)
-    return score(name, clips.refs, hyps, terms, seconds=seconds)
+    return hyps, seconds
+
+
+def general_changes(general: Clips | None, hyps: dict[str, list[str]]) -> Changes | None:
+    """The general-speech words the fine-tune broke and fixed, when both models were decoded."""
+    if general is None or not {"base", "finetuned"} <= set(hyps):
+        return None
+    return word_changes(general.refs, hyps["base"], hyps["finetuned"])
 
 
 # -- outputs ---------------------------------------------------------------------------------
 
 def report_document(cfg: EvalConfig, reports: dict[str, EvalReport], general: dict[str, EvalReport],
                     vocab_source: str, terms: Sequence[str], prompt: dict[str, Any] | None,
-                    seconds: float, general_clips_: Clips | None) -> dict[str, Any]:
+                    seconds: float, general_clips_: Clips | None,
+                    changes: Changes | None = None) -> dict[str, Any]:
     """The report.json content (layout in the module docstring)."""
     main = reports[R.main_key(reports)]
     return {
@@ -280,7 +304,8 @@ def report_document(cfg: EvalConfig, reports: dict[str, EvalReport], general: di
         "prompt": prompt,
         "general": None if general_clips_ is None else {
             "dataset": general_clips_.dataset, "num_chunks": len(general_clips_.refs),
-            "models": {k: {"wer": r.wer, "seconds": round(r.seconds, 2)} for k, r in general.items()}},
+            "models": {k: {"wer": r.wer, "seconds": round(r.seconds, 2)} for k, r in general.items()},
+            "changes": R.changes_dict(changes)},
         "seconds": round(seconds, 2), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "vocabtune_version": __version__,
     }
@@ -295,13 +320,14 @@ def output_dir(model: str) -> Path:
 
 
 def write_outputs(cfg: EvalConfig, document: dict[str, Any], reports: dict[str, EvalReport],
-                  general: dict[str, EvalReport]) -> list[Path]:
+                  general: dict[str, EvalReport], changes: Changes | None = None) -> list[Path]:
     """Render everything first, then write each file atomically."""
     out = output_dir(cfg.model)
     as_json = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     title = f"Term recall per term on {cfg.dataset} (validation split)"
     png = R.term_recall_png(reports, title)
-    markdown = R.format_markdown(reports, general, str(cfg.dataset), OUTPUT_NAMES[2] if png else None)
+    markdown = R.format_markdown(reports, general, str(cfg.dataset), OUTPUT_NAMES[2] if png else None,
+                                 changes)
     out.mkdir(parents=True, exist_ok=True)
     written = [atomic_write_text(out / OUTPUT_NAMES[0], as_json),
                atomic_write_text(out / OUTPUT_NAMES[1], markdown)]

@@ -15,12 +15,14 @@ from dataclasses import asdict
 from typing import Any, Mapping, Sequence
 
 from .schema import EvalReport, TermScore
+from .word_changes import Changes, WordChange
 
 LABELS = {"base": "base", "base_prompt": "base + prompt",
           "finetuned": "fine-tuned", "finetuned_prompt": "fine-tuned + prompt"}
 COLOURS = {"base": "#9e9e9e", "base_prompt": "#9ecae1",      # greys/light: no training
            "finetuned": "#d95f02", "finetuned_prompt": "#7570b3"}   # colourblind-safe pair
 NOT_MEASURED = "–"
+NOTE_EXAMPLES = 4          # new general-speech errors named in the terminal note
 
 
 def percent(value: float | None) -> str:
@@ -49,6 +51,13 @@ def report_dict(report: EvalReport) -> dict[str, Any]:
     data["per_term"] = [term_dict(s) for s in report.per_term]
     data["seconds"] = round(report.seconds, 2)
     return data
+
+
+def changes_dict(changes: Changes | None) -> dict[str, list[dict[str, Any]]] | None:
+    if changes is None:
+        return None
+    return {"new": [{"chunk": c.chunk, "ref": c.ref, "finetuned": c.wrong} for c in changes.new],
+            "fixed": [{"chunk": c.chunk, "ref": c.ref, "base": c.wrong} for c in changes.fixed]}
 
 
 def headline(report: EvalReport | None) -> dict[str, float | None] | None:
@@ -150,18 +159,18 @@ def unseen_terms(reports: Mapping[str, EvalReport]) -> list[str]:
 # -- whole documents -------------------------------------------------------------------------
 
 def format_terminal(reports: Mapping[str, EvalReport], general: Mapping[str, EvalReport],
-                    dataset: str) -> str:
+                    dataset: str, changes: Changes | None = None) -> str:
     """What ``finetune.py evaluate`` prints: the summary, then every term."""
     parts = [f"{dataset} (validation, {reports[main_key(reports)].num_chunks} chunks)",
              summary_table(reports, general)]
     if any(s.occurrences for s in reports[main_key(reports)].per_term):
         parts.append(term_table(reports))
-    parts.append("\n".join(_notes(reports, general)))
+    parts.append("\n".join(_notes(reports, general, changes)))
     return "\n\n".join(parts)
 
 
 def format_markdown(reports: Mapping[str, EvalReport], general: Mapping[str, EvalReport],
-                    dataset: str, chart: str | None = None) -> str:
+                    dataset: str, chart: str | None = None, changes: Changes | None = None) -> str:
     """``report.md``: the same tables as the terminal, plus the chart when there is one."""
     main = reports[main_key(reports)]
     lines = [f"# Evaluation of {main.model}", "",
@@ -173,11 +182,47 @@ def format_markdown(reports: Mapping[str, EvalReport], general: Mapping[str, Eva
         lines += [f"![term recall per term]({chart})", ""]
     if any(s.occurrences for s in main.per_term):
         lines += ["## Term recall per term", "", term_table(reports, markdown=True), ""]
-    lines += [f"- {note}" for note in _notes(reports, general)]
+    if changes is not None:
+        lines += changes_markdown(changes)
+    lines += [f"- {note}" for note in _notes(reports, general, changes)]
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _notes(reports: Mapping[str, EvalReport], general: Mapping[str, EvalReport]) -> list[str]:
+def changes_markdown(changes: Changes) -> list[str]:
+    """Both lists in full: a person judges the forgetting from the words, not the rate."""
+    lines = ["## General speech: words the fine-tune changed", "",
+             f"The fine-tuned model makes {_errors(len(changes.new))} where the base model was "
+             f"right, and fixes {len(changes.fixed)} of the base model's errors. Words as the WER "
+             "counts them (normalised); where both models are wrong at the same place, in "
+             "different ways, it is in neither list.", ""]
+    for title, rows, who in (("New errors", changes.new, "fine-tuned wrote"),
+                             ("Fixed", changes.fixed, "base wrote")):
+        if rows:
+            table = render_table(["chunk", "reference", who],
+                                 [[str(c.chunk + 1), _words(c.ref), _words(c.wrong)] for c in rows],
+                                 markdown=True)
+            lines += [f"### {title}", "", table, ""]
+    return lines
+
+
+def _errors(n: int) -> str:
+    return f"{n} error{'' if n == 1 else 's'}"
+
+
+def _words(text: str) -> str:
+    return f"“{text}”" if text else "—"
+
+
+def change_example(change: WordChange) -> str:
+    if not change.ref:
+        return f"inserted {_words(change.wrong)}"
+    if not change.wrong:
+        return f"dropped {_words(change.ref)}"
+    return f"{_words(change.ref)} → {_words(change.wrong)}"
+
+
+def _notes(reports: Mapping[str, EvalReport], general: Mapping[str, EvalReport],
+           changes: Changes | None = None) -> list[str]:
     notes = [f"{label(k)}: {r.model}" for k, r in ((k, reports[k]) for k in ordered(reports))
              if k in ("base", "finetuned")]
     unseen = unseen_terms(reports)
@@ -187,6 +232,12 @@ def _notes(reports: Mapping[str, EvalReport], general: Mapping[str, EvalReport])
     if general:
         first = next(iter(general.values()))
         notes.append(f"general WER: forgetting check on {first.num_chunks} chunks of general speech")
+    if changes is not None:
+        shown = ", ".join(change_example(c) for c in changes.new[:NOTE_EXAMPLES])
+        more = ", ..." if len(changes.new) > NOTE_EXAMPLES else ""
+        notes.append(f"general speech: {_errors(len(changes.new))} where base was right"
+                     f"{f': {shown}{more};' if shown else ';'} {len(changes.fixed)} of base's fixed"
+                     " (report.md lists them)")
     return notes
 
 
