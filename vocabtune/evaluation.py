@@ -30,9 +30,9 @@ Outputs, beside the model (a local folder) or in ``reports/<hub id with / as -->
       "prompt": {"terms_in_prompt": 40, "dropped": []} | null,                 # --compare
       "general": {"dataset": "data/general", "num_chunks": 5,                  # --general
                   "models": {"base": {"wer", "seconds"}, "finetuned": {...}},
-                  "changes": {"new":   [{"chunk", "ref", "finetuned"}, ...],  # words base got
-                              "fixed": [{"chunk", "ref", "base"}, ...]}     # right, fine-tune
-                             | null} | null,                               # not; and back
+                  "changes": {"new":   [{"chunk", "ref", "finetuned"}, ...],  # wrong only after
+                              "fixed": [{"chunk", "ref", "base"}, ...]}     # / only before the
+                             | null} | null,                               # fine-tune
       "seconds": 81.2, "created": "2025-01-01T12:00:00+0000", "vocabtune_version": "0.1.0"
     }
 
