@@ -59,7 +59,7 @@ def word_errors(refs: Sequence[str], hyps: Sequence[str]) -> list[WordError]:
             if hyp_words:
                 errors.append(WordError(chunk, 0, 0, "", " ".join(hyp_words)))
             continue
-        out = jiwer.process_words(" ".join(ref_words), " ".join(hyp_words) or "")
+        out = jiwer.process_words(" ".join(ref_words), " ".join(hyp_words))
         for op in out.alignments[0]:
             if op.type != "equal":
                 errors.append(WordError(chunk, op.ref_start_idx, op.ref_end_idx,
