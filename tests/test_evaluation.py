@@ -176,7 +176,11 @@ def test_compare_scores_four_rows_general_wer_and_draws_the_chart(workspace, ada
     assert report["general"]["models"]["finetuned"]["wer"] == pytest.approx(1 / 16)
     assert report["general"]["changes"] == {"new": [{"chunk": 1, "ref": "dark", "finetuned": ""}],
                                             "fixed": []}
-    assert "dropped “dark”" in capsys.readouterr().out
+    change = report["general"]["wer_change"]
+    assert change["change"] == pytest.approx(1 / 16) and change["low"] == 0.0 and change["high"] > 1 / 16
+    out = capsys.readouterr().out
+    assert "dropped “dark”" in out
+    assert "general WER change +6.2 points" in out and "this test cannot tell it from no change" in out
     assert "| 2     | “dark”    | —                |" in (adapter / "report.md").read_text()
     assert loads == [str(workspace["base"]), str(adapter)], "each model loaded once"
     assert [(c["adapter"], c["n"], bool(c["prompt"])) for c in calls] == [

@@ -32,7 +32,9 @@ Outputs, beside the model (a local folder) or in ``reports/<hub id with / as -->
                   "models": {"base": {"wer", "seconds"}, "finetuned": {...}},
                   "changes": {"new":   [{"chunk", "ref", "finetuned"}, ...],  # wrong only after
                               "fixed": [{"chunk", "ref", "base"}, ...]}     # / only before the
-                             | null} | null,                               # fine-tune
+                             | null,                                      # fine-tune
+                  "wer_change": {"change", "low", "high", "level", "blocks",  # fine-tuned minus
+                                 "block_words", "rounds"} | null} | null, # base, its interval
       "seconds": 81.2, "created": "2025-01-01T12:00:00+0000", "vocabtune_version": "0.1.0"
     }
 
@@ -52,7 +54,7 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -66,6 +68,7 @@ from .fsutil import atomic_write_bytes, atomic_write_text, read_json_object
 from .modelio import LoadedModel, adapter_base, is_adapter_dir, load_whisper
 from .schema import EvalReport
 from .scoring import score
+from .wer_interval import wer_change
 from .word_changes import Changes, word_changes
 
 log = logging.getLogger(__name__)
@@ -281,10 +284,12 @@ def decode(loaded: LoadedModel, name: str, clips: Clips, cfg: EvalConfig,
 
 
 def general_changes(general: Clips | None, hyps: dict[str, list[str]]) -> Changes | None:
-    """The general-speech words the fine-tune broke and fixed, when both models were decoded."""
+    """The general-speech words the fine-tune broke and fixed, and how sure the WER change
+    is, when both models were decoded."""
     if general is None or not {"base", "finetuned"} <= set(hyps):
         return None
-    return word_changes(general.refs, hyps["base"], hyps["finetuned"])
+    changes = word_changes(general.refs, hyps["base"], hyps["finetuned"])
+    return replace(changes, wer_change=wer_change(general.refs, hyps["base"], hyps["finetuned"]))
 
 
 # -- outputs ---------------------------------------------------------------------------------
@@ -305,7 +310,7 @@ def report_document(cfg: EvalConfig, reports: dict[str, EvalReport], general: di
         "general": None if general_clips_ is None else {
             "dataset": general_clips_.dataset, "num_chunks": len(general_clips_.refs),
             "models": {k: {"wer": r.wer, "seconds": round(r.seconds, 2)} for k, r in general.items()},
-            "changes": R.changes_dict(changes)},
+            "changes": R.changes_dict(changes), "wer_change": R.wer_change_dict(changes)},
         "seconds": round(seconds, 2), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "vocabtune_version": __version__,
     }

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from typing import Any, Mapping, Sequence
 
 from .schema import EvalReport, TermScore
+from .wer_interval import BLOCK_WORDS, ROUNDS, WerChange
 from .word_changes import Changes, WordChange
 
 LABELS = {"base": "base", "base_prompt": "base + prompt",
@@ -51,6 +52,14 @@ def report_dict(report: EvalReport) -> dict[str, Any]:
     data["per_term"] = [term_dict(s) for s in report.per_term]
     data["seconds"] = round(report.seconds, 2)
     return data
+
+
+def wer_change_dict(changes: Changes | None) -> dict[str, Any] | None:
+    found = changes.wer_change if changes is not None else None
+    if found is None:
+        return None
+    return {"change": found.change, "low": found.low, "high": found.high, "level": found.level,
+            "blocks": found.blocks, "block_words": BLOCK_WORDS, "rounds": ROUNDS}
 
 
 def changes_dict(changes: Changes | None) -> dict[str, list[dict[str, Any]]] | None:
@@ -238,7 +247,24 @@ def _notes(reports: Mapping[str, EvalReport], general: Mapping[str, EvalReport],
         notes.append(f"general speech: {_errors(len(changes.new))} where base was right"
                      f"{f': {shown}{more};' if shown else ';'} {len(changes.fixed)} of base's fixed"
                      " (report.md lists them)")
+        if changes.wer_change is not None:
+            notes.append(wer_change_note(changes.wer_change))
     return notes
+
+
+def wer_change_note(found: WerChange) -> str:
+    """The general WER change with its interval, and what the interval says about it."""
+    verdict = ("more than this test's noise" if found.tells_apart else
+               "this test cannot tell it from no change")
+    return (f"general WER change {_signed(found.change)} points, {found.level:.0%} interval "
+            f"{_signed(found.low)} to {_signed(found.high)} (paired bootstrap over {found.blocks} "
+            f"stretches of up to {BLOCK_WORDS} words): {verdict}")
+
+
+def _signed(fraction: float) -> str:
+    """Percentage points with their sign; what rounds to 0.0 has none (not "-0.0")."""
+    text = f"{fraction * 100:+.1f}"
+    return "0.0" if text in ("+0.0", "-0.0") else text.replace("-", "−")
 
 
 # -- chart -----------------------------------------------------------------------------------

@@ -13,11 +13,14 @@ the same place in different ways.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import jiwer
 
 from .scoring import normalize
+
+if TYPE_CHECKING:                   # wer_interval imports this module
+    from .wer_interval import WerChange
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ def only_in(errors: Sequence[WordError], other: Sequence[WordError]) -> list[Wor
 class Changes:
     new: list[WordChange]      # the fine-tuned model gets these wrong, its base right
     fixed: list[WordChange]    # the base gets these wrong (``wrong`` is its text), the fine-tune right
+    wer_change: WerChange | None = None     # the WER difference and its interval
 
 
 def word_changes(refs: Sequence[str], base_hyps: Sequence[str], tuned_hyps: Sequence[str]) -> Changes:
