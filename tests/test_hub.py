@@ -121,7 +121,10 @@ def dataset_dir(tmp_path) -> Path:
 @pytest.fixture
 def model_dir(tmp_path) -> Path:
     report = {"split": "validation", "base": {"wer": 0.25, "term_recall": 0.5},
-              "finetuned": {"wer": 0.1, "term_recall": 0.9}}
+              "finetuned": {"wer": 0.1, "term_recall": 0.9},
+              "general": {"dataset": "/home/me/secret/data/general", "num_chunks": 5,
+                          "models": {"base": {"wer": 0.072}, "finetuned": {"wer": 0.079}},
+                          "wer_change": {"change": 0.007, "low": -0.008, "high": 0.025}}}
     train = {"base_model": "openai/whisper-small", "dataset": "me/voice", "language": "en",
              "lora_r": 32, "lora_alpha": 64, "lora_dropout": 0.05,
              "target_modules": ["q_proj", "v_proj"], "epochs": 5, "train_seconds": 754.0,
@@ -353,6 +356,9 @@ def test_model_card_has_measured_metrics_and_model_index(hub_server, model_dir):
     assert metrics == {"wer": 10.0, "term_recall": 90.0}
     assert "| WER (lower is better) | 25.0 % | 10.0 % |" in card
     assert "| vocabulary term recall (higher is better) | 50.0 % | 90.0 % |" in card
+    assert "| WER on general speech (`general`), the forgetting check | 7.2 % | 7.9 % |" in card
+    assert ("The change on general speech (+0.7 points) has a 95% interval of −0.8 to +2.5 points "
+            "(paired bootstrap).") in card
     for row in ("| LoRA rank r | 32 |", "| LoRA alpha | 64 |", "| LoRA dropout | 0.05 |",
                 "| target modules | q_proj, v_proj |", "| training time | 12 min 34 s |",
                 "| epochs | 5.0 |",
@@ -439,6 +445,18 @@ def test_report_metrics_read_base_and_finetuned():
     assert base == cards.Metrics(0.4, 0.25) and tuned == cards.Metrics(0.1, None)
     assert cards.report_metrics({}) == (None, None)
     assert cards.report_metrics({"base": {"wer": "n/a"}}) == (None, None)
+
+
+def test_general_check_from_report_only_when_the_fine_tune_was_measured():
+    assert cards.general_check({}) is None
+    assert cards.general_check({"general": None}) is None
+    assert cards.general_check({"general": {"models": {"base": {"wer": 0.07}}}}) is None
+    found = cards.general_check({"general": {"dataset": "data/general",
+                                             "models": {"base": {"wer": 0.07}, "finetuned": {"wer": 0.08}}}})
+    assert found == cards.GeneralCheck("general", 0.07, 0.08, None, None)
+    card = cards.model_card(cards.ModelFacts("me/w", general=found))
+    assert "| WER on general speech (`general`), the forgetting check | 7.0 % | 8.0 % |" in card
+    assert "interval" not in card, "no interval was measured, so none is stated"
 
 
 def test_local_paths_never_become_hub_links():

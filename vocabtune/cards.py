@@ -19,6 +19,7 @@ from typing import Any, Mapping, Sequence
 from huggingface_hub import DatasetCardData, EvalResult, ModelCardData
 
 from . import __version__
+from .report import signed_points
 
 TASK = "automatic-speech-recognition"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")   # "owner/name"; a local path is not one
@@ -53,6 +54,18 @@ class Metrics:
 
 
 @dataclass(frozen=True)
+class GeneralCheck:
+    """``evaluate --general``: WER on general speech before and after the fine-tune, and the
+    95% interval of the change when it was measured (fractions)."""
+
+    dataset: str | None = None          # the folder's name only (the card may go public)
+    base_wer: float | None = None
+    tuned_wer: float | None = None
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass(frozen=True)
 class ModelFacts:
     repo_id: str
     base_model: str | None = None
@@ -68,6 +81,7 @@ class ModelFacts:
     finetuned: Metrics | None = None
     eval_split: str = "validation"
     adapter_repo: str | None = None
+    general: GeneralCheck | None = None              # forgetting check, when evaluated
     vocabtune_version: str = __version__
     base_model_is_local: bool = False                # a folder on disk that looks like "a/b"
     dataset_is_local: bool = False
@@ -128,6 +142,21 @@ def report_metrics(report: Mapping[str, Any]) -> tuple[Metrics | None, Metrics |
     tuned = metrics_from_dict(_first(report, tuned_keys)) or metrics_from_dict(
         _first(models, tuned_keys))
     return base, tuned
+
+
+def general_check(report: Mapping[str, Any]) -> GeneralCheck | None:
+    """The forgetting check of a ``report.json`` (its ``general`` entry), if it has one."""
+    general = report.get("general")
+    if not isinstance(general, Mapping) or not isinstance(general.get("models"), Mapping):
+        return None
+    models = general["models"]
+    base, tuned = (metrics_from_dict(models.get(k)) for k in ("base", "finetuned"))
+    if tuned is None or tuned.wer is None:
+        return None
+    change = general.get("wer_change") if isinstance(general.get("wer_change"), Mapping) else {}
+    name = Path(str(general["dataset"])).name if general.get("dataset") else None
+    return GeneralCheck(name, base.wer if base else None, tuned.wer, _num(change.get("low")),
+                        _num(change.get("high")))
 
 
 def _num(value: Any) -> float | None:
@@ -287,9 +316,24 @@ def _results_section(facts: ModelFacts) -> str:
             f"| WER (lower is better) | {percent(base.wer)} | {percent(tuned.wer)} |",
             f"| vocabulary term recall (higher is better) | {percent(base.term_recall)} | "
             f"{percent(tuned.term_recall)} |"]
+    general = facts.general
+    if general is not None:
+        rows.append(f"| WER on general speech{f' (`{general.dataset}`)' if general.dataset else ''}, "
+                    f"the forgetting check | {percent(general.base_wer)} | {percent(general.tuned_wer)} |")
     return (f"## Results on the `{facts.eval_split}` split\n\n" + "\n".join(rows) + "\n\n"
             "WER on text normalised with Whisper's English normaliser. Term recall: share of "
-            "the vocabulary terms in the reference that the transcript spells exactly.")
+            "the vocabulary terms in the reference that the transcript spells exactly."
+            + _general_note(general))
+
+
+def _general_note(general: GeneralCheck | None) -> str:
+    """The interval of the general-speech change, so a reader does not over-read a few words."""
+    if general is None or None in (general.base_wer, general.low, general.high):
+        return ""
+    change = general.tuned_wer - general.base_wer
+    return (f" The change on general speech ({signed_points(change)} points) has a 95% interval of "
+            f"{signed_points(general.low)} to {signed_points(general.high)} points (paired bootstrap).")
+
 
 
 def _training_section(facts: ModelFacts) -> str:
@@ -410,7 +454,8 @@ def model_facts_from_dicts(repo_id: str, train: Mapping[str, Any],
         speed_perturb=speed_text(train.get("speed_perturb")),
         context_weight=_num(train.get("context_weight")),
         train_seconds=seconds, base=base, finetuned=tuned,
-        eval_split=str(report.get("split") or "validation"), adapter_repo=adapter_repo)
+        eval_split=str(report.get("split") or "validation"), adapter_repo=adapter_repo,
+        general=general_check(report))
 
 
 def adapter_card(facts: ModelFacts, merged_repo: str) -> str:

@@ -256,12 +256,12 @@ def wer_change_note(found: WerChange) -> str:
     """The general WER change with its interval, and what the interval says about it."""
     verdict = ("more than this test's noise" if found.tells_apart else
                "this test cannot tell it from no change")
-    return (f"general WER change {_signed(found.change)} points, {found.level:.0%} interval "
-            f"{_signed(found.low)} to {_signed(found.high)} (paired bootstrap over {found.blocks} "
+    return (f"general WER change {signed_points(found.change)} points, {found.level:.0%} interval "
+            f"{signed_points(found.low)} to {signed_points(found.high)} (paired bootstrap over {found.blocks} "
             f"stretches of up to {BLOCK_WORDS} words): {verdict}")
 
 
-def _signed(fraction: float) -> str:
+def signed_points(fraction: float) -> str:
     """Percentage points with their sign; what rounds to 0.0 has none (not "-0.0")."""
     text = f"{fraction * 100:+.1f}"
     return "0.0" if text in ("+0.0", "-0.0") else text.replace("-", "−")
