@@ -75,3 +75,14 @@ def test_report_gives_the_interval_in_json_and_a_note_that_says_what_it_means():
     assert R.wer_change_dict(Changes(new=[], fixed=[])) is None
     reports = {"finetuned": EvalReport("tuned", 0.1, None, None, None, None, None)}
     assert R._notes(reports, {}, changes)[-1] == R.wer_change_note(unsure)
+
+
+def test_evaluation_gives_the_interval_only_when_the_general_set_has_words():
+    from vocabtune.evaluation import Clips, general_changes
+
+    hyps = {"base": [REFS[1], ""], "finetuned": [REFS[1].replace("sea", "seat"), "oh hello"]}
+    found = general_changes(Clips("data/general", [REFS[1], ""], []), hyps)
+    assert found.wer_change.change == pytest.approx(3 / 12) and len(found.new) == 2
+    silent = general_changes(Clips("data/general", ["", ""], []), {"base": ["", ""], "finetuned": ["a", ""]})
+    assert silent.wer_change is None and len(silent.new) == 1
+    assert general_changes(Clips("data/general", [""], []), {"base": [""]}) is None

@@ -335,7 +335,6 @@ def _general_note(general: GeneralCheck | None) -> str:
             f"{signed_points(general.low)} to {signed_points(general.high)} points (paired bootstrap).")
 
 
-
 def _training_section(facts: ModelFacts) -> str:
     lora = facts.lora
     targets = lora.get("target_modules")

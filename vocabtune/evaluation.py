@@ -67,7 +67,7 @@ from .errors import VocabtuneError
 from .fsutil import atomic_write_bytes, atomic_write_text, read_json_object
 from .modelio import LoadedModel, adapter_base, is_adapter_dir, load_whisper
 from .schema import EvalReport
-from .scoring import score
+from .scoring import normalize, score
 from .wer_interval import wer_change
 from .word_changes import Changes, word_changes
 
@@ -289,6 +289,8 @@ def general_changes(general: Clips | None, hyps: dict[str, list[str]]) -> Change
     if general is None or not {"base", "finetuned"} <= set(hyps):
         return None
     changes = word_changes(general.refs, hyps["base"], hyps["finetuned"])
+    if not any(normalize(ref).strip() for ref in general.refs):
+        return changes          # no reference words: a WER change has nothing to resample
     return replace(changes, wer_change=wer_change(general.refs, hyps["base"], hyps["finetuned"]))
 
 

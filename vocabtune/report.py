@@ -15,7 +15,7 @@ from dataclasses import asdict
 from typing import Any, Mapping, Sequence
 
 from .schema import EvalReport, TermScore
-from .wer_interval import BLOCK_WORDS, ROUNDS, WerChange
+from .wer_interval import WerChange
 from .word_changes import Changes, WordChange
 
 LABELS = {"base": "base", "base_prompt": "base + prompt",
@@ -59,7 +59,7 @@ def wer_change_dict(changes: Changes | None) -> dict[str, Any] | None:
     if found is None:
         return None
     return {"change": found.change, "low": found.low, "high": found.high, "level": found.level,
-            "blocks": found.blocks, "block_words": BLOCK_WORDS, "rounds": ROUNDS}
+            "blocks": found.blocks, "block_words": found.block_words, "rounds": found.rounds}
 
 
 def changes_dict(changes: Changes | None) -> dict[str, list[dict[str, Any]]] | None:
@@ -258,7 +258,7 @@ def wer_change_note(found: WerChange) -> str:
                "this test cannot tell it from no change")
     return (f"general WER change {signed_points(found.change)} points, {found.level:.0%} interval "
             f"{signed_points(found.low)} to {signed_points(found.high)} (paired bootstrap over {found.blocks} "
-            f"stretches of up to {BLOCK_WORDS} words): {verdict}")
+            f"stretches of up to {found.block_words} words): {verdict}")
 
 
 def signed_points(fraction: float) -> str:

@@ -39,6 +39,8 @@ class WerChange:
     high: float
     blocks: int         # resampling units
     level: float = LEVEL
+    block_words: int = BLOCK_WORDS
+    rounds: int = ROUNDS
 
     @property
     def tells_apart(self) -> bool:
@@ -89,4 +91,5 @@ def wer_change(refs: Sequence[str], base_hyps: Sequence[str], tuned_hyps: Sequen
     diffs = (tuned[picks].sum(axis=1) - base[picks].sum(axis=1)) / resampled_words
     tail = 100 * (1 - level) / 2
     low, high = np.percentile(diffs, [tail, 100 - tail])
-    return WerChange(float((tuned.sum() - base.sum()) / total), float(low), float(high), len(words), level)
+    return WerChange(float((tuned.sum() - base.sum()) / total), float(low), float(high), len(words),
+                     level, block_words, rounds)
