@@ -106,15 +106,14 @@ def main() -> None:
         meta = runs[0]["meta"]
         best = max(meta["per_epoch"], key=lambda e: (e["term_recall"], -e["wer"]))
         reach = next((e["epoch"] for e in meta["per_epoch"] if e["term_recall"] >= seed_best), None)
-        reached = [t for t in (reach_seconds(r, seed_best) for r in runs) if t is not None]
-        to_reach = statistics.median(reached) if len(reached) == len(runs) else None
+        reached = [reach_seconds(r, seed_best) for r in runs]
+        to_reach = statistics.median(reached) if None not in reached else None
         wall = statistics.median(r["wall"] for r in runs)
         print(f"| {name} | {wall:.1f} | {wall / ref_wall:.3f} | {meta.get('samples_per_second', 0):.2f} | "
               f"{max(r['rss_gib'] for r in runs):.2f} | {best['term_recall']:.1%} | {best['wer']:.1%} | {reach} | "
               + (f"{to_reach:.1f} | {to_reach / ref_wall:.3f} |" if to_reach is not None else "– | – |"))
         print("  wall per run:", [round(r["wall"], 1) for r in runs])
-        print("  reached per run:", [None if t is None else round(t, 1)
-                                     for t in (reach_seconds(r, seed_best) for r in runs)])
+        print("  reached per run:", [None if t is None else round(t, 1) for t in reached])
         print("  per epoch:", [(e["epoch"], round(e["term_recall"], 3), round(e["wer"], 3)) for e in meta["per_epoch"]])
     print(f"\ncommand: {' '.join(sys.argv)}  (repeats={args.repeats})")
 

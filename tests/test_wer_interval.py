@@ -5,8 +5,8 @@ import pytest
 from vocabtune import report as R
 from vocabtune.schema import EvalReport
 from vocabtune.scoring import wer
-from vocabtune.wer_interval import WerChange, block_counts, wer_change
-from vocabtune.word_changes import Changes
+from vocabtune.wer_interval import WerChange, block_counts, ref_lengths, wer_change
+from vocabtune.word_changes import Changes, word_errors
 
 # 25 words, then 12, then a chunk whose reference is empty
 REFS = ["apple bread chair dance eagle fable grape house igloo jelly kite lemon mango night olive "
@@ -14,11 +14,16 @@ REFS = ["apple bread chair dance eagle fable grape house igloo jelly kite lemon 
         "the salt breeze came across from the sea and the gulls cried", ""]
 
 
+
+def change_of(refs, base_hyps, tuned_hyps, **kw):
+    """wer_change from texts, as evaluation calls it (each model's errors aligned once)."""
+    return wer_change(ref_lengths(refs), word_errors(refs, base_hyps), word_errors(refs, tuned_hyps), **kw)
+
 def test_blocks_are_runs_of_reference_words_and_errors_land_where_they_start():
     hyps = ["apple bread chair dance eagle fable grape house igloo jelly kite LEMON mango night olive "
             "paper quilt river stone table umbra violet water yellow zebra extra words",
             "the salt breeze came across from the seat and the gulls cried", "hello"]
-    errors, words = block_counts(REFS, hyps)
+    errors, words = block_counts(ref_lengths(REFS), word_errors(REFS, hyps))
     assert words.tolist() == [10, 10, 5, 10, 2, 0], "an empty reference still gets a block"
     # "lemon" -> "LEMON" is no error (normalised); two words inserted after the last one
     # land in the chunk's last block; "sea" -> "seat" is word 8 of chunk 2; "hello" is inserted
@@ -29,36 +34,36 @@ def test_the_change_is_the_difference_of_the_two_wers():
     base = [REFS[0], "the salt breeze came across from the sea and the gulls cried", ""]
     tuned = [REFS[0].replace("water", "waiter").replace("jelly", ""), "the salt breeze came across the seat "
              "and and the gulls cried", "hello there"]
-    found = wer_change(REFS, base, tuned)
+    found = change_of(REFS, base, tuned)
     assert found.change == pytest.approx(wer(REFS, tuned) - wer(REFS, base))
     assert found.low <= found.change <= found.high
     assert found.blocks == 6
 
 
 def test_no_change_gives_a_zero_interval_and_cannot_be_told_apart():
-    found = wer_change(REFS, REFS, REFS)
+    found = change_of(REFS, REFS, REFS)
     assert (found.change, found.low, found.high) == (0.0, 0.0, 0.0)
     assert not found.tells_apart
 
 
 def test_one_slip_on_a_short_test_is_within_noise_but_an_error_in_every_block_is_not():
-    one = wer_change(REFS[:2], REFS[:2], [REFS[0], REFS[1].replace("sea", "seat")])
+    one = change_of(REFS[:2], REFS[:2], [REFS[0], REFS[1].replace("sea", "seat")])
     assert one.change > 0 and one.low == 0.0 and not one.tells_apart
     everywhere = [REFS[0].replace("chair", "cheer").replace("mango", "tango").replace("yellow", "mellow"),
                   REFS[1].replace("sea", "seat")]
-    many = wer_change(REFS[:2], REFS[:2], everywhere)
+    many = change_of(REFS[:2], REFS[:2], everywhere)
     assert many.low > 0 and many.tells_apart
 
 
 def test_the_interval_is_the_same_on_every_run_and_depends_on_the_draws():
     tuned = [REFS[0].replace("chair", "cheer"), REFS[1].replace("sea", "seat"), ""]
-    assert wer_change(REFS, REFS, tuned) == wer_change(REFS, REFS, tuned)
-    assert wer_change(REFS, REFS, tuned, level=0.5).high <= wer_change(REFS, REFS, tuned).high
+    assert change_of(REFS, REFS, tuned) == change_of(REFS, REFS, tuned)
+    assert change_of(REFS, REFS, tuned, level=0.5).high <= change_of(REFS, REFS, tuned).high
 
 
 def test_no_reference_words_at_all_is_refused():
     with pytest.raises(ValueError, match="no reference words"):
-        wer_change(["", ""], ["a", ""], ["", "b"])
+        change_of(["", ""], ["a", ""], ["", "b"])
 
 
 def test_report_gives_the_interval_in_json_and_a_note_that_says_what_it_means():

@@ -67,9 +67,9 @@ from .errors import VocabtuneError
 from .fsutil import atomic_write_bytes, atomic_write_text, read_json_object
 from .modelio import LoadedModel, adapter_base, is_adapter_dir, load_whisper
 from .schema import EvalReport
-from .scoring import normalize, score
-from .wer_interval import wer_change
-from .word_changes import Changes, word_changes
+from .scoring import score
+from .wer_interval import ref_lengths, wer_change
+from .word_changes import Changes, changes_between, word_errors
 
 log = logging.getLogger(__name__)
 REPORT_FORMAT = 1
@@ -288,10 +288,12 @@ def general_changes(general: Clips | None, hyps: dict[str, list[str]]) -> Change
     is, when both models were decoded."""
     if general is None or not {"base", "finetuned"} <= set(hyps):
         return None
-    changes = word_changes(general.refs, hyps["base"], hyps["finetuned"])
-    if not any(normalize(ref).strip() for ref in general.refs):
+    base, tuned = (word_errors(general.refs, hyps[key]) for key in ("base", "finetuned"))
+    changes = changes_between(base, tuned)
+    lengths = ref_lengths(general.refs)
+    if not sum(lengths):
         return changes          # no reference words: a WER change has nothing to resample
-    return replace(changes, wer_change=wer_change(general.refs, hyps["base"], hyps["finetuned"]))
+    return replace(changes, wer_change=wer_change(lengths, base, tuned))
 
 
 # -- outputs ---------------------------------------------------------------------------------

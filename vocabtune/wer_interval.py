@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from .scoring import normalize
-from .word_changes import WordError, word_errors
+from .word_changes import WordError
 
 BLOCK_WORDS = 10        # reference words per resampling unit
 ROUNDS = 2000           # bootstrap resamples
@@ -54,21 +54,26 @@ def error_size(err: WordError) -> int:
     return max(err.end - err.start, len(err.hyp.split()))
 
 
-def block_counts(refs: Sequence[str], hyps: Sequence[str], block_words: int = BLOCK_WORDS
+def ref_lengths(refs: Sequence[str]) -> list[int]:
+    """Reference words per chunk, normalised as the WER counts them."""
+    return [len(normalize(ref).split()) for ref in refs]
+
+
+def block_counts(lengths: Sequence[int], errors: Sequence[WordError], block_words: int = BLOCK_WORDS
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Per block: the errors of ``hyps`` and the reference words. Blocks are the same for
-    any ``hyps`` of these ``refs``, so two models' counts pair up index by index."""
-    lengths = [len(normalize(ref).split()) for ref in refs]
+    """Per block: the errors in ``errors`` (one model's, from ``word_errors``) and the
+    reference words. Blocks depend only on ``lengths``, so two models' counts on the same
+    references pair up index by index."""
     offsets = np.cumsum([0] + [_blocks_in(n, block_words) for n in lengths])
     words = np.zeros(offsets[-1], dtype=np.int64)
     for chunk, n in enumerate(lengths):
         for b in range(_blocks_in(n, block_words)):
             words[offsets[chunk] + b] = min(block_words, n - b * block_words)
-    errors = np.zeros_like(words)
-    for err in word_errors(refs, hyps):
+    counts = np.zeros_like(words)
+    for err in errors:
         last = _blocks_in(lengths[err.chunk], block_words) - 1
-        errors[offsets[err.chunk] + min(err.start // block_words, last)] += error_size(err)
-    return errors, words
+        counts[offsets[err.chunk] + min(err.start // block_words, last)] += error_size(err)
+    return counts, words
 
 
 def _blocks_in(n_words: int, block_words: int) -> int:
@@ -76,13 +81,14 @@ def _blocks_in(n_words: int, block_words: int) -> int:
     return max(1, -(-n_words // block_words))
 
 
-def wer_change(refs: Sequence[str], base_hyps: Sequence[str], tuned_hyps: Sequence[str],
+def wer_change(lengths: Sequence[int], base_errors: Sequence[WordError], tuned_errors: Sequence[WordError],
                rounds: int = ROUNDS, level: float = LEVEL, seed: int = SEED,
                block_words: int = BLOCK_WORDS) -> WerChange:
-    """``tuned_hyps``' WER minus ``base_hyps``' on ``refs``, with the percentile interval of
+    """The tuned model's WER minus the base's on references of ``lengths`` words per chunk
+    (``ref_lengths``), from each model's ``word_errors``, with the percentile interval of
     that difference over ``rounds`` resamples of the blocks (the same blocks for both)."""
-    base, words = block_counts(refs, base_hyps, block_words)
-    tuned, _ = block_counts(refs, tuned_hyps, block_words)
+    base, words = block_counts(lengths, base_errors, block_words)
+    tuned, _ = block_counts(lengths, tuned_errors, block_words)
     total = words.sum()
     if total == 0:
         raise ValueError("no reference words: a WER difference needs a reference")

@@ -89,5 +89,10 @@ class Changes:
 
 
 def word_changes(refs: Sequence[str], base_hyps: Sequence[str], tuned_hyps: Sequence[str]) -> Changes:
-    base, tuned = word_errors(refs, base_hyps), word_errors(refs, tuned_hyps)
+    return changes_between(word_errors(refs, base_hyps), word_errors(refs, tuned_hyps))
+
+
+def changes_between(base: Sequence[WordError], tuned: Sequence[WordError]) -> Changes:
+    """The lists from both models' errors on the same references, for a caller that needs
+    the errors for more than this (evaluation also resamples them, wer_interval.py)."""
     return Changes(new=only_in(tuned, base), fixed=only_in(base, tuned))
