@@ -75,10 +75,15 @@ def run(name: str, extra: list[str], args, i: int) -> dict:
     return {"wall": wall, "rss_gib": meta["peak_rss_mib"] / 1024, "meta": meta, "validated": validated}
 
 
+def reach_epoch(meta: dict, recall: float) -> float | None:
+    """The first epoch whose validation term recall is at or above ``recall`` (None if none)."""
+    return next((e["epoch"] for e in meta["per_epoch"] if e["term_recall"] >= recall), None)
+
+
 def reach_seconds(run_: dict, recall: float) -> float | None:
     """Seconds from the start of the process to the end of the first validation at or above
     ``recall`` (None if no epoch got there)."""
-    epoch = next((e["epoch"] for e in run_["meta"]["per_epoch"] if e["term_recall"] >= recall), None)
+    epoch = reach_epoch(run_["meta"], recall)
     return None if epoch is None else run_["validated"].get(epoch)
 
 
@@ -105,7 +110,7 @@ def main() -> None:
     for name, runs in results.items():
         meta = runs[0]["meta"]
         best = max(meta["per_epoch"], key=lambda e: (e["term_recall"], -e["wer"]))
-        reach = next((e["epoch"] for e in meta["per_epoch"] if e["term_recall"] >= seed_best), None)
+        reach = reach_epoch(meta, seed_best)
         reached = [reach_seconds(r, seed_best) for r in runs]
         to_reach = statistics.median(reached) if None not in reached else None
         wall = statistics.median(r["wall"] for r in runs)

@@ -56,10 +56,7 @@ def report_dict(report: EvalReport) -> dict[str, Any]:
 
 def wer_change_dict(changes: Changes | None) -> dict[str, Any] | None:
     found = changes.wer_change if changes is not None else None
-    if found is None:
-        return None
-    return {"change": found.change, "low": found.low, "high": found.high, "level": found.level,
-            "blocks": found.blocks, "block_words": found.block_words, "rounds": found.rounds}
+    return None if found is None else asdict(found)
 
 
 def changes_dict(changes: Changes | None) -> dict[str, list[dict[str, Any]]] | None:
