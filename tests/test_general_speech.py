@@ -9,13 +9,9 @@ import make_general_speech as gen  # bench/ is on sys.path (tests/conftest.py)
 from vocabtune.replay import BUILTIN_DIR
 
 
-def sentences(path) -> list[str]:
-    return [s.strip() for s in path.read_text(encoding="utf-8").splitlines() if s.strip()]
-
-
 def test_no_sentence_of_the_test_is_in_the_replay_and_none_repeats():
-    test = sentences(gen.SENTENCES)
-    replay = {s.lower() for s in sentences(BUILTIN_DIR / "everyday.txt")}
+    test = gen.read_sentences(gen.SENTENCES)
+    replay = {s.lower() for s in gen.read_sentences(BUILTIN_DIR / "everyday.txt")}
     assert len(test) >= 200 and len(set(test)) == len(test)
     assert not [s for s in test if s.lower() in replay]
 
