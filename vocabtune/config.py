@@ -81,9 +81,10 @@ class TrainConfig:
     # The decoder's MLPs and its cross-attention queries/outputs; not its self-attention, nor
     # cross-attention keys/values (those read the 1500 encoder frames: costly, no help).
     # Measured on llm-lingo with whisper-base over 11 seeds (BENCHMARKS.md, issue 4): as many
-    # terms as with self-attention adapters too (the previous default) and about half the
-    # forgetting on a 1,948-word general test; q_proj/v_proj alone (the seed recipe)
-    # plateaued at 66-78% term recall.
+    # of its 40 terms as with self-attention adapters too (the previous default) and about
+    # half the forgetting on a 1,948-word general test; on 160 synthetic terms about 2.5 fewer
+    # right (bench/synthetic_vocab.md). q_proj/v_proj alone (the seed recipe) plateaued at
+    # 66-78% term recall.
     target_modules: tuple[str, ...] = ("encoder_attn.q_proj", "encoder_attn.out_proj", "fc1", "fc2")
     lora_scope: str = "decoder"               # "decoder": encoder frozen and run once per chunk;
                                               # "all": LoRA in encoder and decoder (seed recipe)
