@@ -122,6 +122,27 @@ def test_overlapping_candidates_keep_the_best_one() -> None:
     assert match("We tuned it with Q Laura.", "LoRA", "QLoRA") == [("Q Laura", "QLoRA")]
     # a candidate may grow around an exact term into a longer term that contains it
     assert match("Q-LoRA saves memory.", "LoRA", "QLoRA") == [("Q-LoRA", "QLoRA")]
+    assert match("We ran Llama 3 point 1 today.", "Llama 3", "Llama 3.1") == [
+        ("Llama 3 point 1", "Llama 3.1")]
+
+
+def test_a_right_term_and_the_next_word_are_not_grown_into_a_longer_term() -> None:
+    terms = ("GPT-4", "GPT-4o", "LoRA", "QLoRA", "Llama 3", "Llama 3.1")
+    assert match("I compared GPT-4 and Llama on this.", *terms) == []
+    assert match("We tried GPT-4 on it, then LoRA on top.", *terms) == []
+    assert match("We ran Llama 3 one more time.", *terms) == []
+    assert match("LoRA, a cheap method; QLoRA, a cheaper one.", *terms) == []
+
+
+def test_suggestions_applied_once_leave_nothing_to_suggest() -> None:
+    terms = ("GPT-4", "GPT-4o")
+    text = "We compared GPT 4 and GPT 4o."
+    found = Matcher([Term(t) for t in terms]).suggest(text)
+    assert [(s.found, s.term) for s in found] == [("GPT 4", "GPT-4"), ("GPT 4o", "GPT-4o")]
+    for s in reversed(found):
+        text = text[:s.start] + s.term + text[s.end:]
+    assert text == "We compared GPT-4 and GPT-4o."
+    assert match(text, *terms) == []
 
 
 def test_short_keys_match_only_exactly() -> None:

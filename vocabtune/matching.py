@@ -258,11 +258,15 @@ def _case_fixes(text: str, protected: list[tuple[int, int, str]]) -> list[Sugges
 
 def _allowed(c: Suggestion, protected: list[tuple[int, int, str]]) -> bool:
     """A candidate may not touch text that already holds a term spelt exactly, except to
-    grow it into a longer term that contains it ("Q-LoRA" -> "QLoRA" around "LoRA")."""
+    grow it into a longer term that contains it ("Q-LoRA" -> "QLoRA" around "LoRA"), and
+    then only when the text *says* the longer term exactly: a near miss there is far more
+    often the right term and the next word ("GPT-4 and" is not "GPT-4o", "Llama 3 one more
+    time" is not "Llama 3.1"), and a fuzzy grow would undo a correct text on every run."""
     for start, end, term in protected:
         if start < c.end and c.start < end:
             grows = (c.start <= start and end <= c.end and c.end - c.start > end - start
-                     and c.term != term and term.casefold() in c.term.casefold())
+                     and c.term != term and term.casefold() in c.term.casefold()
+                     and c.score >= 1.0)
             if not grows:
                 return False
     return True
