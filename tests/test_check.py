@@ -204,3 +204,11 @@ def test_llm_lingo_has_no_errors(llm_lingo, tmp_path):
     assert report.errors == [], [str(p) for p in report.errors]
     assert report.recordings == 2 and report.cues > 50
     assert [r.split for r in discover_recordings(rec)[0]] == ["train", "validation"]
+
+
+def test_discovery_pairs_names_that_differ_only_in_unicode_form(tmp_path):
+    decomposed, composed = "U\u0308ni\u0308code talk", "Ünïcode talk"      # as macOS / an editor writes
+    touch(tmp_path, f"{decomposed}.mp3", f"{composed}.vtt")
+    recordings, problems = discover_recordings(tmp_path)
+    assert problems == []
+    assert recordings == [Recording(tmp_path / f"{decomposed}.mp3", tmp_path / f"{composed}.vtt", "train")]

@@ -236,6 +236,16 @@ def test_never_overwrites_and_force_keeps_a_backup(recordings, tiny_whisper, cap
     assert len(backups) == 1 and backups[0].read_bytes() == before
 
 
+def test_a_caption_named_in_another_unicode_form_is_skipped_not_doubled(tmp_path, clip, tiny_whisper):
+    from vocabtune.transcribe import transcribe_recordings
+
+    shutil.copy(clip, tmp_path / "U\u0308ni\u0308code talk.mp3")                 # decomposed, as on macOS
+    mine = tmp_path / "Ünïcode talk.vtt"
+    mine.write_bytes(b"WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nmy corrected words\n")
+    assert transcribe_recordings(_cfg(recordings=tmp_path, model=str(tiny_whisper))) == []
+    assert sorted(p.name for p in tmp_path.glob("*.vtt")) == [mine.name]
+
+
 def test_prepare_data_cli_transcribe_then_check(recordings, tiny_whisper, tmp_path, capsys):
     import prepare_data
 

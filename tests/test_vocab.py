@@ -76,3 +76,40 @@ def test_read_vocab_shared_terms(llm_lingo: Path):
 ])
 def test_starts_sentence(text, start, expected):
     assert starts_sentence(text, start) is expected
+
+
+@pytest.mark.parametrize("data, what", [
+    ("Größe\n".encode("latin-1"), "not UTF-8 text (byte 0xf6 at offset 2)"),
+    ("LoRA\nGröße\n".encode("utf-16"), "saved as UTF-16"),
+])
+def test_a_vocab_file_not_in_utf8_is_one_line_error(tmp_path: Path, data: bytes, what: str):
+    (tmp_path / "terms.txt").write_bytes(data)
+    with pytest.raises(VocabtuneError) as err:
+        read_vocab(tmp_path)
+    assert what in str(err.value) and "save the file as UTF-8" in str(err.value)
+    assert err.value.file.endswith("terms.txt") and err.value.line
+
+
+def test_read_vocab_skips_hidden_files_and_folders(tmp_path: Path):
+    (tmp_path / "terms.txt").write_text("LoRA\n")
+    (tmp_path / "._terms.txt").write_bytes(b"\x00\x05\x16\x07\xff\xfe")   # macOS resource fork
+    (tmp_path / ".terms.txt").write_text("LoRA\n")                        # an editor's copy
+    (tmp_path / "old.txt").mkdir()
+    assert [t.text for t in read_vocab(tmp_path)] == ["LoRA"]
+
+
+def test_read_vocab_unreadable_file_is_one_line_error(tmp_path: Path):
+    (tmp_path / "terms.txt").write_text("LoRA\n")
+    (tmp_path / "broken.txt").symlink_to(tmp_path / "gone.txt")
+    with pytest.raises(VocabtuneError, match="cannot read the vocabulary file") as err:
+        read_vocab(tmp_path)
+    assert err.value.file.endswith("broken.txt")
+
+
+def test_decomposed_accents_in_the_vocab_match_composed_text(tmp_path: Path):
+    (tmp_path / "terms.txt").write_text("A\u030angstro\u0308m\nnai\u0308ve\nnaïve\n")   # NFD, then NFC
+    with pytest.raises(VocabtuneError, match='duplicate term "naïve"'):
+        read_vocab(tmp_path)
+    (tmp_path / "terms.txt").write_text("A\u030angstro\u0308m\n")
+    (term,) = read_vocab(tmp_path)
+    assert term.text == "Ångström" and count_terms([term.text], "One Ångström is small.") == {"Ångström": 1}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,23 @@ def split_for(name: str) -> str:
     return VALIDATION if _VALIDATION_NAME.match(stem) else TRAIN
 
 
+def name_key(name: str) -> str:
+    """A file name as pairing compares it. macOS writes accented file names decomposed
+    ("U" + combining diaeresis) while editors save the text composed, so "Ünïcode talk.mp3"
+    and its "Ünïcode talk.vtt" can differ in bytes though they look the same (NFC)."""
+    return unicodedata.normalize("NFC", name)
+
+
+def same_name_in(folder: Path, name: str) -> Path:
+    """``folder / name``, or the file already in ``folder`` whose name differs from it only
+    in Unicode form, so a caption file is found (and never doubled) whatever the form."""
+    path = folder / name
+    if path.exists() or not folder.is_dir():
+        return path
+    key = name_key(name)
+    return next((p for p in sorted(folder.iterdir()) if name_key(p.name) == key), path)
+
+
 def is_audio(path: Path) -> bool:
     return path.suffix.lower() in AUDIO_SUFFIXES and not path.name.startswith(".")
 
@@ -79,9 +97,9 @@ def discover_recordings(folder: Path) -> tuple[list[Recording], list[Problem]]:
                              hint="put your recordings there or pass --recordings DIR")
     files = sorted(p for p in folder.iterdir() if p.is_file())
     audio = [p for p in files if is_audio(p)]
-    captions = {p.stem: p for p in files if is_caption(p)}
+    captions = {name_key(p.stem): p for p in files if is_caption(p)}
     problems = _duplicate_stems(audio)
-    recordings = [Recording(a, captions.get(a.stem), split_for(a.name)) for a in audio]
+    recordings = [Recording(a, captions.get(name_key(a.stem)), split_for(a.name)) for a in audio]
     problems += _unpaired(recordings, captions, folder)
     for rec in recordings:
         log.debug("%s: %s, captions %s", rec.name, rec.split, rec.vtt.name if rec.vtt else "none")
@@ -93,7 +111,7 @@ def _duplicate_stems(audio: list[Path]) -> list[Problem]:
     seen: dict[str, Path] = {}
     problems = []
     for path in audio:
-        first = seen.setdefault(path.stem, path)
+        first = seen.setdefault(name_key(path.stem), path)
         if first is not path:
             problems.append(Problem(Severity.ERROR, str(path), None,
                                     f'two recordings are named "{path.stem}" ({first.name} and {path.name})',
@@ -109,7 +127,7 @@ def _unpaired(recordings: list[Recording], captions: dict[str, Path],
     problems = [Problem(Severity.ERROR, str(r.audio), None, "recording has no caption file",
                         f"run prepare_data.py transcribe to create {r.audio.stem}.vtt")
                 for r in recordings if r.vtt is None]
-    stems = {r.audio.stem for r in recordings}
+    stems = {name_key(r.audio.stem) for r in recordings}
     problems += [Problem(Severity.ERROR, str(path), None, "caption file has no recording",
                          f"name it after its recording ({stem}.vtt beside {stem}.mp3) "
                          "or move it out of this folder")

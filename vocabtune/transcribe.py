@@ -126,7 +126,7 @@ def transcribe_files(cfg: TranscribeConfig) -> list[str]:
 def audio_files(folder: Path) -> list[Path]:
     """Every recording in ``folder`` (recordings.py's rules), sorted by name. Two recordings
     with one name (train.mp3 + train.wav) would share one caption file: refused."""
-    from .recordings import discover_recordings
+    from .recordings import discover_recordings, name_key
 
     recordings, _ = discover_recordings(Path(folder))   # unpaired files are what we fix
     if not recordings:
@@ -134,7 +134,7 @@ def audio_files(folder: Path) -> list[Path]:
                              hint=f"add audio files ({', '.join(AUDIO_SUFFIXES[:5])} …) to this folder")
     seen: dict[str, Path] = {}
     for rec in recordings:
-        first = seen.setdefault(rec.audio.stem, rec.audio)
+        first = seen.setdefault(name_key(rec.audio.stem), rec.audio)
         if first != rec.audio:
             raise VocabtuneError(f'two recordings are named "{rec.audio.stem}" ({first.name} and '
                                  f"{rec.audio.name}); they would share one caption file",
@@ -143,8 +143,10 @@ def audio_files(folder: Path) -> list[Path]:
 
 
 def output_path(audio: Path, cfg: TranscribeConfig) -> Path:
+    from .recordings import same_name_in
+
     folder = Path(cfg.out_dir) if cfg.out_dir is not None else audio.parent
-    return folder / f"{audio.stem}{cfg.suffix}"
+    return same_name_in(folder, f"{audio.stem}{cfg.suffix}")
 
 
 def write_cues(path: Path, cues: Sequence[Cue], *, force: bool) -> Path:

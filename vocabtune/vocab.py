@@ -15,6 +15,7 @@ of spaces so line-wrapped captions still match.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
@@ -25,15 +26,18 @@ from .schema import Term
 
 
 def read_vocab(path: Path) -> list[Term]:
-    """All terms of ``path`` (a folder of ``*.txt`` files, or one file), in file order."""
-    files = sorted(path.glob("*.txt")) if path.is_dir() else [path]
+    """All terms of ``path`` (a folder of ``*.txt`` files, or one file), in file order.
+    Hidden files (``._terms.txt`` from macOS, editor backups) are not vocabulary."""
     if not path.exists():
         raise VocabtuneError("vocabulary not found", file=path,
                              hint="create it with one term per line, e.g. vocab/terms.txt")
+    files = [path]
+    if path.is_dir():
+        files = sorted(f for f in path.glob("*.txt") if not f.name.startswith(".") and not f.is_dir())
     terms: list[Term] = []
     seen: dict[str, Term] = {}
     for file in files:
-        for term in parse_vocab_text(file.read_text(encoding="utf-8-sig"), str(file)):
+        for term in parse_vocab_text(read_vocab_text(file), str(file)):
             key = term.text.casefold()
             if key in seen:
                 first = seen[key]
@@ -42,6 +46,25 @@ def read_vocab(path: Path) -> list[Term]:
             seen[key] = term
             terms.append(term)
     return terms
+
+
+def read_vocab_text(file: Path) -> str:
+    """The file's text, or a one-line error: Windows tools often save UTF-16 or a legacy
+    code page, which would otherwise surface as a UnicodeDecodeError traceback."""
+    try:
+        data = file.read_bytes()
+    except OSError as e:
+        raise VocabtuneError(f"cannot read the vocabulary file ({e.strerror})", file=file,
+                             hint="check that it exists and is a readable file") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise VocabtuneError("saved as UTF-16, not UTF-8", file=file, line=1,
+                             hint="save the file as UTF-8 in your editor") from None
+    try:
+        return unicodedata.normalize("NFC", data.decode("utf-8-sig"))
+    except UnicodeDecodeError as e:
+        raise VocabtuneError(f"not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})",
+                             file=file, line=data[:e.start].count(b"\n") + 1,
+                             hint="save the file as UTF-8 in your editor") from None
 
 
 def parse_vocab_text(text: str, file: str = "<vocab>") -> list[Term]:
