@@ -19,7 +19,8 @@ from vocabtune.build import build_dataset, default_dataset_dir, default_out
 from vocabtune.config import MAX_CHUNK_S, SAMPLE_RATE, BuildConfig
 from vocabtune.dataset import example_audio, load_dataset_dir, read_metadata
 from vocabtune.errors import VocabtuneError
-from vocabtune.schema import Chunk, Cue
+from vocabtune.captions import validate_cues
+from vocabtune.schema import Chunk, Cue, Severity
 from vocabtune.summary import format_summary, split_stats
 
 log = logging.getLogger(__name__)
@@ -209,6 +210,27 @@ def test_build_refuses_on_check_errors_and_writes_nothing(project):
         build_dataset(config(project))
     assert "prepare_data.py check" in str(err.value) and "train.vtt" in str(err.value)
     assert not (project / "data").exists()
+
+
+def test_what_check_lets_through_builds(project):
+    """check's tolerances are build's: a last cue a few ms past the decoded audio (MP3
+    padding) and a zero-length cue (warned about, left out) must not fail the build."""
+    cues = TRAIN_CUES[:5] + [(40.5, 40.5, "said in no time"), (41.0, 49.03, "the last one")]
+    write_vtt(project / "recordings" / "train.vtt", cues)
+    ds = load_dataset_dir(build_dataset(config(project)).out)
+    assert ds["train"]["end"][-1] == 49.03 and "said in no time" not in " ".join(ds["train"]["text"])
+    assert len(example_audio(ds["train"][-1])) == round((49.0 - ds["train"]["start"][-1]) * SAMPLE_RATE)
+
+
+def test_a_cue_nested_in_the_one_before_is_a_check_error(project):
+    cues = [(0.5, 5.1, "around"), (4.95, 5.0, "inside")] + TRAIN_CUES[1:]
+    write_vtt(project / "recordings" / "train.vtt", cues)
+    with pytest.raises(VocabtuneError, match="prepare_data.py check") as err:
+        build_dataset(config(project))
+    assert "inside" in str(err.value) or "train.vtt" in str(err.value)
+    problems = validate_cues([Cue(a, b, t, 3 + 3 * i) for i, (a, b, t) in enumerate(cues)], "train.vtt")
+    assert [(p.line, p.severity, p.message) for p in problems] == [
+        (6, Severity.ERROR, "cue lies entirely inside the cue on line 3")]
 
 
 def test_cue_over_30_s_is_an_error_not_dropped(project):

@@ -60,12 +60,18 @@ def test_error_names_the_source_when_no_caption_file_is_given():
 @pytest.mark.parametrize("spans, what", [
     ([(5.0, 6.0), (4.0, 7.0)], "out of order"),
     ([(0.0, 10.0), (2.0, 5.0)], "inside the previous cue"),
-    ([(3.0, 3.0)], "not after its start"),
+    ([(3.0, 2.999)], "not after its start"),
     ([(-1.0, 2.0)], "not after its start"),
 ])
 def test_malformed_cues_are_errors(spans, what):
     with pytest.raises(VocabtuneError, match=what):
         pack_cues(cues_at(*spans), "a.mp3")
+
+
+def test_zero_length_cue_is_left_out_and_ends_the_chunk():
+    cues = cues_at((0, 2), (3, 3), (3, 6), texts=["one", "two", "three"])
+    chunks = pack_cues(cues, "a.mp3")
+    assert [c.text for c in chunks] == ["one", "three"]
 
 
 def test_empty_cue_is_dropped_and_its_audio_is_in_no_chunk():

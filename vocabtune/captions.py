@@ -28,15 +28,13 @@ from webvtt.errors import MalformedCaptionError, MalformedFileError
 from webvtt.models import Timestamp
 
 from .backups import keep_backup
-from .config import MAX_CHUNK_S, OVERLAP_WARN_S
+from .config import MAX_CHUNK_S, OVERLAP_WARN_S, PAST_END_TOLERANCE_S
 from .errors import VocabtuneError
 from .fsutil import atomic_write_text
 from .schema import Cue, Problem, Severity
 
 log = logging.getLogger(__name__)
 
-PAST_END_TOLERANCE_S = 0.05     # s: MP3 encoder padding makes decoded audio a frame or two
-#                                 shorter than the original; cues may end this far past it
 SIGNATURE = "WEBVTT"
 TIMING_HINT = "write it as 00:00:01.000 --> 00:00:04.000 (hh:mm:ss.mmm, the hours optional)"
 
@@ -302,7 +300,8 @@ def _cue_problems(cue: Cue, file: str, audio_duration: float | None) -> list[Pro
         out.append(p(Severity.ERROR, f"cue ends before it starts ({fmt_time(cue.end)} < {fmt_time(cue.start)})",
                      "swap or correct the two times"))
     elif cue.end == cue.start:
-        out.append(p(Severity.WARNING, "zero-length cue", "give it an end time after its start"))
+        out.append(p(Severity.WARNING, "zero-length cue (left out of the dataset: no audio to pair "
+                     "its text with)", "give it an end time after its start"))
     if cue.duration > MAX_CHUNK_S:
         out.append(p(Severity.ERROR, f"cue lasts {cue.duration:.1f} s, longer than Whisper's "
                      f"{MAX_CHUNK_S:.0f} s window", "split this cue in two"))
@@ -325,6 +324,10 @@ def _pair_problems(prev: Cue, cue: Cue, file: str) -> list[Problem]:
     overlap = prev.end - cue.start
     if overlap <= 0:
         return []
+    if cue.end <= prev.end and cue.end > cue.start:
+        # a chunk ends at its last cue's end, so a nested cue would cut the one around it short
+        return [Problem(Severity.ERROR, file, cue.line, f"cue lies entirely inside {where}",
+                        "correct its times or merge the two cues")]
     severity = Severity.WARNING if overlap < OVERLAP_WARN_S else Severity.ERROR
     return [Problem(severity, file, cue.line, f"cue overlaps {where} by {overlap:.3f} s",
                     f"make it start at or after {fmt_time(prev.end)}")]

@@ -30,7 +30,7 @@ import numpy as np
 from datasets import Audio, Dataset, DatasetDict, Features, Value
 
 from .audio import AudioSegment, slice_segment, wav_bytes, wav_to_array
-from .config import SAMPLE_RATE
+from .config import PAST_END_TOLERANCE_S, SAMPLE_RATE
 from .errors import VocabtuneError
 from .schema import Chunk
 
@@ -54,9 +54,13 @@ def chunk_rows(chunks: Sequence[Chunk], audio: Mapping[str, AudioSegment],
                progress: Any = None) -> Iterator[dict]:
     """One dataset row per chunk, its audio sliced from the recording decoded once."""
     for chunk in chunks:
-        piece = slice_segment(audio[chunk.source], chunk.start, chunk.end)
-        expected = round((chunk.end - chunk.start) * SAMPLE_RATE)
-        if abs(piece.frame_count() - expected) > 1:
+        recording = audio[chunk.source]
+        piece = slice_segment(recording, chunk.start, chunk.end)
+        # a last cue may end up to PAST_END_TOLERANCE_S past the decoded audio (check allows
+        # it: MP3 padding); the chunk then has what there is
+        duration = recording.frame_count() / SAMPLE_RATE
+        expected = round((min(chunk.end, duration) - chunk.start) * SAMPLE_RATE)
+        if chunk.end > duration + PAST_END_TOLERANCE_S or abs(piece.frame_count() - expected) > 1:
             raise VocabtuneError(f"cue ends at {chunk.end:.3f} s, past the end of the audio",
                                  file=chunk.source, line=chunk.cues[-1].line,
                                  hint="run prepare_data.py check and fix the timestamps")

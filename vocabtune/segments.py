@@ -11,6 +11,7 @@ cues into one chunk gives the model context and fewer padded windows. The rules:
   content (a cough, music, or speech the person deleted because it was wrong); inside a
   chunk it would be audio without a transcript, which teaches Whisper to drop words. So
   its time span never lies inside any chunk.
+* A zero-length cue is left out the same way (``check`` warns): its text has no audio.
 * Overlapping cues (``check`` lets a few ms through as a warning): within a chunk the
   overlap is harmless (the span covers both); across a chunk boundary the later chunk's
   first cue is clipped to start where the previous chunk ends, so no audio is used twice.
@@ -46,7 +47,7 @@ def pack_cues(cues: Sequence[Cue], source: str, max_s: float = MAX_CHUNK_S, *,
     for cue in cues:
         _check_cue(cue, previous, max_s, where)
         previous = cue
-        if not cue.text.strip():
+        if not cue.text.strip() or cue.end == cue.start:
             last_end = _close(chunks, current, source, last_end)
             last_end = max(last_end, cue.end)
             current = []
@@ -80,7 +81,7 @@ def _clip_start(cue: Cue, not_before: float, where: str) -> Cue:
 
 def _check_cue(cue: Cue, previous: Cue | None, max_s: float, where: str) -> None:
     """The few facts packing relies on; ``check`` reports these too, with more context."""
-    if cue.start < 0 or cue.end <= cue.start:
+    if cue.start < 0 or cue.end < cue.start:
         raise VocabtuneError(f"cue ends at {cue.end:.3f} s, not after its start {cue.start:.3f} s",
                              file=where, line=cue.line, hint="fix the timestamps")
     if cue.duration > max_s + TIME_EPS_S:
@@ -90,7 +91,7 @@ def _check_cue(cue: Cue, previous: Cue | None, max_s: float, where: str) -> None
     if previous is not None and cue.start < previous.start:
         raise VocabtuneError("cue starts before the previous cue (out of order)", file=where,
                              line=cue.line, hint="put the cues in time order")
-    if previous is not None and cue.end <= previous.end:
+    if previous is not None and cue.end <= previous.end and cue.end > cue.start:
         # a chunk ends at its last cue's end: a nested cue would cut the one around it short
         raise VocabtuneError("cue lies entirely inside the previous cue", file=where,
                              line=cue.line, hint="fix its timestamps or merge the two cues")
