@@ -106,6 +106,8 @@ def test_common_word_alone_is_never_replaced() -> None:
 def test_alias_names_a_common_word() -> None:
     qwen = Term("Qwen", aliases=("queen",))
     assert match("The queen model answered.", qwen) == [("queen", "Qwen")]
+    rope = Term("RoPE", aliases=("rope",))       # the alias says exactly what the term says
+    assert match("We used rope scaling.", rope) == [("rope", "RoPE")]
 
 
 def test_partial_alias_stands_in_for_its_part_of_the_term() -> None:

@@ -115,7 +115,9 @@ def term_keys(terms: Sequence[Term]) -> list[_Key]:
             forms += [(whole, True)] if whole else []
         for words, alias in forms:
             key = "".join(words)
-            if key and (term.text, key) not in keys:
+            known = keys.get((term.text, key))
+            # an alias that says the term's own key ("RoPE | rope") still marks it as named
+            if key and (known is None or (alias and not known.alias)):
                 keys[(term.text, key)] = _Key(term.text, key, len(words), alias)
     return list(keys.values())
 
@@ -203,13 +205,14 @@ class Matcher:
         self._key_words = np.array([k.words for k in self.keys])
         self._fuzzy_ok = np.array([len(k.key) >= MIN_FUZZY_CHARS for k in self.keys])
         self.max_words = min(MAX_WORDS, int(self._key_words.max(initial=0)) + EXTRA_WORDS)
+        self._named = {(k.term, k.key) for k in self.keys if k.alias}
 
     def suggest(self, text: str) -> list[Suggestion]:
         """Non-overlapping replacements for ``text``, in text order."""
         if not self.keys or not text.strip():
             return []
         protected = [(s, e, t) for t in self.terms for s, e in find_term(t, text)]
-        found = _case_fixes(text, protected) + [
+        found = _case_fixes(text, protected, self._named) + [
             c for c in self._candidates(text) if _allowed(c, protected)]
         return _best_non_overlapping(found)
 
@@ -245,14 +248,17 @@ class Matcher:
         return fits & ((exact & alias) | ((exact | fuzzy) & ~lone_common))
 
 
-def _case_fixes(text: str, protected: list[tuple[int, int, str]]) -> list[Suggestion]:
+def _case_fixes(text: str, protected: list[tuple[int, int, str]],
+               named: set[tuple[str, str]]) -> list[Suggestion]:
     """Occurrences written with other capitals (``vocab.spelt_as``): restore the vocabulary
-    spelling, unless the text is one common word ("solar" is not always "SOLAR")."""
+    spelling, unless the text is one common word ("solar" is not always "SOLAR") that no
+    alias of the term names (``named``: (term, spoken key) pairs, "RoPE | rope")."""
     fixes = []
     for start, end, term in protected:
         found = text[start:end]
-        if not spelt_right_at(term, text, start, end) and not is_lone_common_word(found):
-            fixes.append(Suggestion(start, end, found, term, 1.0))
+        alias = (term, spoken_key(found)) in named
+        if not spelt_right_at(term, text, start, end) and (alias or not is_lone_common_word(found)):
+            fixes.append(Suggestion(start, end, found, term, 1.0, alias))
     return fixes
 
 
