@@ -319,6 +319,24 @@ def test_bad_recordings_folder_is_a_clear_error(tmp_path, tiny_whisper):
         transcribe_recordings(_cfg(recordings=tmp_path, model=str(tiny_whisper)))
 
 
+@pytest.mark.parametrize("device, what", [
+    ("gpu", "unknown --device 'gpu'"),
+    ("cuda", "torch sees no CUDA GPU"),
+    ("mps", "torch sees no Apple MPS device"),
+])
+def test_a_device_this_machine_lacks_is_one_clear_error(recordings, tiny_whisper, capsys, device, what):
+    import prepare_data
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available() or device == "mps" and torch.backends.mps.is_available():
+        pytest.skip(f"this machine has {device}")
+    args = ["transcribe", "--recordings", str(recordings), "--model", str(tiny_whisper), "--device", device]
+    assert prepare_data.main(args) != 0
+    err = capsys.readouterr().err
+    assert what in err and "--device auto" in err and "Traceback" not in err
+    assert not list(recordings.glob("*.vtt"))
+
+
 # ---------------------------------------------------------------- decode_batch
 
 def test_decode_batch_returns_texts_in_input_order(monkeypatch, tiny_whisper):

@@ -35,16 +35,39 @@ class LoadedModel:
 
 
 def pick_device(name: str = "auto"):
-    """``auto``: CUDA if present, else Apple MPS, else CPU."""
+    """``auto``: CUDA if present, else Apple MPS, else CPU. A device this machine lacks is
+    a one-line error here, before any model is loaded (torch would fail later with an
+    AssertionError deep inside ``.to()``)."""
     import torch
 
     if name != "auto":
-        return torch.device(name)
+        return _available_device(name)
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _available_device(name: str):
+    import torch
+
+    hint = "use --device auto (the GPU when there is one, else the CPU) or --device cpu"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise VocabtuneError(f"unknown --device {name!r}", hint=hint) from None
+    mps = getattr(torch.backends, "mps", None)
+    present = {"cpu": True, "cuda": torch.cuda.is_available(),
+               "mps": bool(mps and mps.is_available())}
+    if not present.get(device.type, False):
+        what = {"cuda": "CUDA GPU (or this torch is its CPU build)", "mps": "Apple MPS device"}
+        raise VocabtuneError(f"--device {name}: torch sees no {what.get(device.type, device.type)} "
+                             "on this machine", hint=hint)
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise VocabtuneError(f"--device {name}: there are only {torch.cuda.device_count()} CUDA GPU(s)",
+                             hint="count from cuda:0")
+    return device
 
 
 def inference_dtype(device):

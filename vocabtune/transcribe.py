@@ -162,10 +162,11 @@ def write_cues(path: Path, cues: Sequence[Cue], *, force: bool) -> Path:
 def load_engine(cfg: TranscribeConfig) -> "LoadedModel | Ct2Model":
     """The model on the engine ``cfg.engine`` names; CTranslate2 falls back to
     transformers (logged) when it cannot run here. Bad model names fail on either."""
-    from .modelio import _check_source
+    from .modelio import _check_source, pick_device
 
     if cfg.engine not in ENGINES:
         raise VocabtuneError(f"unknown engine {cfg.engine!r}", hint=f"choose one of {', '.join(ENGINES)}")
+    pick_device(cfg.device)          # a device this machine lacks: one clear error, for both engines
     if cfg.engine == "ctranslate2":
         _check_source(cfg.model)
         try:
