@@ -267,6 +267,34 @@ def test_out_folder_of_other_files_is_refused_before_any_work(project, monkeypat
     assert (project / "data" / "me" / "thesis.tex").read_text() == "precious"
 
 
+@pytest.mark.parametrize("where", ["under a file", "in /proc"])
+def test_an_out_that_cannot_be_written_is_refused_before_any_work(project, monkeypatch, where):
+    import vocabtune.build
+    if where == "in /proc" and not Path("/proc/self").is_dir():
+        pytest.skip("no /proc here")
+    (project / "notes.txt").write_text("mine")
+    out = project / "notes.txt" / "me" if where == "under a file" else Path("/proc/vocabtune-test/me")
+    monkeypatch.setattr(vocabtune.build, "load_segment", lambda path: pytest.fail("decoded"))
+    with pytest.raises(VocabtuneError, match="cannot write a dataset here") as err:
+        build_dataset(BuildConfig(recordings=project / "recordings", vocab=project / "vocab", out=out))
+    assert err.value.file == str(out) and "--out" in err.value.hint
+    assert (project / "notes.txt").read_text() == "mine"
+
+
+def test_a_failed_write_is_one_clear_error_and_leaves_nothing(project, monkeypatch):
+    import vocabtune.dataset
+
+    def full(dataset, path):
+        (path / "half.arrow").write_bytes(b"x")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(vocabtune.dataset, "_save_quietly", full)
+    with pytest.raises(VocabtuneError, match="No space left on device") as err:
+        build_dataset(config(project))
+    assert "nothing was changed" in str(err.value)
+    assert list((project / "data").iterdir()) == []
+
+
 def test_failed_rebuild_keeps_the_old_dataset(project, monkeypatch):
     out = build_dataset(config(project)).out
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}

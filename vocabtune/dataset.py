@@ -117,8 +117,11 @@ def save_dataset(dataset: DatasetDict, out: Path, metadata: Mapping[str, Any]) -
         (tmp / METADATA_FILE).write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n",
                                          encoding="utf-8")
         _swap_in(tmp, out)
-    except BaseException:       # Ctrl-C included: never leave the half-written folder behind
+    except BaseException as e:  # Ctrl-C included: never leave the half-written folder behind
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):  # a full disk, a folder made read-only meanwhile
+            raise VocabtuneError(f"could not write the dataset ({e.strerror or e}); nothing was "
+                                 "changed", file=out, hint="free some space or choose another --out") from None
         raise
     return out
 
@@ -190,6 +193,7 @@ def check_output(out: Path) -> None:
     """Only ever replace a folder that holds a dataset (or nothing): never a user's files.
     ``build`` calls this first too, so a bad ``--out`` fails before any slow work."""
     if not out.exists():
+        _check_writable(out)
         return
     if not out.is_dir():
         raise VocabtuneError("output exists and is not a folder", file=out,
@@ -198,6 +202,24 @@ def check_output(out: Path) -> None:
     if not is_dataset and any(out.iterdir()):
         raise VocabtuneError("output folder exists and does not hold a dataset", file=out,
                              hint="choose another --out, or empty that folder")
+
+
+def _check_writable(out: Path) -> None:
+    """Make and remove a folder where the save will first create one: a path through a file,
+    a read-only place or a pseudo file system (/proc, /sys) fails now, not after decoding.
+    Nothing is left behind (a failed build writes nothing)."""
+    base = out.parent.absolute()
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    try:
+        if not base.is_dir():
+            raise NotADirectoryError(20, f"{base} is a file, not a folder")
+        probe = base / f".vocabtune-probe-{os.getpid()}-{secrets.token_hex(4)}"
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as e:
+        raise VocabtuneError(f"cannot write a dataset here ({e.strerror or e})", file=out,
+                             hint="choose another --out") from None
 
 
 # --- loading: clear errors, and audio that never needs torchcodec ---------------------------
