@@ -423,3 +423,25 @@ def test_in_process_decoding_gives_the_ffmpeg_samples(tmp_path, rate, channels):
     assert np.array_equal(decode_audio(path), expected)
     with pytest.raises(VocabtuneError, match="cannot decode audio"):
         decode_audio(Path(__file__).parent / "data" / "audio" / "corrupt.mp3")
+
+
+@pytest.mark.parametrize("suffix", [".m4a", ".ogg", ".flac", ".mp3"])
+def test_every_format_decodes_to_the_samples_build_slices(tmp_path, clip, suffix):
+    """transcribe's times must be build's: an .m4a (AAC in MP4, whose priming samples only
+    the ffmpeg command trims) decoded in process started 14 ms late."""
+    import subprocess
+    from vocabtune.audio import decode_audio, decode_pcm16, ffmpeg_exe, pcm16_to_float
+
+    path = tmp_path / f"take{suffix}"
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-t", "3", "-i", str(clip),
+                    "-ar", "44100", "-ac", "2", str(path)], check=True)
+    expected = pcm16_to_float(decode_pcm16(path))
+    assert np.array_equal(decode_audio(path), expected)
+
+
+def test_a_colon_in_a_relative_file_name_is_not_an_ffmpeg_protocol(tmp_path, clip, monkeypatch):
+    from vocabtune.audio import decode_pcm16
+
+    shutil.copy(clip, tmp_path / "talk:drugs.mp3")
+    monkeypatch.chdir(tmp_path)
+    assert decode_pcm16(Path("talk:drugs.mp3")) == decode_pcm16(tmp_path / "talk:drugs.mp3")

@@ -46,7 +46,8 @@ def decode_pcm16(path: Path) -> bytes:
     if not path.is_file():
         raise VocabtuneError("audio file not found", file=path, hint="check the path")
     cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "0",
-           "-i", str(path), "-vn", "-f", "s16le", "-ac", "1", "-acodec", "pcm_s16le",
+           # absolute, so a name such as "talk:drugs.mp3" is not read as an ffmpeg protocol
+           "-i", str(path.absolute()), "-vn", "-f", "s16le", "-ac", "1", "-acodec", "pcm_s16le",
            "-ar", str(SAMPLE_RATE), "-"]
     proc = subprocess.run(cmd, capture_output=True)
     if proc.returncode != 0 or not proc.stdout:
@@ -64,6 +65,12 @@ def load_segment(path: Path) -> AudioSegment:
                         frame_rate=SAMPLE_RATE, channels=1)
 
 
+# PyAV does not apply an MP4 file's edit list, so AAC's priming samples (about 14 ms) stay
+# in front, and every time would be that much later than build's ffmpeg slices (measured:
+# 224 extra samples; mp3, wav, flac, ogg, opus, webm and raw aac agreed to the sample)
+FFMPEG_ONLY_SUFFIXES = (".m4a", ".mp4")
+
+
 def decode_audio(path: Path) -> np.ndarray:
     """float32 samples in [-1, 1) at 16 kHz, mono: what Whisper's feature extractor takes.
 
@@ -73,7 +80,7 @@ def decode_audio(path: Path) -> np.ndarray:
     5.9 min llm-lingo train.mp3: 0.29 s against 0.38-0.51 s). Anything PyAV cannot read
     goes through the wheel's ffmpeg, which also gives the error message."""
     path = Path(path)
-    if path.is_file():
+    if path.is_file() and path.suffix.lower() not in FFMPEG_ONLY_SUFFIXES:
         try:
             return _decode_in_process(path)
         except Exception:            # PyAV missing or the file unreadable: ffmpeg decides
