@@ -9,6 +9,7 @@ overwritten.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from vocabtune import config as C
@@ -30,12 +31,15 @@ def cmd_transcribe(a: argparse.Namespace) -> int:
                              force=a.force, vocab=a.vocab, prompt_vocab=a.prompt_vocab,
                              device=a.device, engine=a.engine,
                              compute_type=a.compute_type)
-    written = transcribe_recordings(cfg)
+    failures: list = []
+    written = transcribe_recordings(cfg, failures)
     for path in written:
         print(f"wrote {path}")
-    if not written:
+    for err in failures:
+        print(f"error: {err}", file=sys.stderr)
+    if not written and not failures:
         print("nothing to transcribe: every recording already has a .vtt (use --force to redo)")
-    return 0
+    return 1 if failures else 0
 
 
 def cmd_check(a: argparse.Namespace) -> int:

@@ -261,6 +261,19 @@ def test_prepare_data_cli_transcribe_then_check(recordings, tiny_whisper, tmp_pa
     assert "nothing to transcribe" in capsys.readouterr().out
 
 
+def test_an_unreadable_recording_does_not_stop_the_others(recordings, tiny_whisper, capsys):
+    import prepare_data
+
+    (recordings / "a-broken.mp3").write_bytes(b"not audio at all")       # sorted first
+    args = ["transcribe", "--recordings", str(recordings), "--model", str(tiny_whisper), "--device", "cpu",
+            "--engine", "transformers"]
+    assert prepare_data.main(args) == 1
+    out, err = capsys.readouterr()
+    assert f"wrote {recordings / 'talk.vtt'}" in out
+    assert "a-broken.mp3: cannot decode audio" in err and "Traceback" not in err
+    assert sorted(p.name for p in recordings.glob("*.vtt")) == ["talk.vtt"]
+
+
 def test_prompt_vocab_is_used_and_missing_vocab_is_one_clear_error(recordings, tiny_whisper, tmp_path, capsys):
     import prepare_data
 

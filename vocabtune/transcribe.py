@@ -78,10 +78,15 @@ class Decoding:
 
 # ---------------------------------------------------------------- the two commands
 
-def transcribe_recordings(cfg: TranscribeConfig) -> list[Path]:
+def transcribe_recordings(cfg: TranscribeConfig,
+                          failures: list[VocabtuneError] | None = None) -> list[Path]:
     """``prepare_data.py transcribe``: a ``<stem>.vtt`` for every recording that has none
     (with ``cfg.force``: for every recording, the old file kept as a backup). Returns the
-    files written; recordings that already have captions are logged and skipped."""
+    files written; recordings that already have captions are logged and skipped.
+
+    With a ``failures`` list, a recording that cannot be decoded is added to it and the
+    others are still transcribed (one bad file among twenty should not cost a rerun per
+    file); without one, the first such error is raised."""
     todo = []
     for audio in audio_files(cfg.recordings):
         out = output_path(audio, cfg)
@@ -94,8 +99,17 @@ def transcribe_recordings(cfg: TranscribeConfig) -> list[Path]:
         return []
     loaded = load_engine(cfg)
     decoding = decoding_for(loaded, cfg)
-    return [write_cues(out, transcribe_file(loaded, audio, decoding), force=cfg.force)
-            for audio, out in todo]
+    written = []
+    for audio, out in todo:
+        try:
+            cues = transcribe_file(loaded, audio, decoding)
+        except VocabtuneError as err:
+            if failures is None:
+                raise
+            failures.append(err)
+            continue
+        written.append(write_cues(out, cues, force=cfg.force))
+    return written
 
 
 def transcribe_files(cfg: TranscribeConfig) -> list[str]:
