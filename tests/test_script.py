@@ -151,3 +151,15 @@ def test_cli(vocab: Path, tmp_path: Path, capsys) -> None:
     assert prepare_data.main(args) == 1
     assert "--force" in capsys.readouterr().err
     assert prepare_data.main(args + ["--train-repeats", "0", "--force"]) == 1
+
+
+def test_take_distinct_takes_first_occurrences_and_keeps_the_rest_in_order():
+    from collections import Counter, deque
+
+    from vocabtune.script import _take_distinct
+
+    queue = deque(["a", "a", "b", "a", "c", "d"])
+    left = Counter(queue)
+    assert _take_distinct(queue, left, 3) == ["a", "b", "c"]
+    assert list(queue) == ["a", "a", "d"] and left == Counter(queue)
+    assert _take_distinct(queue, left, 3) == ["a", "d"] and list(queue) == ["a"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -65,17 +66,21 @@ def term_queue(terms: Sequence[str], repeats: int, rng: random.Random) -> list[s
     return queue
 
 
-def _take_distinct(queue: list[str], k: int) -> list[str]:
+def _take_distinct(queue: deque[str], left: Counter[str], k: int) -> list[str]:
     """Remove and return the first ``k`` different terms of ``queue`` (a sentence never
-    names the same term twice)."""
+    names the same term twice); the repeats passed over go back in front, in order.
+    ``left`` counts what the queue holds. Each call costs about ``k`` steps, not the
+    queue's length, so a long script stays linear (300 terms x 100 repeats: 6 s before)."""
     picked: list[str] = []
-    for i in range(len(queue)):
-        if queue[i] not in picked:
-            picked.append(queue[i])
-            if len(picked) == k:
-                break
+    passed: list[str] = []
+    while queue and len(picked) < k:
+        term = queue.popleft()
+        (passed if term in picked else picked).append(term)
+    queue.extendleft(reversed(passed))
     for term in picked:
-        queue.remove(term)
+        left[term] -= 1
+        if not left[term]:
+            del left[term]
     return picked
 
 
@@ -96,15 +101,15 @@ class _FrameCycle:
 def compose(terms: Sequence[str], repeats: int, frames: list[list[str]],
             rng: random.Random) -> list[str]:
     """Sentences placing every term ``repeats`` times (at least) in ``frames``."""
-    queue = term_queue(terms, repeats, rng)
+    queue = deque(term_queue(terms, repeats, rng))
+    left = Counter(queue)
     cycles = [_FrameCycle(group, rng) for group in frames]
     sentences: list[str] = []
     said: set[str] = set()
     while queue:
-        distinct = len(dict.fromkeys(queue))
-        sizes = [k for k in range(1, len(frames) + 1) if k <= distinct and frames[k - 1]]
+        sizes = [k for k in range(1, len(frames) + 1) if k <= len(left) and frames[k - 1]]
         k = rng.choices(sizes, weights=[SLOT_WEIGHTS[k - 1] for k in sizes])[0]
-        picked = _take_distinct(queue, k)
+        picked = _take_distinct(queue, left, k)
         sentence = _fresh_sentence(cycles[k - 1], picked, said)
         sentences.append(sentence)
         said.add(sentence)
