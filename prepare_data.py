@@ -54,7 +54,7 @@ def cmd_check(a: argparse.Namespace) -> int:
 def cmd_build(a: argparse.Namespace) -> int:
     from vocabtune.build import build_dataset
     cfg = C.BuildConfig(recordings=a.recordings, vocab=a.vocab, out=a.out,
-                        validation_fraction=a.validation_fraction)
+                        validation_fraction=getattr(a, "validation_fraction", 0.0))
     result = build_dataset(cfg)
     print(result.summary)
     print(f"wrote {result.out}")
@@ -122,9 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     vocab(b)
     b.add_argument("--out", type=Path, default=None,
                    help="dataset folder (default: data/<name of the recordings' parent folder>)")
-    b.add_argument("--validation-fraction", type=float, default=0.0,
+    # SUPPRESS: the help states the real default (0.1), which applies only without a
+    # validation recording; build warns when a fraction given is ignored for one
+    b.add_argument("--validation-fraction", type=float, default=argparse.SUPPRESS,
                    help="share of chunks held out for validation when no validation* recording exists "
-                        "(0 = 0.1 in that case)")
+                        "(default: 0.1)")
 
     u = add("push", cmd_push, "push the dataset to the Hugging Face Hub (private unless --public)")
     u.add_argument("--dataset", type=Path, default=None,

@@ -365,6 +365,18 @@ def test_cli_build_prints_the_summary(project, capsys, monkeypatch):
     assert read_metadata(project / "data" / project.name)["commands"] == ["prepare_data.py build"]
 
 
+def test_cli_build_takes_a_validation_fraction(project, capsys, monkeypatch):
+    only_train(project)
+    monkeypatch.chdir(project)
+    assert prepare_data.main(["build", "--validation-fraction", "0.5"]) == 0
+    meta = read_metadata(project / "data" / project.name)
+    assert meta["validation"]["fraction"] == 0.5
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        prepare_data.main(["build", "--help"])
+    assert "exists (default: 0.1)" in " ".join(capsys.readouterr().out.split())
+
+
 def test_cli_build_error_is_one_clear_message(project, capsys, monkeypatch):
     monkeypatch.chdir(project)
     write_vtt(project / "recordings" / "train.vtt", [(1.0, 32.0, "one very long cue")])

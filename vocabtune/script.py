@@ -147,7 +147,8 @@ def format_script(sentences: Sequence[str], audio_name: str, repeats: int) -> st
     header = [
         f"# Read each numbered sentence aloud, naturally, at your usual pace, as if talking to "
         f"a colleague (do not read the numbers). Save the recording as recordings/{audio_name}.",
-        f"# {len(sentences)} sentences; every vocabulary term appears at least {times}. "
+        f"# {len(sentences)} sentence{'s' if len(sentences) != 1 else ''}; every vocabulary term "
+        f"appears at least {times}. "
         "If you stumble, just say the sentence again.",
         "",
     ]
