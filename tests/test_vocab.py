@@ -113,3 +113,12 @@ def test_decomposed_accents_in_the_vocab_match_composed_text(tmp_path: Path):
     (tmp_path / "terms.txt").write_text("A\u030angstro\u0308m\n")
     (term,) = read_vocab(tmp_path)
     assert term.text == "Ångström" and count_terms([term.text], "One Ångström is small.") == {"Ångström": 1}
+
+
+def test_an_alias_that_is_another_term_is_an_error(tmp_path: Path):
+    (tmp_path / "terms.txt").write_text("LoRA | QLoRA | low rank\nvLLM\nqlora\n")
+    with pytest.raises(VocabtuneError, match='alias "QLoRA" of "LoRA" is also a term') as err:
+        read_vocab(tmp_path)
+    assert err.value.line == 1 and "line 3" in str(err.value)
+    (tmp_path / "terms.txt").write_text("PEFT | PEFT | peft\nLoRA | low rank\n")     # its own spelling: harmless
+    assert [t.text for t in read_vocab(tmp_path)] == ["PEFT", "LoRA"]

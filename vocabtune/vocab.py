@@ -45,7 +45,20 @@ def read_vocab(path: Path) -> list[Term]:
                                      file=file, line=term.line, hint="delete one of the two lines")
             seen[key] = term
             terms.append(term)
+    _check_aliases(terms, seen)
     return terms
+
+
+def _check_aliases(terms: list[Term], by_key: dict[str, Term]) -> None:
+    """An alias that is another term ("LoRA | QLoRA" beside "QLoRA") would have suggest
+    rewrite every correct QLoRA into LoRA: surely a slip, so an error naming both lines."""
+    for term in terms:
+        for alias in term.aliases:
+            other = by_key.get(alias.casefold())
+            if other is not None and other is not term:
+                raise VocabtuneError(f'alias "{alias}" of "{term.text}" is also a term (line {other.line} '
+                                     f"of {other.file})", file=term.file, line=term.line,
+                                     hint="remove the alias, or the term, so each spelling means one thing")
 
 
 def read_vocab_text(file: Path) -> str:
