@@ -653,3 +653,24 @@ def test_validation_with_cached_cross_attention_gives_the_same_tokens_and_loss(
     plain = trainer.prediction_step(trainer.model, plain_batch, False)
     assert torch.allclose(cached[0], plain[0], atol=1e-6)
     assert torch.equal(cached[1], plain[1]) and torch.equal(cached[2], plain[2])
+
+
+def test_validation_never_starts_a_second_segment_on_a_timestamp_pair(
+        tiny_dataset, tiny_whisper_en, vocab_dir, tmp_path):
+    """Validation decodes each chunk once, in no-timestamps mode. This random English-only
+    model emits timestamp pairs there, which made Whisper's generate start a second segment
+    that could not reuse the chunk's cached cross-attention: a RuntimeError that stopped
+    training at its first validation, and again on --resume."""
+    from vocabtune.training import build_trainer, prepare
+
+    model = tmp_path / "tiny-en"
+    shutil.copytree(tiny_whisper_en, model)
+    gen = json.loads((model / "generation_config.json").read_text())
+    (model / "generation_config.json").write_text(json.dumps({**gen, "max_length": 24}))
+    cfg = config(tiny_dataset, model, vocab_dir, tmp_path / "run")
+    inputs = prepare(cfg)
+    trainer, _ = build_trainer(cfg, inputs, [])
+    examples = [inputs.validation[i] for i in range(len(inputs.validation))]
+    assert all("cross_kv" in e for e in examples)
+    _, tokens, _ = trainer.prediction_step(trainer.model, trainer.data_collator(examples), False)
+    assert not (tokens > gen["no_timestamps_token_id"]).any()

@@ -60,9 +60,20 @@ def trainer_class():
             if "max_new_tokens" not in gen_kwargs:
                 gen_kwargs.pop("max_length", None)
                 gen_kwargs["max_new_tokens"] = validation_token_cap(labels)
+            gen_kwargs.setdefault("suppress_tokens", without_timestamps(whisper_of(self.model)))
             return gen_kwargs
 
     return VocabtuneTrainer
+
+
+def without_timestamps(model: Any) -> list[int]:
+    """The model's suppressed tokens plus every timestamp token. Validation decodes in
+    no-timestamps mode, one 30 s chunk at a time; a timestamp pair emitted anyway (a young
+    adapter can) makes Whisper's generate start a second segment from that point, which
+    cannot reuse a chunk's cached cross-attention (it crashed) and would re-read audio."""
+    gen = model.generation_config
+    first = gen.no_timestamps_token_id + 1
+    return sorted(set(gen.suppress_tokens or []) | set(range(first, model.config.vocab_size)))
 
 
 def with_cross_cache(inputs: dict) -> dict:
