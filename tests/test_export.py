@@ -1,5 +1,7 @@
 """Export to CTranslate2: faster-whisper loads it and decodes like the transformers model."""
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -65,3 +67,36 @@ def test_export_cli_and_errors(tiny_whisper: Path, tmp_path: Path, capsys):
     assert finetune.main(["export", "--model", str(tiny_whisper), "--out", str(tmp_path / "e"),
                           "--quantization", "int8"]) == 0
     assert "wrote" in capsys.readouterr().out and (tmp_path / "e" / "model.bin").is_file()
+
+
+def test_export_never_deletes_the_model_it_exports(tiny_whisper: Path, tmp_path: Path):
+    models = tmp_path / "models"
+    model = models / "mine-merged"
+    shutil.copytree(tiny_whisper, model)
+    (models / "important.txt").write_text("keep me")
+    for out in (model, models):
+        with pytest.raises(VocabtuneError, match="holds it"):
+            export_ctranslate2(model, out, force=True)
+    assert (model / "model.safetensors").is_file() and (models / "important.txt").read_text() == "keep me"
+
+
+def test_re_export_replaces_the_old_one_and_leaves_no_hidden_folder(tiny_whisper: Path, tmp_path: Path):
+    out = tmp_path / "e"
+    export_ctranslate2(tiny_whisper, out, quantization="int8")
+    export_ctranslate2(tiny_whisper, out, quantization="float32")
+    assert json.loads((out / "vocabtune_export.json").read_text()) == {
+        "source": tiny_whisper.name, "quantization": "float32"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e"]
+
+
+def test_interrupted_export_leaves_nothing(tiny_whisper: Path, tmp_path: Path, monkeypatch):
+    from ctranslate2.converters import TransformersConverter
+
+    def interrupted(self, output_dir, **kw):
+        (Path(output_dir) / "model.bin").write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(TransformersConverter, "convert", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export_ctranslate2(tiny_whisper, tmp_path / "e")
+    assert list(tmp_path.iterdir()) == []

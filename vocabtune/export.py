@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -36,9 +37,12 @@ def export_ctranslate2(model_dir: Path, out: Path | None = None, quantization: s
         raise VocabtuneError("not a merged model folder (no config.json)", file=model_dir,
                              hint="run finetune.py merge first and export its output")
     out = out or default_export_dir(model_dir, quantization)
+    if _inside(model_dir, out):
+        raise VocabtuneError("--out is the model's own folder or holds it; exporting there would "
+                             "delete the model", file=out, hint="choose another --out")
     if out.exists() and not force and not (out / MARKER).is_file():
         raise VocabtuneError("output folder exists and was not written by export", file=out,
-                             hint="choose another --out or remove it")
+                             hint="choose another --out, or remove it (--force replaces it)")
     missing = [f for f in COPIED_FILES if not (model_dir / f).is_file()]
     if missing:
         raise VocabtuneError(f"model folder lacks {', '.join(missing)}", file=model_dir,
@@ -48,21 +52,44 @@ def export_ctranslate2(model_dir: Path, out: Path | None = None, quantization: s
     return out
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
 def _convert_atomically(model_dir: Path, out: Path, quantization: str) -> None:
-    from ctranslate2.converters import TransformersConverter
+    try:
+        from ctranslate2.converters import TransformersConverter
+    except ImportError:
+        raise VocabtuneError("export needs the ctranslate2 package, which is not installed",
+                             hint="pip install -r requirements.txt") from None
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         converter = TransformersConverter(str(model_dir), copy_files=list(COPIED_FILES))
         converter.convert(str(tmp), quantization=quantization, force=True)
-        (tmp / MARKER).write_text(json.dumps({"source": str(model_dir), "quantization": quantization}))
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except Exception as err:
+        (tmp / MARKER).write_text(json.dumps({"source": model_dir.name, "quantization": quantization}))
+        _swap_in(tmp, out)
+    except BaseException as err:    # Ctrl-C too: never leave the hidden folder behind
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(err, VocabtuneError):
+        if isinstance(err, VocabtuneError) or not isinstance(err, Exception):
             raise
         raise VocabtuneError(f"CTranslate2 conversion failed ({err})", file=model_dir,
                              hint="check that the folder holds a complete Whisper model") from err
+
+
+def _swap_in(new: Path, out: Path) -> None:
+    """``new`` becomes ``out``; an old ``out`` is moved aside first and deleted only once the
+    new one is in place (put back if that fails), so there is always a complete export."""
+    if not out.exists():
+        new.rename(out)
+        return
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    out.rename(old)
+    try:
+        new.rename(out)
+    except BaseException:
+        old.rename(out)
+        raise
+    shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
