@@ -23,6 +23,8 @@ def adapter(tiny_whisper, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("runs") / "my-voice" / "best"
     make_adapter(tiny_whisper, run, train_meta={"config": {"language": "en"}, "epochs": [{"wer": 0.5}]})
     (run / "report.json").write_text(json.dumps({"models": {"finetuned": {"wer": 0.1}}}))
+    (run / "report.md").write_text("![per-term recall](report.png)\n")
+    (run / "report.png").write_bytes(b"\x89PNG chart")
     return run
 
 
@@ -93,6 +95,7 @@ def test_metadata_travels_with_the_model(merged, adapter):
     assert Path(meta["adapter"]) == adapter.resolve()
     assert json.loads((merged / "vocabtune_train.json").read_text())["epochs"][0]["wer"] == 0.5
     assert json.loads((merged / "report.json").read_text())["models"]["finetuned"]["wer"] == 0.1
+    assert (merged / "report.png").read_bytes() == b"\x89PNG chart"      # report.md shows it
 
 
 def test_no_partial_folders_left_beside_the_output(merged):
@@ -121,9 +124,18 @@ def test_cli_default_output_and_remerge_replaces(adapter, tmp_path, monkeypatch,
     out = tmp_path / "models" / "my-voice-merged"
     assert (out / MERGE_META).is_file()
     assert "wrote models/my-voice-merged" in capsys.readouterr().out
-    (out / "stale.txt").write_text("from the earlier merge")
+    (out / "report.png").write_bytes(b"a chart of the earlier merge, by evaluate")
     assert finetune.main(["merge", "--adapter", str(adapter)]) == 0
-    assert not (out / "stale.txt").exists(), "an earlier merge output is replaced whole"
+    assert (out / "report.png").read_bytes() == (adapter / "report.png").read_bytes(), \
+        "evaluate's reports of the earlier merge are replaced by the adapter's"
+    assert sorted(os.listdir(tmp_path / "models")) == ["my-voice-merged"]
+    capsys.readouterr()
+    (out / "README.md").write_text("my own model card")
+    before = sorted(os.listdir(out))
+    assert finetune.main(["merge", "--adapter", str(adapter)]) == 1
+    err = capsys.readouterr().err
+    assert "files merge did not write (README.md)" in err and "move them out" in err
+    assert sorted(os.listdir(out)) == before and (out / "README.md").read_text() == "my own model card"
     assert sorted(os.listdir(tmp_path / "models")) == ["my-voice-merged"]
 
 

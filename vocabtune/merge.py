@@ -39,7 +39,9 @@ log = logging.getLogger(__name__)
 MERGE_META = "vocabtune_merge.json"     # written by merge; marks a folder merge may replace
 TRAIN_META = "vocabtune_train.json"     # written by training beside the adapter
 REPORT_JSON = "report.json"             # written by evaluate beside the model
-CARRIED_FILES = (TRAIN_META, REPORT_JSON, "report.md")
+CARRIED_FILES = (TRAIN_META, REPORT_JSON, "report.md", "report.png")
+# what evaluate writes beside a model: stale once the model is merged again, so replaced
+EVALUATE_FILES = (REPORT_JSON, "report.md", "report.png")
 RUN_SUBDIRS = ("best", "final", "last", "adapter")   # names that say nothing about the run
 
 
@@ -58,6 +60,7 @@ def merge_adapter(cfg: MergeConfig) -> Path:
         _save_model(merged, loaded.processor, tmp)
         _carry_metadata(adapter, tmp)
         _write_merge_meta(tmp, adapter, loaded.base_model, language if loaded.multilingual else None)
+        _refuse_to_drop_files(target, tmp)
         _swap_into_place(tmp, target)
     finally:
         if tmp.exists():
@@ -105,6 +108,20 @@ def _check_target(target: Path, adapter: Path) -> None:
     if not target.is_dir() or (any(target.iterdir()) and not (target / MERGE_META).is_file()):
         raise VocabtuneError("output exists and is not an earlier merge output, so it is left alone",
                              file=target, hint="choose another --out or move it away")
+
+
+def _refuse_to_drop_files(target: Path, new: Path) -> None:
+    """An earlier merge output is replaced whole, so files a person added there (a card
+    written by hand, notes) would go with it: refuse, naming them, before anything moves."""
+    if not target.is_dir():
+        return
+    ours = {p.name for p in new.iterdir()} | set(EVALUATE_FILES)
+    added = sorted(p.name for p in target.iterdir() if p.name not in ours)
+    if added:
+        raise VocabtuneError(f"the earlier merge output holds files merge did not write "
+                             f"({', '.join(added[:5])}{', …' if len(added) > 5 else ''}); replacing "
+                             "it would delete them", file=target,
+                             hint="move them out of that folder, or choose another --out")
 
 
 def _load_for_merge(adapter: Path, language: str):
