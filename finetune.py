@@ -113,10 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(func=fn)
         return sp
 
-    def common(sp, batch: int | None = 8):
+    def common(sp, batch: int | None = 8, devices: str = "auto, cpu, cuda, cuda:1, mps"):
         sp.add_argument("--vocab", type=Path, default=Path("vocab"), help="vocabulary folder")
         sp.add_argument("--language", default=C.DEFAULT_LANGUAGE, help="spoken language (ISO code)")
-        sp.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+        sp.add_argument("--device", default="auto", help=devices)
         if batch is not None:       # long-form transcription decodes one window after another
             sp.add_argument("--batch-size", type=int, default=batch, help="examples per batch")
 
@@ -152,9 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--prompt-share", type=float, default=d.prompt_share,
                    help="share of targets conditioned on the previous chunk's text as a prompt")
     t.add_argument("--max-steps", type=int, default=d.max_steps, help="stop after N steps (-1: use --epochs)")
-    t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    t.add_argument("--resume", action="store_true",
+                   help="continue from the last checkpoint (with the same flags as the interrupted run)")
     t.add_argument("--seed", type=int, default=d.seed, help="random seed")
-    common(t, batch=d.batch_size)
+    common(t, batch=d.batch_size, devices="auto, cpu, cuda, mps (pick a GPU with CUDA_VISIBLE_DEVICES=1)")
 
     e = add("evaluate", cmd_evaluate, "score a model (adapter, merged dir or Hub id) on the validation split")
     e.add_argument("--model", required=True, help="adapter folder, merged model folder or Hub id")

@@ -358,18 +358,28 @@ BAD_INPUTS = {
     ("--context-weight", "1.5", "--context-weight must be in [0, 1]"),
     ("--context-weight", "-0.1", "--context-weight must be in [0, 1]"),
     ("--timestamp-share", "2", "--timestamp-share must be in [0, 1]"),
-    ("--learning-rate", "0", "--learning-rate must be above 0")])
+    ("--learning-rate", "0", "--learning-rate must be above 0"),
+    ("--max-steps", "0", "--max-steps must be at least 1"),
+    ("--lora-alpha", "0", "--lora-alpha must be above 0"),
+    ("--seed", "-5", "--seed must be between 0 and 4294967295"),
+    ("--language", "xx", "unknown language 'xx'"),
+    ("--replay", "DATASET", "is the training dataset itself"),
+    ("--output-dir", "A FILE", "--output-dir is a file")])
 def test_bad_setting_is_one_error_line_and_writes_nothing(flag, value, expected, tiny_dataset,
                                                           tiny_model, vocab_dir, tmp_path, capsys):
     import finetune
 
     out = tmp_path / "run"
+    value = {"DATASET": str(tiny_dataset), "A FILE": str(tmp_path / "a-file")}.get(value, value)
+    if value.endswith("a-file"):
+        out = Path(value)
+        out.write_text("mine")
     code = finetune.main(["train", "--dataset", str(tiny_dataset), "--base-model", str(tiny_model),
                           "--vocab", str(vocab_dir), "--output-dir", str(out), flag, value])
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert code == 1 and len(errors) == 1 and expected in errors[0], err
-    assert "Traceback" not in err and not out.exists()
+    assert "Traceback" not in err and (not out.exists() or out.read_text() == "mine")
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
@@ -403,6 +413,12 @@ def test_resume_without_checkpoint_and_rerun_into_a_used_folder_are_refused(
     assert not (tmp_path / "fresh").exists()
     assert finetune.main(args + [str(full_run[0].output_dir)]) == 1
     assert "--resume" in capsys.readouterr().err
+    best = full_run[0].output_dir / "best" / "adapter_model.safetensors"
+    before = best.read_bytes()
+    same = ["--epochs", "3", "--replay", "none", "--speed-perturb", "none"]     # full_run's recipe
+    assert finetune.main(args + [str(full_run[0].output_dir), "--resume"] + same) == 1
+    assert "this run has finished (step 6 of 6): nothing to resume" in capsys.readouterr().err
+    assert best.read_bytes() == before
 
 
 def test_resume_with_other_settings_is_refused_naming_them(full_run, tiny_dataset, tiny_model,

@@ -175,6 +175,10 @@ def set_language(loaded: LoadedModel, language: str) -> None:
             raise VocabtuneError(f"this model is English-only and cannot transcribe {language!r}",
                                  file=loaded.source, hint="use a multilingual Whisper or --language en")
         return
+    from transformers.models.whisper.tokenization_whisper import LANGUAGES, TO_LANGUAGE_CODE
+
+    if language.lower() not in LANGUAGES and language.lower() not in TO_LANGUAGE_CODE:
+        raise VocabtuneError(f"unknown language {language!r}", hint="give an ISO code such as en or de")
     gen.language = language
     gen.task = "transcribe"
     gen.forced_decoder_ids = None

@@ -55,8 +55,13 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
     try:
         trainer.train(resume_from_checkpoint=inputs.resume_from)
     except KeyboardInterrupt:
-        log.warning("interrupted at step %d: checkpoints so far are in %s; continue with --resume",
-                    trainer.state.global_step, cfg.output_dir)
+        if last_checkpoint(cfg.output_dir) is not None:
+            log.warning("interrupted at step %d: checkpoints so far are in %s; continue with --resume",
+                        trainer.state.global_step, cfg.output_dir)
+        else:
+            log.warning("interrupted at step %d, before the first checkpoint: nothing to resume; "
+                        "run again without --resume (delete %s first)", trainer.state.global_step,
+                        cfg.output_dir)
         raise
     seconds = time.perf_counter() - started
     return finish_run(cfg, inputs, trainer, seconds, logger)
@@ -142,6 +147,10 @@ def cross_attention_kv(model, states: dict[str, Any], cfg: TrainConfig) -> dict[
 
 def _check_config(cfg: TrainConfig) -> None:
     problems = [(cfg.epochs > 0 or cfg.max_steps > 0, "--epochs must be above 0"),
+                (cfg.max_steps == -1 or cfg.max_steps > 0,
+                 "--max-steps must be at least 1 (or -1, the default, to train --epochs)"),
+                (cfg.lora_alpha > 0, "--lora-alpha must be above 0 (0 makes the adapter do nothing)"),
+                (0 <= cfg.seed < 2 ** 32, "--seed must be between 0 and 4294967295"),
                 (cfg.batch_size >= 1, "--batch-size must be at least 1"),
                 (cfg.gradient_accumulation >= 1, "--gradient-accumulation must be at least 1"),
                 (cfg.learning_rate > 0, "--learning-rate must be above 0"),
@@ -156,6 +165,7 @@ def _check_config(cfg: TrainConfig) -> None:
         if not ok:
             raise VocabtuneError(message, hint="see finetune.py train --help")
     check_factors(cfg.speed_perturb)
+    _check_replay_is_not_the_dataset(cfg)
     if cfg.device == "cuda":
         import torch
 
@@ -164,14 +174,30 @@ def _check_config(cfg: TrainConfig) -> None:
                                  hint="install the CUDA build of torch, or use --device auto")
 
 
+def _check_replay_is_not_the_dataset(cfg: TrainConfig) -> None:
+    """A replay folder's splits both go to train, so replaying the dataset itself would train
+    on its validation chunks and every figure measured on them would flatter the model."""
+    from .replay import BUILTIN, NONE
+
+    dataset = Path(cfg.dataset).resolve()
+    for name in cfg.replay:
+        if name not in (BUILTIN, NONE) and Path(name).resolve() == dataset:
+            raise VocabtuneError(f"--replay {name} is the training dataset itself: its validation "
+                                 "chunks would be trained on", hint="replay other speech, or builtin")
+
+
 def _check_output_dir(cfg: TrainConfig) -> str | None:
     """The checkpoint to resume from, or None; refuses to mix two runs in one folder."""
+    if cfg.output_dir.exists() and not cfg.output_dir.is_dir():
+        raise VocabtuneError("--output-dir is a file, not a folder", file=cfg.output_dir,
+                             hint="choose another --output-dir")
     found = last_checkpoint(cfg.output_dir)
     if cfg.resume:
         if found is None:
             raise VocabtuneError("nothing to resume: no complete checkpoint in this folder",
                                  file=cfg.output_dir, hint="run without --resume to start training")
         check_resume_recipe(cfg)
+        _refuse_finished(found)
         log.info("resuming from %s", found)
         return str(found)
     if found is not None or any(cfg.output_dir.glob("checkpoint-*")):
@@ -179,6 +205,22 @@ def _check_output_dir(cfg: TrainConfig) -> str | None:
                              file=cfg.output_dir,
                              hint="continue it with --resume, or choose another --output-dir")
     return None
+
+
+def _refuse_finished(checkpoint: Path) -> None:
+    """Resuming a finished run would train no step yet rewrite its best/ (and the reports
+    evaluate put there) and its timing: refuse."""
+    from .fsutil import read_json_object
+
+    try:
+        state = read_json_object(Path(checkpoint) / "trainer_state.json")
+    except VocabtuneError:
+        return                  # last_checkpoint vouched for it; the Trainer will say more
+    step, last = state.get("global_step", 0), state.get("max_steps", 0)
+    if last and step >= last:
+        raise VocabtuneError(f"this run has finished (step {step} of {last}): nothing to resume",
+                             file=checkpoint.parent, hint="evaluate its best/, or train anew "
+                             "with another --output-dir")
 
 
 def load_terms(cfg: TrainConfig) -> list[str]:
