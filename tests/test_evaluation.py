@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -222,7 +223,8 @@ def test_hub_ids_report_under_reports_folder():
 
 
 @pytest.mark.parametrize("case", ["dataset-missing", "no-validation", "model-missing",
-                                  "model-not-whisper", "vocab-missing"])
+                                  "model-not-whisper", "vocab-missing", "json-is-a-folder",
+                                  "adapter-truncated", "batch-size-0"])
 def test_bad_input_is_one_error_line_and_writes_nothing(case, workspace, adapter, tmp_path,
                                                         monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
@@ -237,12 +239,19 @@ def test_bad_input_is_one_error_line_and_writes_nothing(case, workspace, adapter
         model = tmp_path / "bert"
         model.mkdir()
         (model / "config.json").write_text(json.dumps({"model_type": "bert"}))
-    else:
+    elif case == "vocab-missing":
         vocab = tmp_path / "no-vocab"
+    extra = {"json-is-a-folder": ["--json", tmp_path], "batch-size-0": ["--batch-size", "0"]}.get(case, [])
+    if case == "adapter-truncated":
+        model = tmp_path / "cut"
+        shutil.copytree(adapter, model)
+        weights = model / "adapter_model.safetensors"
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     before = sorted(os.listdir(adapter)) if Path(model).exists() else None
     capsys.readouterr()                         # drop the set-up's progress bars
-    assert _run("--model", model, "--dataset", data, "--vocab", vocab) == 1
-    err = capsys.readouterr().err.strip().splitlines()
+    assert _run("--model", model, "--dataset", data, "--vocab", vocab, *extra) == 1
+    err = [line for line in capsys.readouterr().err.strip().splitlines()
+           if not line.startswith("Loading weights")]        # the base loads before its adapter
     assert len(err) == 1 and err[0].startswith("error: "), err
     assert not (tmp_path / "reports").exists()
     if before is not None:

@@ -142,6 +142,11 @@ def model_plan(cfg: EvalConfig) -> list[Side]:
     typo in either fails before minutes of decoding."""
     if not cfg.model:
         raise VocabtuneError("no model given", hint="pass --model runs/<name>/best, a merged folder or a Hub id")
+    if cfg.batch_size < 1:
+        raise VocabtuneError("--batch-size must be at least 1", hint="the default is 8")
+    if cfg.json_path is not None and Path(cfg.json_path).is_dir():
+        raise VocabtuneError("--json names a folder; it takes a file name", file=cfg.json_path,
+                             hint="e.g. --json results.json")
     check_model(cfg.model)
     base = cfg.base_model or base_of(cfg.model)
     if base is None or same_model(base, cfg.model):

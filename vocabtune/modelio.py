@@ -106,9 +106,11 @@ def _check_source(name: str) -> None:
 
 
 def _from_pretrained(cls, name: str, **kwargs):
+    from safetensors import SafetensorError     # a truncated or damaged weights file
+
     try:
         return cls.from_pretrained(name, **kwargs)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, SafetensorError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise VocabtuneError(f"cannot load {cls.__name__} ({first})", file=name,
                              hint="check the path or Hub id; Hub ids need internet and, for private "
@@ -152,7 +154,13 @@ def load_whisper(name: str, *, device: str = "auto", language: str | None = None
     if adapter:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, name).to(dev)
+        from safetensors import SafetensorError
+
+        try:
+            model = PeftModel.from_pretrained(model, name).to(dev)
+        except (OSError, ValueError, SafetensorError) as err:
+            raise VocabtuneError(f"cannot load the adapter ({str(err).strip().splitlines()[0]})",
+                                 file=name, hint="train it again, or copy it whole") from err
     model.eval()
     loaded = LoadedModel(model, processor, dev, name, base, adapter,
                          bool(getattr(whisper_of(model).generation_config, "is_multilingual", False)))
