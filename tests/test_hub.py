@@ -527,3 +527,13 @@ def test_push_model_with_a_faster_whisper_export(hub_server, tiny_whisper, tmp_p
     assert "model.safetensors" in files and "ctranslate2-int8/model.bin" in files
     assert "ctranslate2-int8/tokenizer.json" in files and "ctranslate2-int8/preprocessor_config.json" in files
     assert hub_server.repos["me/whisper-ct2"].private
+
+
+def test_a_bad_ctranslate2_quantization_creates_no_repo(hub_server, tiny_whisper, tmp_path, capsys):
+    import shutil
+
+    model = tmp_path / "my-voice-merged"
+    shutil.copytree(tiny_whisper, model)
+    assert finetune.main(["push", "--model", str(model), "--repo", "me/bogus", "--ctranslate2", "int3"]) == 1
+    assert "unknown quantization 'int3'" in capsys.readouterr().err
+    assert "me/bogus" not in hub_server.repos

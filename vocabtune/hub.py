@@ -86,13 +86,13 @@ def push_model(cfg: PushConfig) -> str:
     folder = check_model_folder(cfg.path)
     adapter_repo = adapter_target(cfg)
     adapter = check_adapter_folder(cfg.adapter) if cfg.adapter else None
+    files = {**folder_files(folder), **export_files(folder, cfg.ctranslate2)}   # may fail: before any repo
     hub = connect(cfg)
     url = prepare_repo(hub, cfg.repo, "model", cfg.public)
     if adapter is not None and adapter_repo is not None:
         prepare_repo(hub, adapter_repo, "model", cfg.public)
     facts = model_facts(folder, adapter, cfg.repo, adapter_repo)
-    commit(hub, cfg.repo, "model", {**folder_files(folder), **export_files(folder, cfg.ctranslate2)},
-           cards.model_card(facts),
+    commit(hub, cfg.repo, "model", files, cards.model_card(facts),
            f"Upload fine-tuned Whisper {folder.name} (vocabtune {__version__})")
     if adapter is not None and adapter_repo is not None:
         adapter_facts = model_facts(adapter, adapter, adapter_repo, None)
@@ -352,7 +352,7 @@ def export_files(folder: Path, quantization: str | None) -> dict[str, Path]:
         return {}
     from .export import export_ctranslate2
 
-    out = export_ctranslate2(folder, quantization=quantization, force=True)
+    out = export_ctranslate2(folder, quantization=quantization)   # replaces only an earlier export
     return {f"ctranslate2-{quantization}/{p}": f for p, f in folder_files(out).items()}
 
 
