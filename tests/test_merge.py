@@ -4,6 +4,7 @@ transformers, and is written all-or-nothing."""
 from __future__ import annotations
 
 import json
+import shutil
 import os
 from pathlib import Path
 
@@ -191,3 +192,15 @@ def test_normalizer_of_the_base_is_kept(tiny_whisper, tmp_path):
     tok = WhisperProcessor.from_pretrained(str(out)).tokenizer
     ids = tok("The colour is Grey", add_special_tokens=False).input_ids
     assert tok.decode(ids, normalize=True) == "the color is gray"
+
+
+def test_an_adapter_whose_base_moved_says_where_it_looked(adapter, tmp_path, capsys):
+    moved = tmp_path / "copied-run"
+    shutil.copytree(adapter, moved)
+    config = json.loads((moved / "adapter_config.json").read_text())
+    (moved / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": "/gone/whisper"}))
+    assert finetune.main(["merge", "--adapter", str(moved), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "the adapter's base model /gone/whisper is not there" in err
+    assert "base_model_name_or_path" in err and f"{moved}/adapter_config.json" in err
+    assert not (tmp_path / "out").exists()

@@ -91,6 +91,12 @@ def adapter_base(path: str | Path) -> str:
     if not base:
         raise VocabtuneError("adapter_config.json names no base model", file=Path(path) / ADAPTER_CONFIG,
                              hint="retrain, or add base_model_name_or_path")
+    local = Path(base).is_absolute() or base.startswith((".", "~")) or base.count("/") != 1
+    if local and not Path(base).expanduser().exists():
+        # an adapter copied to another machine, or a base folder moved since training
+        raise VocabtuneError(f"the adapter's base model {base} is not there", file=Path(path) / ADAPTER_CONFIG,
+                             hint="put it back, or set base_model_name_or_path in this file to where it "
+                                  "is now (a folder, or a Hub id such as openai/whisper-small)")
     return base
 
 
