@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
         return sp
 
     def common(sp, batch: int | None = 8, devices: str = "auto, cpu, cuda, cuda:1, mps"):
-        sp.add_argument("--vocab", type=Path, default=Path("vocab"), help="vocabulary folder")
+        sp.add_argument("--vocab", type=Path, default=Path("vocab"),
+                        help="vocabulary folder (if absent or empty: the terms the dataset was built with)")
         sp.add_argument("--language", default=C.DEFAULT_LANGUAGE, help="spoken language (ISO code)")
         sp.add_argument("--device", default="auto", help=devices)
         if batch is not None:       # long-form transcription decodes one window after another
@@ -187,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--repo", required=True, help="Hub repo id, e.g. you/whisper-my-voice")
     u.add_argument("--public", action="store_true", help="make the repo public")
     u.add_argument("--adapter", type=Path, default=None, help="adapter folder to push too")
-    u.add_argument("--adapter-repo", default=None, help="repo for the adapter (with --adapter)")
+    u.add_argument("--adapter-repo", default=None, help="repo for the adapter (with --adapter; "
+                   "default <repo>-lora)")
     u.add_argument("--ctranslate2", nargs="?", const="int8", default=None, metavar="QUANTIZATION",
                    help="also push a faster-whisper (CTranslate2) export under ctranslate2-<q>/ "
                         "(int8 if no quantization is given)")

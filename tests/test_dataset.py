@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -143,7 +144,7 @@ def test_failed_rename_puts_the_old_dataset_back(saved, audio, monkeypatch):
         return real_replace(src, dst)
 
     monkeypatch.setattr(mod.os, "replace", flaky)
-    with pytest.raises(OSError):
+    with pytest.raises(VocabtuneError, match=r"could not write the dataset \(simulated\); nothing was changed"):
         save_dataset(make_dataset_dict(SPLITS, audio), saved, {"terms": ["new"]})
     assert read_metadata(saved)["terms"] == ["one"]
     assert [p.name for p in saved.parent.iterdir()] == ["me"]
@@ -217,3 +218,20 @@ def test_corrupt_metadata(saved):
     with pytest.raises(VocabtuneError, match="unreadable metadata") as err:
         read_metadata(saved)
     assert err.value.line == 1
+
+
+def test_dataset_terms_come_from_the_dataset_when_vocab_is_absent_or_empty(tmp_path):
+    from vocabtune.dataset import METADATA_FILE, dataset_terms
+
+    data, vocab = tmp_path / "data", tmp_path / "vocab"
+    data.mkdir()
+    (data / METADATA_FILE).write_text(json.dumps({"terms": [{"text": "LoRA"}, {"text": "vLLM"}]}))
+    assert dataset_terms(vocab, data) == (["LoRA", "vLLM"], str(data / METADATA_FILE))
+    vocab.mkdir()
+    (vocab / "terms.txt").write_text("# nothing yet\n")
+    assert dataset_terms(vocab, data)[0] == ["LoRA", "vLLM"]
+    (vocab / "terms.txt").write_text("GGUF\n")
+    assert dataset_terms(vocab, data) == (["GGUF"], str(vocab))
+    (data / METADATA_FILE).write_text(json.dumps({"terms": []}))
+    (vocab / "terms.txt").write_text("")
+    assert dataset_terms(vocab, data) == ([], str(vocab))

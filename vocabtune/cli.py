@@ -21,7 +21,14 @@ EXIT_INTERRUPTED = 130
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Show defaults on every flag and keep the hand-wrapped epilog examples."""
+    """Show defaults on every flag and keep the hand-wrapped epilog examples. "(default:
+    None)" says nothing (a required flag, or one whose help words its own default such as
+    "default runs/<dataset name>"), so it is left out."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def setup_logging(verbose: bool) -> None:

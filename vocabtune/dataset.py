@@ -292,15 +292,20 @@ def dataset_terms(vocab: Path, dataset: Path) -> tuple[list[str], str]:
     from .vocab import read_vocab, term_texts
 
     if Path(vocab).exists():
-        return term_texts(read_vocab(Path(vocab))), str(vocab)
+        terms = term_texts(read_vocab(Path(vocab)))
+        if terms:
+            return terms, str(vocab)
     raw = read_metadata(dataset).get("terms") or []
-    terms = [t["text"] if isinstance(t, dict) else str(t) for t in raw]
-    if not terms:
+    recorded = [t["text"] if isinstance(t, dict) else str(t) for t in raw]
+    if not recorded:
+        if Path(vocab).exists():
+            return [], str(vocab)       # no terms anywhere: WER only, as the person set it up
         raise VocabtuneError("vocabulary not found, and the dataset records none", file=vocab,
                              hint="pass --vocab with the folder of *.txt term lists")
     source = Path(dataset) / METADATA_FILE
-    log.info("no %s folder: using the %d terms recorded in %s", vocab, len(terms), source)
-    return terms, str(source)
+    why = "no terms in" if Path(vocab).exists() else "no"
+    log.info("%s %s: using the %d terms recorded in %s", why, vocab, len(recorded), source)
+    return recorded, str(source)
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
