@@ -27,7 +27,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     from vocabtune.training import train
     cfg = C.TrainConfig(
         dataset=a.dataset, vocab=a.vocab, base_model=a.base_model, language=a.language,
-        output_dir=a.output_dir or Path("runs") / a.dataset.name, epochs=a.epochs,
+        output_dir=a.output_dir or Path("runs") / a.dataset.resolve().name, epochs=a.epochs,
         learning_rate=a.learning_rate, batch_size=a.batch_size,
         gradient_accumulation=a.gradient_accumulation, lora_r=a.lora_r, lora_alpha=a.lora_alpha,
         lora_dropout=a.lora_dropout, target_modules=tuple(a.target_modules), lora_scope=a.lora_scope,

@@ -100,3 +100,11 @@ def test_interrupted_export_leaves_nothing(tiny_whisper: Path, tmp_path: Path, m
     with pytest.raises(KeyboardInterrupt):
         export_ctranslate2(tiny_whisper, tmp_path / "e")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_that_is_not_whisper_is_named_so(tmp_path: Path):
+    (tmp_path / "bert").mkdir()
+    (tmp_path / "bert" / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(VocabtuneError, match="not a Whisper model \\(model_type is 'bert'\\)"):
+        export_ctranslate2(tmp_path / "bert")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bert"]

@@ -77,7 +77,7 @@ def test_documents_name_the_models_and_the_unmeasured_terms():
     text = R.format_terminal(REPORTS, {}, "data/lingo")
     assert text.startswith("data/lingo (validation, 4 chunks)")
     assert "base: openai/whisper-base" in text and "fine-tuned: runs/x/best" in text
-    assert "1 terms never occur in validation" in text and "Unseen" in text
+    assert "1 term never occurs in validation" in text and "Unseen" in text
     md = R.format_markdown(REPORTS, {}, "data/lingo", chart="report.png")
     assert md.startswith("# Evaluation of runs/x/best")
     assert "![term recall per term](report.png)" in md and "## Term recall per term" in md

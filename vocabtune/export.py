@@ -36,6 +36,10 @@ def export_ctranslate2(model_dir: Path, out: Path | None = None, quantization: s
     if not (model_dir / "config.json").is_file():
         raise VocabtuneError("not a merged model folder (no config.json)", file=model_dir,
                              hint="run finetune.py merge first and export its output")
+    model_type = _model_type(model_dir / "config.json")
+    if model_type != "whisper":
+        raise VocabtuneError(f"not a Whisper model (model_type is {model_type!r})", file=model_dir,
+                             hint="export a folder written by finetune.py merge")
     out = out or default_export_dir(model_dir, quantization)
     if _inside(model_dir, out):
         raise VocabtuneError("--out is the model's own folder or holds it; exporting there would "
@@ -50,6 +54,14 @@ def export_ctranslate2(model_dir: Path, out: Path | None = None, quantization: s
     _convert_atomically(model_dir, out, quantization)
     log.info("exported %s to %s (%s)", model_dir, out, quantization)
     return out
+
+
+def _model_type(config: Path) -> str | None:
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data.get("model_type") if isinstance(data, dict) else None
 
 
 def _inside(path: Path, folder: Path) -> bool:

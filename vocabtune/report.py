@@ -233,8 +233,8 @@ def _notes(reports: Mapping[str, EvalReport], general: Mapping[str, EvalReport],
              if k in ("base", "finetuned")]
     unseen = unseen_terms(reports)
     if unseen:
-        notes.append(f"{len(unseen)} terms never occur in validation, so their recall is not "
-                     f"measured: {', '.join(unseen)}")
+        what = "1 term never occurs" if len(unseen) == 1 else f"{len(unseen)} terms never occur"
+        notes.append(f"{what} in validation, so recall is not measured for: {', '.join(unseen)}")
     if general:
         first = next(iter(general.values()))
         notes.append(f"general WER: forgetting check on {first.num_chunks} chunks of general speech")
