@@ -537,3 +537,14 @@ def test_a_bad_ctranslate2_quantization_creates_no_repo(hub_server, tiny_whisper
     assert finetune.main(["push", "--model", str(model), "--repo", "me/bogus", "--ctranslate2", "int3"]) == 1
     assert "unknown quantization 'int3'" in capsys.readouterr().err
     assert "me/bogus" not in hub_server.repos
+
+
+def test_pushed_metadata_names_no_local_folder(hub_server, model_dir, tmp_path):
+    hub.push_model(PushConfig(path=model_dir, repo="me/whisper-voice"))
+    files = hub_server.files("me/whisper-voice")
+    for name in ("report.json", "vocabtune_train.json"):
+        text = files[name].decode()
+        assert "/home/me" not in text and str(tmp_path) not in text, name
+    assert json.loads(files["report.json"])["general"]["dataset"] == "general"
+    assert json.loads(files["vocabtune_train.json"])["replay"] == ["builtin", "general-voice"]
+    assert b"/home/me" in (model_dir / "report.json").read_bytes()      # the local copy is untouched

@@ -31,6 +31,7 @@ from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 from . import __version__, cards
 from .config import PushConfig
 from .errors import VocabtuneError
+from .local_paths import SCRUBBED_FILES, scrubbed
 
 log = logging.getLogger(__name__)
 
@@ -145,12 +146,20 @@ def check_repo_id(repo_id: str) -> None:
 def commit(hub: Hub, repo_id: str, repo_type: str, files: dict[str, Path], card: str,
            message: str) -> None:
     """One commit: all files plus README.md, so the repo never shows a half-pushed state."""
-    ops = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(f)) for p, f in files.items()]
+    ops = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=_upload_form(f)) for p, f in files.items()]
     ops.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card.encode()))
     size = sum(f.stat().st_size for f in files.values())
     log.info("uploading %d files (%.1f MB) to %s", len(ops), size / 1e6, repo_id)
     with hub_errors(hub.endpoint, f"upload to {repo_id}", hub.token):
         hub.api.create_commit(repo_id, ops, commit_message=message, repo_type=repo_type)
+
+
+def _upload_form(path: Path) -> str | bytes:
+    """The file itself, or for vocabtune's small metadata files their bytes with local
+    folder names cut to the last part (local_paths.py)."""
+    if path.name not in SCRUBBED_FILES:
+        return str(path)
+    return scrubbed(path.name, path.read_bytes())
 
 
 @contextlib.contextmanager
