@@ -548,3 +548,14 @@ def test_pushed_metadata_names_no_local_folder(hub_server, model_dir, tmp_path):
     assert json.loads(files["report.json"])["general"]["dataset"] == "general"
     assert json.loads(files["vocabtune_train.json"])["replay"] == ["builtin", "general-voice"]
     assert b"/home/me" in (model_dir / "report.json").read_bytes()      # the local copy is untouched
+
+
+def test_a_resumed_run_says_its_training_time_is_partial():
+    from vocabtune import cards
+
+    facts = cards.model_facts_from_dicts("me/w", {"train_seconds": 65, "resumed_from": "runs/v/checkpoint-8"},
+                                         {}, {})
+    assert ("| training time | 1 min 5 s after resuming (the time before the interruption was not "
+            "recorded) |") in cards.model_card(facts)
+    facts = cards.model_facts_from_dicts("me/w", {"train_seconds": 65, "resumed_from": None}, {}, {})
+    assert "| training time | 1 min 5 s |" in cards.model_card(facts)

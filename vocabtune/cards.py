@@ -77,6 +77,7 @@ class ModelFacts:
     speed_perturb: str | None = None                 # speed-perturbed copies trained on
     context_weight: float | None = None              # loss weight of words around the terms
     train_seconds: float | None = None
+    resumed: bool = False        # train_seconds then covers the resumed part only
     base: Metrics | None = None
     finetuned: Metrics | None = None
     eval_split: str = "validation"
@@ -346,7 +347,9 @@ def _training_section(facts: ModelFacts) -> str:
             ("general speech replayed", facts.replay),
             ("speed perturbation", facts.speed_perturb),
             ("loss weight of the words around the terms", facts.context_weight),
-            ("training time", _duration(facts.train_seconds)),
+            ("training time", _duration(facts.train_seconds) if not facts.resumed or facts.train_seconds is None
+             else f"{_duration(facts.train_seconds)} after resuming (the time before the interruption "
+                  "was not recorded)"),
             ("adapter", facts.adapter_repo)]
     table = ["| setting | value |", "|---|---|"]
     table += [f"| {k} | {'not recorded' if v is None else v} |" for k, v in rows
@@ -452,7 +455,7 @@ def model_facts_from_dicts(repo_id: str, train: Mapping[str, Any],
         epochs=_num(train.get("epochs")), replay=replay_text(train.get("replay")),
         speed_perturb=speed_text(train.get("speed_perturb")),
         context_weight=_num(train.get("context_weight")),
-        train_seconds=seconds, base=base, finetuned=tuned,
+        train_seconds=seconds, resumed=bool(train.get("resumed_from")), base=base, finetuned=tuned,
         eval_split=str(report.get("split") or "validation"), adapter_repo=adapter_repo,
         general=general_check(report))
 
