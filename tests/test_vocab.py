@@ -24,6 +24,9 @@ from vocabtune.vocab import count_terms, find_term, parse_vocab_text, read_vocab
     ("SOLAR 10.7B", "SOLAR 10.7B, then SOLAR 10.7", 1),
     ("Yi-34B", "Yi-34B.", 1),
     ("C++", "I like C++ and C", 1),
+    ("GPT-4", "GPT-4.5 and GPT-4o, then GPT-4, GPT-4.", 2),   # a version number goes on
+    ("Llama 3", "Llama 3.1 beat Llama 3,2 ways", 0),
+    ("7B", "SOLAR 10.7B and Mistral 7B", 1),
 ])
 def test_find_term(term, text, expected):
     assert len(find_term(term, text)) == expected
@@ -95,7 +98,8 @@ def test_read_vocab_skips_hidden_files_and_folders(tmp_path: Path):
     (tmp_path / "._terms.txt").write_bytes(b"\x00\x05\x16\x07\xff\xfe")   # macOS resource fork
     (tmp_path / ".terms.txt").write_text("LoRA\n")                        # an editor's copy
     (tmp_path / "old.txt").mkdir()
-    assert [t.text for t in read_vocab(tmp_path)] == ["LoRA"]
+    (tmp_path / "MORE.TXT").write_text("vLLM\n")                          # any case of .txt
+    assert [t.text for t in read_vocab(tmp_path)] == ["vLLM", "LoRA"]
 
 
 def test_read_vocab_unreadable_file_is_one_line_error(tmp_path: Path):

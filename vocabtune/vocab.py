@@ -33,7 +33,8 @@ def read_vocab(path: Path) -> list[Term]:
                              hint="create it with one term per line, e.g. vocab/terms.txt")
     files = [path]
     if path.is_dir():
-        files = sorted(f for f in path.glob("*.txt") if not f.name.startswith(".") and not f.is_dir())
+        files = sorted(f for f in path.iterdir() if f.suffix.lower() == ".txt"
+                       and not f.name.startswith(".") and not f.is_dir())
     terms: list[Term] = []
     seen: dict[str, Term] = {}
     for file in files:
@@ -102,9 +103,10 @@ def parse_vocab_text(text: str, file: str = "<vocab>") -> list[Term]:
 
 @lru_cache(maxsize=4096)
 def term_pattern(term: str) -> re.Pattern[str]:
-    """Regex for one term: exact characters, any whitespace run inside, no alnum glued on."""
+    """Regex for one term: exact characters, any whitespace run inside, no alnum glued on,
+    and no version digits either ("GPT-4" is not in "GPT-4.5", "Llama 3" not in "Llama 3.1")."""
     body = r"\s+".join(re.escape(word) for word in term.split())
-    return re.compile(rf"(?<![^\W_]){body}(?![^\W_])", re.IGNORECASE)
+    return re.compile(rf"(?<![^\W_])(?<!\d[.,]){body}(?![^\W_])(?![.,]\d)", re.IGNORECASE)
 
 
 def find_term(term: str, text: str) -> list[tuple[int, int]]:
