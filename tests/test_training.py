@@ -124,7 +124,7 @@ def full_run(tiny_dataset, tiny_model, vocab_dir, tmp_path_factory):
 def test_train_writes_checkpoints_best_adapter_and_metadata(full_run, tiny_model):
     result, _ = full_run
     out = result.output_dir
-    assert result.global_step == 6
+    assert result.global_step == 6 and "still all zeros" not in result.summary
     checkpoints = sorted(p.name for p in out.glob("checkpoint-*"))
     assert "checkpoint-6" in checkpoints and len(checkpoints) <= 2     # save_total_limit
     assert result.best_checkpoint in checkpoints                          # never rotated away
@@ -690,3 +690,23 @@ def test_validation_never_starts_a_second_segment_on_a_timestamp_pair(
     assert all("cross_kv" in e for e in examples)
     _, tokens, _ = trainer.prediction_step(trainer.model, trainer.data_collator(examples), False)
     assert not (tokens > gen["no_timestamps_token_id"]).any()
+
+
+def test_a_run_too_short_to_change_the_adapter_says_so(tiny_dataset, tiny_model, vocab_dir, tmp_path):
+    from vocabtune.train_output import adapter_unchanged
+    from vocabtune.training import train
+
+    result = train(config(tiny_dataset, tiny_model, vocab_dir, tmp_path / "one", max_steps=1))
+    assert "the adapter is still all zeros: 1 step(s) were too few" in result.summary
+
+
+def test_adapter_unchanged_looks_at_the_lora_b_matrices():
+    from vocabtune.train_output import adapter_unchanged
+
+    model = torch.nn.Module()
+    model.lora_B = torch.nn.Parameter(torch.zeros(2, 2))
+    assert adapter_unchanged(model)
+    with torch.no_grad():
+        model.lora_B[0, 1] = 1e-6
+    assert not adapter_unchanged(model)
+    assert not adapter_unchanged(torch.nn.Linear(2, 2))           # no LoRA at all: nothing to say

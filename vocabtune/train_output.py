@@ -100,8 +100,18 @@ def finish_run(cfg: TrainConfig, inputs, trainer, seconds: float, logger) -> Tra
         if result.best_checkpoint:
             result.best_dir = write_best(cfg.output_dir, result.best_checkpoint, inputs.processor, meta)
         result.summary = summary_text(result)
+        if adapter_unchanged(trainer.model):
+            result.summary += (f"\n! the adapter is still all zeros: {result.global_step} step(s) were too few "
+                               "to change the model (the learning rate warms up from 0); train longer")
     trainer.accelerator.wait_for_everyone()
     return result
+
+
+def adapter_unchanged(model) -> bool:
+    """LoRA's B matrices start at zero, so an adapter that never took a step with a learning
+    rate above zero (a one-step run: the schedule warms up from 0) is exactly the base."""
+    b = [p for name, p in model.named_parameters() if "lora_B" in name]
+    return bool(b) and all(not p.detach().any() for p in b)
 
 
 def write_best(output_dir: Path, checkpoint: str, processor, meta: dict[str, Any]) -> Path:
