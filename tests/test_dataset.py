@@ -160,6 +160,18 @@ def test_never_replaces_a_folder_that_is_not_a_dataset(tmp_path, audio):
     assert [p.name for p in tmp_path.iterdir()] == ["mine"]
 
 
+def test_a_rebuild_never_deletes_files_a_person_added(saved, audio):
+    (saved / "NOTES.md").write_text("mic: the blue one")
+    (saved / ".DS_Store").write_bytes(b"\0")                     # the system's, not the person's
+    with pytest.raises(VocabtuneError, match=r"holds files build did not write \(NOTES.md\)"):
+        save_dataset(make_dataset_dict(SPLITS, audio), saved, {"terms": ["new"]})
+    assert (saved / "NOTES.md").read_text() == "mic: the blue one"
+    assert read_metadata(saved)["terms"] == ["one"]
+    (saved / "NOTES.md").unlink()
+    save_dataset(make_dataset_dict(SPLITS, audio), saved, {"terms": ["new"]})
+    assert read_metadata(saved)["terms"] == ["new"]
+
+
 def test_an_empty_folder_is_filled(tmp_path, audio):
     (tmp_path / "out").mkdir()
     save_dataset(make_dataset_dict(SPLITS, audio), tmp_path / "out", {})

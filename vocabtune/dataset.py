@@ -202,6 +202,22 @@ def check_output(out: Path) -> None:
     if not is_dataset and any(out.iterdir()):
         raise VocabtuneError("output folder exists and does not hold a dataset", file=out,
                              hint="choose another --out, or empty that folder")
+    added = _files_not_from_build(out) if is_dataset else []
+    if added:
+        raise VocabtuneError(f"the dataset folder also holds files build did not write ({', '.join(added[:5])}"
+                             f"{', …' if len(added) > 5 else ''}); rebuilding would delete them", file=out,
+                             hint="move them out of that folder, or choose another --out")
+
+
+def _files_not_from_build(out: Path) -> list[str]:
+    """What a person put into a dataset folder (notes, a card): a rebuild replaces the folder
+    whole, so these would go with it. Split folders are those dataset_dict.json names."""
+    try:
+        splits = json.loads((out / "dataset_dict.json").read_text(encoding="utf-8")).get("splits", [])
+    except (OSError, ValueError, AttributeError):
+        splits = []
+    ours = {"dataset_dict.json", METADATA_FILE, *map(str, splits)}
+    return sorted(p.name for p in out.iterdir() if p.name not in ours and not p.name.startswith("."))
 
 
 def _check_writable(out: Path) -> None:
