@@ -104,4 +104,7 @@ def _swap_in(new: Path, out: Path) -> None:
     except BaseException:
         old.rename(out)
         raise
-    shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+    if old.is_dir():
+        shutil.rmtree(old, ignore_errors=True)
+    else:                       # --force over a file of that name
+        old.unlink()
