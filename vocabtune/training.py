@@ -209,9 +209,12 @@ def _check_output_dir(cfg: TrainConfig) -> str | None:
 
 def _refuse_finished(checkpoint: Path) -> None:
     """Resuming a finished run would train no step yet rewrite its best/ (and the reports
-    evaluate put there) and its timing: refuse."""
+    evaluate put there) and its timing: refuse. A run stopped after its last step but
+    before best/ was written may resume: that only writes best/."""
     from .fsutil import read_json_object
 
+    if not (Path(checkpoint).parent / "best").is_dir():
+        return
     try:
         state = read_json_object(Path(checkpoint) / "trainer_state.json")
     except VocabtuneError:
