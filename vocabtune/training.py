@@ -23,7 +23,7 @@ from .augment import check_factors
 from .config import MAX_TARGET_TOKENS, TrainConfig
 from .errors import VocabtuneError
 from .recipe import base_name, check_resume_recipe, write_recipe
-from .train_output import TrainResult, finish_run, last_checkpoint
+from .train_output import BEST_DIR, TrainResult, finish_run, last_checkpoint
 
 log = logging.getLogger(__name__)
 SAVE_TOTAL_LIMIT = 2            # checkpoints kept: the best and the latest (for --resume)
@@ -213,7 +213,7 @@ def _refuse_finished(checkpoint: Path) -> None:
     before best/ was written may resume: that only writes best/."""
     from .fsutil import read_json_object
 
-    if not (Path(checkpoint).parent / "best").is_dir():
+    if not (Path(checkpoint).parent / BEST_DIR).is_dir():
         return
     try:
         state = read_json_object(Path(checkpoint) / "trainer_state.json")
