@@ -461,3 +461,15 @@ def test_a_colon_in_a_relative_file_name_is_not_an_ffmpeg_protocol(tmp_path, cli
     shutil.copy(clip, tmp_path / "talk:drugs.mp3")
     monkeypatch.chdir(tmp_path)
     assert decode_pcm16(Path("talk:drugs.mp3")) == decode_pcm16(tmp_path / "talk:drugs.mp3")
+
+
+def test_term_diff_counts_the_new_transcript_by_exact_spelling(tmp_path):
+    from vocabtune.transcribe import term_diff
+
+    mine, new = tmp_path / "talk.vtt", tmp_path / "talk.finetuned.vtt"
+    mine.write_text("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nLoRA on vLLM\n")
+    new.write_text("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nLora on vLLM\n")
+    lines = term_diff(mine, new, ["LoRA", "vLLM"])
+    assert [line.split() for line in lines[1:]] == [["LoRA", "1", "0"]]
+    new.write_text("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nLoRA on vLLM\n")
+    assert term_diff(mine, new, ["LoRA", "vLLM"]) == ["  all 2 terms match talk.vtt"]

@@ -213,15 +213,16 @@ def _terms_if_any(vocab: Path | None) -> list[str]:
 
 
 def term_diff(person_vtt: Path, new_vtt: Path, terms: Sequence[str]) -> list[str]:
-    """Per term, how often it occurs in the person's VTT and in the new one; only the
-    rows that differ, or one line saying they all match."""
+    """Per term, how often it occurs in the person's VTT and how often the new one spells
+    it exactly (capitals included, as the term metrics count); only the rows that differ,
+    or one line saying they all match."""
     if not terms or not person_vtt.is_file():
         return []
     from .captions import read_vtt
     from .vocab import count_terms
 
     mine = count_terms(terms, " ".join(c.text for c in read_vtt(person_vtt)[0]))
-    new = count_terms(terms, " ".join(c.text for c in read_vtt(new_vtt)[0]))
+    new = count_terms(terms, " ".join(c.text for c in read_vtt(new_vtt)[0]), exact=True)
     rows = [t for t in terms if mine[t] != new[t]]
     if not rows:
         return [f"  all {len(terms)} terms match {person_vtt.name}"]

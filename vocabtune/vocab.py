@@ -146,11 +146,13 @@ def find_exact(term: str, text: str) -> list[tuple[int, int]]:
     return [(s, e) for s, e in find_term(term, text) if spelt_right_at(term, text, s, e)]
 
 
-def count_terms(terms: Iterable[str], text: str) -> Counter[str]:
-    """How often each term occurs in ``text`` (terms that do not occur are left out)."""
+def count_terms(terms: Iterable[str], text: str, *, exact: bool = False) -> Counter[str]:
+    """How often each term occurs in ``text`` (terms that do not occur are left out); with
+    ``exact``, only occurrences spelt as in the vocabulary, capitals included."""
     counts: Counter[str] = Counter()
+    find = find_exact if exact else find_term
     for term in terms:
-        n = len(find_term(term, text))
+        n = len(find(term, text))
         if n:
             counts[term] = n
     return counts
