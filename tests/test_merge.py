@@ -204,3 +204,9 @@ def test_an_adapter_whose_base_moved_says_where_it_looked(adapter, tmp_path, cap
     assert "the adapter's base model /gone/whisper is not there" in err
     assert "base_model_name_or_path" in err and f"{moved}/adapter_config.json" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_merged_folder_has_the_mode_mkdir_would_give(merged):
+    from vocabtune.fsutil import NEW_DIR_MODE
+
+    assert merged.stat().st_mode & 0o777 == NEW_DIR_MODE

@@ -122,9 +122,12 @@ def full_run(tiny_dataset, tiny_model, vocab_dir, tmp_path_factory):
 
 
 def test_train_writes_checkpoints_best_adapter_and_metadata(full_run, tiny_model):
+    from vocabtune.fsutil import NEW_DIR_MODE
+
     result, _ = full_run
     out = result.output_dir
     assert result.global_step == 6 and "still all zeros" not in result.summary
+    assert (out / "best").stat().st_mode & 0o777 == NEW_DIR_MODE          # not mkdtemp's 0700
     checkpoints = sorted(p.name for p in out.glob("checkpoint-*"))
     assert "checkpoint-6" in checkpoints and len(checkpoints) <= 2     # save_total_limit
     assert result.best_checkpoint in checkpoints                          # never rotated away

@@ -11,10 +11,10 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from .errors import VocabtuneError
+from .fsutil import temp_dir
 
 log = logging.getLogger(__name__)
 QUANTIZATIONS = ("int8", "int8_float16", "int8_float32", "float16", "float32")
@@ -77,7 +77,7 @@ def _convert_atomically(model_dir: Path, out: Path, quantization: str) -> None:
                              hint="pip install -r requirements.txt") from None
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = temp_dir(out.parent, prefix=f".{out.name}.")
     try:
         converter = TransformersConverter(str(model_dir), copy_files=list(COPIED_FILES))
         converter.convert(str(tmp), quantization=quantization, force=True)

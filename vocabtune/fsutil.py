@@ -28,6 +28,16 @@ def _umask() -> int:
 
 
 NEW_FILE_MODE = 0o666 & ~_umask()   # what open() would give a new file
+NEW_DIR_MODE = 0o777 & ~_umask()    # what mkdir() would give a new folder
+
+
+def temp_dir(parent: Path, prefix: str, suffix: str = "") -> Path:
+    """A fresh hidden folder in ``parent``, to be renamed into place when complete. Made by
+    mkdtemp (a unique name, safely) but given the mode a plain mkdir would: mkdtemp's 0700
+    would stay on the finished model, which other users of the machine could not read."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=parent))
+    path.chmod(NEW_DIR_MODE)
+    return path
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = True) -> Path:

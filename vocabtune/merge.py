@@ -25,14 +25,13 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from . import __version__
 from .config import DEFAULT_LANGUAGE, MergeConfig
 from .errors import VocabtuneError
-from .fsutil import atomic_write_text, read_json_object
+from .fsutil import atomic_write_text, read_json_object, temp_dir
 from .modelio import ADAPTER_CONFIG, is_adapter_dir, load_whisper, set_language, whisper_of
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,7 @@ def merge_adapter(cfg: MergeConfig) -> Path:
     loaded = _load_for_merge(adapter, language)
     merged = loaded.model.merge_and_unload()   # returns the merged model (PITFALLS #14)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial"))
+    tmp = temp_dir(target.parent, prefix=f".{target.name}.", suffix=".partial")
     try:
         _save_model(merged, loaded.processor, tmp)
         _carry_metadata(adapter, tmp)

@@ -13,14 +13,13 @@ import os
 import resource
 import shutil
 import sys
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .config import TrainConfig
-from .fsutil import atomic_write_text
+from .fsutil import atomic_write_text, temp_dir
 from .train_hooks import SELECTION_RULE, best_evaluation
 
 log = logging.getLogger(__name__)
@@ -117,7 +116,7 @@ def adapter_unchanged(model) -> bool:
 def write_best(output_dir: Path, checkpoint: str, processor, meta: dict[str, Any]) -> Path:
     """Copy the best adapter, save the full processor (PITFALLS #10), add the metadata."""
     source, target = output_dir / checkpoint, output_dir / BEST_DIR
-    tmp = Path(tempfile.mkdtemp(prefix=".best-", dir=output_dir))
+    tmp = temp_dir(output_dir, prefix=".best-")
     try:
         for name in ADAPTER_FILES:
             shutil.copy2(source / name, tmp / name)
