@@ -113,9 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(func=fn)
         return sp
 
-    def common(sp, batch: int | None = 8, devices: str = "auto, cpu, cuda, cuda:1, mps"):
-        sp.add_argument("--vocab", type=Path, default=Path("vocab"),
-                        help="vocabulary folder (if absent or empty: the terms the dataset was built with)")
+    def common(sp, batch: int | None = 8, devices: str = "auto, cpu, cuda, cuda:1, mps",
+               vocab: str = "vocabulary folder (if absent or empty: the terms the dataset was built with)"):
+        sp.add_argument("--vocab", type=Path, default=Path("vocab"), help=vocab)
         sp.add_argument("--language", default=C.DEFAULT_LANGUAGE, help="spoken language (ISO code)")
         sp.add_argument("--device", default="auto", help=devices)
         if batch is not None:       # long-form transcription decodes one window after another
@@ -180,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, default=None, help="output folder (default: beside each audio file)")
     r.add_argument("--force", action="store_true", help="redo an existing .finetuned.vtt (kept as backup)")
     r.add_argument("--prompt-vocab", action="store_true", help="also feed the vocabulary as a prompt")
-    common(r, batch=None)
+    common(r, batch=None, vocab="vocabulary folder, for the table of terms that differ from your "
+           "VTT (absent: no table)")
     add_engine_flags(r)
 
     u = add("push", cmd_push, "push a merged model to the Hugging Face Hub (private unless --public)")

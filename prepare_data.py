@@ -121,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     recordings(b)
     vocab(b)
     b.add_argument("--out", type=Path, default=None,
-                   help="dataset folder (default: data/<name of the recordings' parent folder>)")
+                   help="dataset folder (default: data/<project folder name> for a folder called "
+                        "recordings, else data/<that folder's name>)")
     # SUPPRESS: the help states the real default (0.1), which applies only without a
     # validation recording; build warns when a fraction given is ignored for one
     b.add_argument("--validation-fraction", type=float, default=argparse.SUPPRESS,

@@ -88,7 +88,7 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--engine", choices=ENGINES, default=TranscribeConfig.engine,
                         help="ctranslate2: faster-whisper on a CTranslate2 copy of the model, converted "
-                             "once and cached in ~/.cache/vocabtune/ct2 ($VOCABTUNE_CACHE); about 5x "
+                             "once and cached in ~/.cache/vocabtune/ct2 ($VOCABTUNE_CACHE/ct2 if set); about 5x "
                              "faster than transformers on a CPU; falls back to transformers if it cannot "
                              "run. transformers: PyTorch generate")
     parser.add_argument("--compute-type", choices=COMPUTE_TYPES, default=TranscribeConfig.compute_type,

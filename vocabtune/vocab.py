@@ -6,10 +6,13 @@ File format: one term per line, spelt exactly as it must come out; optional alia
 
     Mixtral 8x7B | mixtral eight by seven b | mixed role
 
-Matching is hand-written rather than a fuzzy library because the rule is exact: a term
-counts when it appears case-insensitively with no letter or digit glued to either side
-("LoRA" is not in "QLoRA", "Phi 2" is not "Phi-2"); whitespace inside a term may be any run
-of spaces so line-wrapped captions still match.
+Matching is hand-written rather than a fuzzy library because the rule is exact. An
+*occurrence* (:func:`find_term`) is the term's characters in any capitals, with no letter or
+digit glued to either side and no version number after it ("LoRA" is not in "QLoRA", "Phi 2"
+is not "Phi-2", "GPT-4" is not in "GPT-4.5"); whitespace inside a term may be any run of
+spaces so line-wrapped captions still match. It is *spelt right* (:func:`find_exact`, what
+the term metrics count) only with the vocabulary's capitals, save a capital at the start of
+a sentence. Duplicate terms are compared ignoring capitals.
 """
 
 from __future__ import annotations
