@@ -147,6 +147,26 @@ def test_suggestions_applied_once_leave_nothing_to_suggest() -> None:
     assert match(text, *terms) == []
 
 
+def test_a_near_miss_never_changes_a_number_or_the_final_letter() -> None:
+    """Doses, versions and variants tell terms apart: a sound-alike must not swap them."""
+    clinic = ("atorvastatin 40 mg", "SGLT2 inhibitor", "CKD stage 3b", "troponin I", "5-FU", "Yi-34B")
+    for text in ("Start atorvastatin 20 mg tonight.", "Add an SGLT1 inhibitor today.",
+                 "She has CKD stage 3a now.", "We measured troponin T twice.",
+                 "Then 5-ASA was given.", "It was Yi 34 on the chart."):
+        assert match(text, *clinic) == [], text
+    assert [t for _, t in match("Start atorvastatin forty milligrams tonight.", *clinic)] == [
+        "atorvastatin 40 mg"]                                          # the number said in words
+    assert match("We ran mixed role eight by seven be.", "Mixtral 8x7B") == [
+        ("mixed role eight by seven be", "Mixtral 8x7B")]               # a letter's name for it
+    assert match("She has C K D stage three B now.", *clinic) == [("C K D stage three B", "CKD stage 3b")]
+    assert match("We measured troponen I twice.", *clinic) == [("troponen I", "troponin I")]
+    assert match("The E34B model.", *clinic) == [("E34B", "Yi-34B")]
+    dose = Term("atorvastatin 40 mg", aliases=("lipitor forty",))        # an alias may say it otherwise
+    assert match("Take lipitor forty daily.", dose) == [("lipitor forty", "atorvastatin 40 mg")]
+    stage = Term("CKD stage 3b", aliases=("C K D stage three B",))        # ... but not a near miss of it
+    assert match("She has CKD stage 3a now.", stage) == []
+
+
 def test_short_keys_match_only_exactly() -> None:
     assert match("Then D P O and DPL and T.R.L.", "DPO", "TRL") == [("D P O", "DPO"), ("T.R.L", "TRL")]
     assert match("Every LLM needs a server.", "vLLM") == []      # a short word heard, not a slip

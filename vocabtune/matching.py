@@ -30,7 +30,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from .schema import Term
-from .spoken import spoken_key, spoken_words
+from .spoken import ONES, TENS, spoken_key, spoken_words
 from .vocab import find_term, spelt_right_at
 
 # fuzz.ratio is 1 - indels / (len a + len b); one substituted character in a key of L
@@ -48,6 +48,17 @@ _EDGE = "\"'()[]{}<>“”‘’«».,;:!?…"
 _POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
 _PART = re.compile(r"[^-/–—]+")                    # pieces of a word between hyphens/slashes
 _CLAUSE_END = re.compile(r"[.!?;:…][\"'”’)\]]*$")   # an n-gram never runs past these
+NUMBER_WORDS = frozenset(ONES) | frozenset(TENS[2:]) | {"hundred", "thousand", "million", "billion",
+                                                        "trillion", "point"}
+# a last letter standing alone or after a digit: "troponin I", "stage 3b", "Yi-34B", "8x7B"
+_FINAL_LETTER = re.compile(r"(?<![^\s\-\d])([^\W\d_])[.,;:!?…\"'”’)\]]*$")
+_LAST_WORD = re.compile(r"([^\W\d_]+)[.,;:!?…\"'”’)\]]*$")
+# English letter names Whisper writes for a letter said alone ("8 by 7 be" for 8x7B)
+LETTER_NAMES = {"ay": "a", "bee": "b", "be": "b", "see": "c", "sea": "c", "cee": "c", "dee": "d",
+                "ee": "e", "eff": "f", "gee": "g", "aitch": "h", "jay": "j", "kay": "k", "el": "l",
+                "em": "m", "en": "n", "oh": "o", "pee": "p", "cue": "q", "queue": "q", "ar": "r",
+                "are": "r", "ess": "s", "tee": "t", "tea": "t", "you": "u", "vee": "v", "ex": "x",
+                "why": "y", "zed": "z", "zee": "z"}
 
 
 @dataclass(frozen=True)
@@ -223,9 +234,10 @@ class Matcher:
         spell, heard = self._similarity(grams)
         score = np.where(spell >= 1.0, 1.0, (spell + heard) / 2)
         ok = self._accept(grams, spell, heard, score)
-        return [Suggestion(grams[i].start, grams[i].end, text[grams[i].start:grams[i].end],
-                           self.keys[k].term, float(score[i, k]), self.keys[k].alias)
-                for i, k in zip(*np.nonzero(ok))]
+        found = [Suggestion(grams[i].start, grams[i].end, text[grams[i].start:grams[i].end],
+                            self.keys[k].term, float(score[i, k]), self.keys[k].alias)
+                 for i, k in zip(*np.nonzero(ok))]
+        return [c for c in found if (c.alias and c.score >= 1.0) or same_marks(c.found, c.term)]
 
     def _similarity(self, grams: list[_Phrase]) -> tuple[np.ndarray, np.ndarray]:
         """(spelling, sound) similarity in 0..1 of every n-gram (rows) with every key."""
@@ -246,6 +258,33 @@ class Matcher:
         lone_common = common & (words == 1)          # "rope", "queen": only an alias may
         fits = words <= self._key_words[None, :] + EXTRA_WORDS
         return fits & ((exact & alias) | ((exact | fuzzy) & ~lone_common))
+
+
+def same_marks(found: str, term: str) -> bool:
+    """Whether ``found`` says the term's numbers and its final letter. These tell a family
+    of terms apart ("atorvastatin 20 mg" / "40 mg", "SGLT1" / "SGLT2", "CKD stage 3a" /
+    "3b", "troponin T" / "I"), and a sound-alike match would happily swap them, which in
+    a dose or a version changes the meaning. So a near miss may respell words but never
+    change, add or drop a number, nor the letter a term ends on, and a bare number is no
+    near miss at all. An alias said exactly is exempt: the person wrote down that those
+    words mean the term (a near miss of an alias is not)."""
+    def numbers(text: str) -> list[str]:
+        return [w for w in spoken_words(text) if w in NUMBER_WORDS]
+
+    def final_letter(text: str, names: bool = False) -> str | None:
+        m = _FINAL_LETTER.search(text)
+        if m:
+            return m.group(1).casefold()
+        word = _LAST_WORD.search(text) if names else None
+        return LETTER_NAMES.get(word.group(1).casefold()) if word else None
+
+    said = spoken_words(found)
+    if said and all(w in NUMBER_WORDS for w in said) and said != spoken_words(term):
+        return False            # a bare number ("5" in "5-ASA") is not a near miss of "5-FU"
+    if numbers(found) != numbers(term):
+        return False
+    letter = final_letter(term)
+    return letter is None or final_letter(found, names=True) == letter
 
 
 def _case_fixes(text: str, protected: list[tuple[int, int, str]],
