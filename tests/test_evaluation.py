@@ -257,3 +257,20 @@ def test_bad_input_is_one_error_line_and_writes_nothing(case, workspace, adapter
     if before is not None:
         assert sorted(os.listdir(adapter)) == before
     assert not list(Path(model).glob("report.*")) if Path(model).is_dir() else True
+
+
+def test_replacing_a_report_of_another_dataset_is_said(tmp_path, caplog):
+    import logging
+
+    from vocabtune.evaluation import _note_replaced_report
+
+    report = tmp_path / "report.json"
+    with caplog.at_level(logging.WARNING, logger="vocabtune.evaluation"):
+        _note_replaced_report(report, "data/a")                      # none yet
+        report.write_text(json.dumps({"dataset": "data/a"}))
+        _note_replaced_report(report, "data/a")                      # the same dataset again
+        assert caplog.text == ""
+        _note_replaced_report(report, "data/b")
+        report.write_text("{ not json")
+        _note_replaced_report(report, "data/b")                      # unreadable: replaced quietly
+    assert len(caplog.records) == 1 and "measured on data/a, with this one on data/b" in caplog.text

@@ -39,7 +39,7 @@ def setup_logging(verbose: bool) -> None:
         warnings.filterwarnings("ignore", category=FutureWarning)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "httpx2", "httpcore", "urllib3", "filelock", "fsspec", "datasets",
+    for noisy in ("httpx", "httpx2", "httpcore", "urllib3", "filelock", "fsspec", "datasets", "matplotlib",
                   "huggingface_hub", "faster_whisper"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

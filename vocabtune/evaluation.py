@@ -333,6 +333,18 @@ def output_dir(model: str) -> Path:
     return REPORTS_ROOT / re.sub(r"[^\w.-]+", "--", model.strip("/"))
 
 
+def _note_replaced_report(path: Path, dataset: str) -> None:
+    """One report lives beside a model, and ``push`` writes the model card from it: say so
+    when it is replaced by one measured on another dataset."""
+    try:
+        earlier = read_json_object(path).get("dataset") if path.is_file() else None
+    except VocabtuneError:
+        return                  # not a report we can read: it is replaced all the same
+    if earlier and earlier != dataset:
+        log.warning("replacing %s, measured on %s, with this one on %s (push's model card reads "
+                    "this file; --json keeps a copy elsewhere)", path, earlier, dataset)
+
+
 def write_outputs(cfg: EvalConfig, document: dict[str, Any], reports: dict[str, EvalReport],
                   general: dict[str, EvalReport], changes: Changes | None = None) -> list[Path]:
     """Render everything first, then write each file atomically."""
@@ -343,10 +355,13 @@ def write_outputs(cfg: EvalConfig, document: dict[str, Any], reports: dict[str, 
     markdown = R.format_markdown(reports, general, str(cfg.dataset), OUTPUT_NAMES[2] if png else None,
                                  changes)
     out.mkdir(parents=True, exist_ok=True)
+    _note_replaced_report(out / OUTPUT_NAMES[0], str(cfg.dataset))
     written = [atomic_write_text(out / OUTPUT_NAMES[0], as_json),
                atomic_write_text(out / OUTPUT_NAMES[1], markdown)]
     if png:
         written.append(atomic_write_bytes(out / OUTPUT_NAMES[2], png))
+    elif (out / OUTPUT_NAMES[2]).exists():
+        (out / OUTPUT_NAMES[2]).unlink()        # an earlier run's chart would belong to no report
     if cfg.json_path:
         Path(cfg.json_path).parent.mkdir(parents=True, exist_ok=True)
         written.append(atomic_write_text(Path(cfg.json_path), as_json))
