@@ -62,7 +62,10 @@ def cmd_build(a: argparse.Namespace) -> int:
 
 
 def cmd_push(a: argparse.Namespace) -> int:
+    from vocabtune.build import default_dataset_dir
     from vocabtune.hub import push_dataset
+    if a.dataset is None:       # here, inside run(): "no dataset" or "several" is one line
+        a.dataset = default_dataset_dir()
     url = push_dataset(C.PushConfig(path=a.dataset, repo=a.repo, public=a.public))
     print(f"pushed {a.dataset} to {url} ({'public' if a.public else 'private'})")
     return 0
@@ -155,9 +158,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
-    if args.command == "push" and args.dataset is None:
-        from vocabtune.build import default_dataset_dir
-        args.dataset = default_dataset_dir()
     return run(args.func, args)
 
 

@@ -559,3 +559,27 @@ def test_a_resumed_run_says_its_training_time_is_partial():
             "recorded) |") in cards.model_card(facts)
     facts = cards.model_facts_from_dicts("me/w", {"train_seconds": 65, "resumed_from": None}, {}, {})
     assert "| training time | 1 min 5 s |" in cards.model_card(facts)
+
+
+@pytest.mark.parametrize("datasets, what", [([], "no dataset"), (["a", "b"], "several datasets")])
+def test_push_without_dataset_and_no_single_one_is_one_line(tmp_path, monkeypatch, capsys, datasets, what):
+    monkeypatch.chdir(tmp_path)
+    for name in datasets:
+        (tmp_path / "data" / name).mkdir(parents=True)
+        (tmp_path / "data" / name / "dataset_dict.json").write_text('{"splits": ["train"]}')
+    assert prepare_data.main(["push", "--repo", "me/voice"]) == 1
+    err = capsys.readouterr().err
+    assert what in err and "Traceback" not in err and err.startswith("error: ")
+
+
+def test_the_card_and_adapter_config_name_no_local_folder(hub_server, tmp_path):
+    train = {"base_model": "/home/me/models/whisper-base", "dataset": "/home/me/proj/data/voice",
+             "epochs": 2, "train_seconds": 60}
+    folder = make_model(tmp_path / "m", {"dataset": "/home/me/proj/data/voice"}, train)
+    (folder / "adapter_config.json").write_text(json.dumps(
+        {"base_model_name_or_path": "/home/me/models/whisper-base", "r": 32}))
+    hub.push_model(PushConfig(path=folder, repo="me/w"))
+    files = hub_server.files("me/w")
+    card = hub_server.repos["me/w"].card
+    assert "/home/me" not in card and "| base model | whisper-base |" in card and "| dataset | voice |" in card
+    assert json.loads(files["adapter_config.json"])["base_model_name_or_path"] == "whisper-base"

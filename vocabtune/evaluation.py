@@ -350,7 +350,7 @@ def write_outputs(cfg: EvalConfig, document: dict[str, Any], reports: dict[str, 
     """Render everything first, then write each file atomically."""
     out = output_dir(cfg.model)
     as_json = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    title = f"Term recall per term on {cfg.dataset} (validation split)"
+    title = f"Term recall per term on {Path(cfg.dataset).name} (validation split)"   # pushed: no path
     png = R.term_recall_png(reports, title)
     markdown = R.format_markdown(reports, general, str(cfg.dataset), OUTPUT_NAMES[2] if png else None,
                                  changes)

@@ -31,7 +31,7 @@ from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 from . import __version__, cards
 from .config import PushConfig
 from .errors import VocabtuneError
-from .local_paths import SCRUBBED_FILES, scrubbed
+from .local_paths import SCRUBBED_FILES, is_local_path, last_part, scrubbed
 
 log = logging.getLogger(__name__)
 
@@ -346,8 +346,15 @@ def model_facts(folder: Path, adapter: Path | None, repo_id: str,
                     "(run `finetune.py evaluate` first to include them)", REPORT, folder)
     facts = cards.model_facts_from_dicts(repo_id, train, adapter_config, report, adapter_repo)
     # "data/voice" is both a folder and a valid-looking Hub id: only the disk can tell.
+    # An absolute local path is named by its last part only (local_paths.py), as in the
+    # metadata files: "/home/you/data/voice" says nothing to a reader but too much of you.
     return replace(facts, base_model_is_local=_is_local(facts.base_model),
-                   dataset_is_local=_is_local(facts.dataset))
+                   dataset_is_local=_is_local(facts.dataset),
+                   base_model=_shown(facts.base_model), dataset=_shown(facts.dataset))
+
+
+def _shown(name: str | None) -> str | None:
+    return last_part(name) if name and is_local_path(name) else name
 
 
 def _is_local(name: str | None) -> bool:

@@ -16,7 +16,8 @@ from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
 SCRUBBED_FILES = ("vocabtune_train.json", "vocabtune_merge.json", "vocabtune_recipe.json",
-                  "vocabtune_export.json", "vocabtune.json", "report.json", "report.md")
+                  "vocabtune_export.json", "vocabtune.json", "report.json", "report.md",
+                  "adapter_config.json")      # base_model_name_or_path: a local base is of no use there
 _WINDOWS = re.compile(r"^[A-Za-z]:[\\/]")
 # an absolute POSIX path or ~/… in running text: not inside a URL (after ":", "/", a word)
 _IN_TEXT = re.compile(r"(?<![\w:/.~-])(?:~|/)(?:[\w.@+-]+/)*[\w.@+-]+")
