@@ -262,8 +262,14 @@ class _Handler(BaseHTTPRequestHandler):
         lines = [json.loads(line) for line in body.splitlines() if line.strip()]
         if not lines or lines[0].get("key") != "header":
             raise _Reply(400, {"error": "commit payload must start with a header line"})
-        staged, lfs_paths = self._stage(lines[1:])
+        staged, lfs_paths, deleted = self._stage(lines[1:])
         with self.hub.lock:
+            for path in deleted:
+                if path not in repo.files:
+                    raise _Reply(404, {"error": f"cannot delete {path}: no such file"})
+            for path in deleted:
+                del repo.files[path]
+                repo.lfs_paths.discard(path)
             for path, data in staged.items():
                 repo.files[path] = data
             repo.lfs_paths.update(lfs_paths)
@@ -274,10 +280,11 @@ class _Handler(BaseHTTPRequestHandler):
         url = f"{self.hub.url}/{TYPE_PREFIX[repo.repo_type]}{repo_id}/commit/{commit.oid}"
         return 200, {"commitUrl": url, "commitOid": commit.oid, "pullRequestUrl": None}
 
-    def _stage(self, lines: list[dict]) -> tuple[dict[str, bytes], set[str]]:
+    def _stage(self, lines: list[dict]) -> tuple[dict[str, bytes], set[str], list[str]]:
         """Every operation checked before any is applied, so a bad commit changes nothing."""
         staged: dict[str, bytes] = {}
         lfs_paths: set[str] = set()
+        deleted: list[str] = []
         for line in lines:
             key, value = line.get("key"), line.get("value", {})
             if key == "file":
@@ -288,9 +295,11 @@ class _Handler(BaseHTTPRequestHandler):
                     raise _Reply(400, {"error": f"LFS object {value['oid']} was never uploaded"})
                 staged[value["path"]] = data
                 lfs_paths.add(value["path"])
+            elif key == "deletedFile":
+                deleted.append(value["path"])
             else:
                 raise _Reply(400, {"error": f"fake Hub does not support commit operation {key!r}"})
-        return staged, lfs_paths
+        return staged, lfs_paths, deleted
 
     def no_xet(self, body: bytes, **_: str) -> tuple[int, object]:
         raise _Reply(404, {"error": "the fake Hub does not offer Xet; use plain LFS"})

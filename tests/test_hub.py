@@ -583,3 +583,27 @@ def test_the_card_and_adapter_config_name_no_local_folder(hub_server, tmp_path):
     card = hub_server.repos["me/w"].card
     assert "/home/me" not in card and "| base model | whisper-base |" in card and "| dataset | voice |" in card
     assert json.loads(files["adapter_config.json"])["base_model_name_or_path"] == "whisper-base"
+
+
+def test_stale_files_are_only_ours_that_this_push_lacks():
+    existing = ["README.md", "model.safetensors", "ctranslate2-int8/model.bin", "report.png",
+                "vocabtune_export.json", "notes.md", "data/train-00000-of-00002.parquet", "samples/a.wav"]
+    pushed = {"model.safetensors", "README.md"}
+    assert hub.stale_files(existing, pushed) == ["ctranslate2-int8/model.bin",
+                                                 "data/train-00000-of-00002.parquet", "report.png",
+                                                 "vocabtune_export.json"]
+
+
+def test_a_re_push_removes_what_the_earlier_push_had_and_keeps_the_persons_files(hub_server, tiny_whisper,
+                                                                                 tmp_path):
+    import shutil
+
+    model = tmp_path / "my-voice-merged"
+    shutil.copytree(tiny_whisper, model)
+    assert finetune.main(["push", "--model", str(model), "--repo", "me/w", "--ctranslate2"]) == 0
+    hub_server.repos["me/w"].files["notes.md"] = b"written on the Hub by the person"
+    (model / "report.json").write_text(json.dumps({"dataset": "data/voice"}))
+    assert finetune.main(["push", "--model", str(model), "--repo", "me/w"]) == 0
+    files = hub_server.files("me/w")
+    assert not [p for p in files if p.startswith("ctranslate2-")], "the old export went with it"
+    assert files["notes.md"] == b"written on the Hub by the person" and "report.json" in files

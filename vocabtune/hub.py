@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import httpx2  # huggingface_hub 2.x sends through httpx2 and does not wrap its transport errors
-from huggingface_hub import CommitOperationAdd, HfApi, constants, get_token
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, constants, get_token
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
 from . import __version__, cards
@@ -148,10 +148,37 @@ def commit(hub: Hub, repo_id: str, repo_type: str, files: dict[str, Path], card:
     """One commit: all files plus README.md, so the repo never shows a half-pushed state."""
     ops = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=_upload_form(f)) for p, f in files.items()]
     ops.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card.encode()))
+    stale = stale_files(_repo_files(hub, repo_id, repo_type), set(files) | {"README.md"})
+    if stale:
+        log.info("removing %d file(s) of an earlier push that this one does not have: %s", len(stale),
+                 ", ".join(stale[:5]) + (", …" if len(stale) > 5 else ""))
+    ops += [CommitOperationDelete(path_in_repo=p) for p in stale]
     size = sum(f.stat().st_size for f in files.values())
     log.info("uploading %d files (%.1f MB) to %s", len(ops), size / 1e6, repo_id)
     with hub_errors(hub.endpoint, f"upload to {repo_id}", hub.token):
         hub.api.create_commit(repo_id, ops, commit_message=message, repo_type=repo_type)
+
+
+# Files a push of ours writes: an earlier push's copy that this push lacks is stale (an
+# export under another quantization, a report since removed, the shards of a dataset that
+# changed) and goes in the same commit. Anything else in the repo is the person's own: kept.
+PUSHED_PATTERNS = ("ctranslate2-*/*", "report.*", "vocabtune_*.json", "data/*.parquet",
+                   "*.safetensors", "*config.json", "tokenizer*", "vocab.json", "merges.txt",
+                   "normalizer.json", "added_tokens.json", "special_tokens_map.json")
+
+
+def stale_files(existing: list[str], pushed: set[str]) -> list[str]:
+    """Paths in the repo that an earlier push of ours wrote and this one does not (pure)."""
+    from fnmatch import fnmatch
+
+    return sorted(p for p in existing if p not in pushed
+                  and any(fnmatch(p, pattern) for pattern in PUSHED_PATTERNS))
+
+
+def _repo_files(hub: Hub, repo_id: str, repo_type: str) -> list[str]:
+    with hub_errors(hub.endpoint, f"list the files of {repo_id}", hub.token):
+        info = hub.api.repo_info(repo_id, repo_type=repo_type)
+    return [s.rfilename for s in (info.siblings or [])]
 
 
 def _upload_form(path: Path) -> str | bytes:
