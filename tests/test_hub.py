@@ -526,6 +526,7 @@ def test_push_model_with_a_faster_whisper_export(hub_server, tiny_whisper, tmp_p
     files = hub_server.files("me/whisper-ct2")
     assert "model.safetensors" in files and "ctranslate2-int8/model.bin" in files
     assert "ctranslate2-int8/tokenizer.json" in files and "ctranslate2-int8/preprocessor_config.json" in files
+    assert "download this repo's `ctranslate2-int8/` folder" in hub_server.repos["me/whisper-ct2"].card
     assert hub_server.repos["me/whisper-ct2"].private
 
 
@@ -607,3 +608,15 @@ def test_a_re_push_removes_what_the_earlier_push_had_and_keeps_the_persons_files
     files = hub_server.files("me/w")
     assert not [p for p in files if p.startswith("ctranslate2-")], "the old export went with it"
     assert files["notes.md"] == b"written on the Hub by the person" and "report.json" in files
+    assert "ctranslate2-int8" not in hub_server.repos["me/w"].card      # no folder promised that is gone
+
+
+def test_the_card_gives_the_epochs_trained_when_a_run_stopped_short():
+    from vocabtune import cards
+
+    stopped = {"epochs": 1.0, "per_epoch": [{"epoch": 0.4, "step": 2}]}
+    facts = cards.model_facts_from_dicts("me/w", cards.training_record(stopped), {}, {})
+    assert "| epochs | 0.4 (of 1 asked) |" in cards.model_card(facts)
+    whole = {"epochs": 4.0, "per_epoch": [{"epoch": e, "step": 18 * e} for e in (1.0, 2.0, 3.0, 4.0)]}
+    facts = cards.model_facts_from_dicts("me/w", cards.training_record(whole), {}, {})
+    assert "| epochs | 4.0 |" in cards.model_card(facts)

@@ -72,7 +72,7 @@ class ModelFacts:
     dataset: str | None = None                       # Hub id or local folder it was trained on
     language: str = "en"
     lora: dict[str, Any] = field(default_factory=dict)   # r, alpha, dropout, target_modules
-    epochs: float | None = None
+    epochs: float | str | None = None     # "0.4 (of 1 asked)" for a run stopped short
     replay: str | None = None                        # general speech mixed into training
     speed_perturb: str | None = None                 # speed-perturbed copies trained on
     context_weight: float | None = None              # loss weight of words around the terms
@@ -84,6 +84,7 @@ class ModelFacts:
     adapter_repo: str | None = None
     general: GeneralCheck | None = None              # forgetting check, when evaluated
     vocabtune_version: str = __version__
+    ct2_folder: str | None = None                    # "ctranslate2-int8" when pushed with it
     base_model_is_local: bool = False                # a folder on disk that looks like "a/b"
     dataset_is_local: bool = False
 
@@ -361,10 +362,12 @@ def _usage_section(facts: ModelFacts) -> str:
     return ("## Use\n\n```python\nfrom transformers import pipeline\n"
             f'asr = pipeline("automatic-speech-recognition", model="{facts.repo_id}")\n'
             'print(asr("recording.mp3")["text"])\n```\n\n'
-            "With faster-whisper (CTranslate2): if this repo has a `ctranslate2-int8/` folder "
-            "(pushed with `finetune.py push --ctranslate2`), download it and load it with "
-            "`faster_whisper.WhisperModel(FOLDER)`; otherwise convert the model with vocabtune's "
-            "`finetune.py export --model DIR --quantization int8`.")
+            + (f"With faster-whisper (CTranslate2): download this repo's `{facts.ct2_folder}/` folder "
+               "and load it with `faster_whisper.WhisperModel(FOLDER)`."
+               if facts.ct2_folder else
+               "With faster-whisper (CTranslate2): convert the model with vocabtune's "
+               "`finetune.py export --model DIR --quantization int8` and load the result with "
+               "`faster_whisper.WhisperModel(FOLDER)`."))
 
 
 def _plural(n: int, word: str) -> str:
@@ -419,7 +422,18 @@ def training_record(train: Mapping[str, Any], merge: Mapping[str, Any] | None = 
             record.update({k: v for k, v in section.items()
                            if v is not None and not isinstance(v, Mapping) and not
                            (isinstance(v, list) and any(isinstance(x, Mapping) for x in v))})
+    done = [e.get("epoch") for e in train.get("per_epoch") or [] if isinstance(e, Mapping)]
+    if done and isinstance(done[-1], (int, float)):
+        record["epochs_done"] = done[-1]     # a run stopped by --max-steps trains fewer than asked
     return record
+
+
+def _epochs(train: Mapping[str, Any]) -> float | str | None:
+    """The epochs trained; with the number asked beside it when the run stopped short."""
+    asked, done = _num(train.get("epochs")), _num(train.get("epochs_done"))
+    if done is None or asked is None or abs(done - asked) < 1e-6:
+        return asked if asked is not None else done
+    return f"{done:g} (of {asked:g} asked)"
 
 
 def replay_text(sources: Any) -> str | None:
@@ -452,7 +466,7 @@ def model_facts_from_dicts(repo_id: str, train: Mapping[str, Any],
         repo_id=repo_id, base_model=str(base_model) if base_model else None,
         dataset=str(train["dataset"]) if train.get("dataset") else None,
         language=str(train.get("language") or "en"), lora=lora_from_dicts(train, adapter_config),
-        epochs=_num(train.get("epochs")), replay=replay_text(train.get("replay")),
+        epochs=_epochs(train), replay=replay_text(train.get("replay")),
         speed_perturb=speed_text(train.get("speed_perturb")),
         context_weight=_num(train.get("context_weight")),
         train_seconds=seconds, resumed=bool(train.get("resumed_from")), base=base, finetuned=tuned,

@@ -93,6 +93,8 @@ def push_model(cfg: PushConfig) -> str:
     if adapter is not None and adapter_repo is not None:
         prepare_repo(hub, adapter_repo, "model", cfg.public)
     facts = model_facts(folder, adapter, cfg.repo, adapter_repo)
+    if cfg.ctranslate2:
+        facts = replace(facts, ct2_folder=f"ctranslate2-{cfg.ctranslate2}")
     commit(hub, cfg.repo, "model", files, cards.model_card(facts),
            f"Upload fine-tuned Whisper {folder.name} (vocabtune {__version__})")
     if adapter is not None and adapter_repo is not None:
