@@ -620,3 +620,22 @@ def test_the_card_gives_the_epochs_trained_when_a_run_stopped_short():
     whole = {"epochs": 4.0, "per_epoch": [{"epoch": e, "step": 18 * e} for e in (1.0, 2.0, 3.0, 4.0)]}
     facts = cards.model_facts_from_dicts("me/w", cards.training_record(whole), {}, {})
     assert "| epochs | 4.0 |" in cards.model_card(facts)
+
+
+@pytest.mark.parametrize("repo", ["me/a--b", "me/..", "me/-w-", "me/vöice", "me/" + "a" * 97])
+def test_ids_the_hub_refuses_are_refused_before_any_request(hub_server, dataset_dir, capsys, repo):
+    assert prepare_data.main(["push", "--dataset", str(dataset_dir), "--repo", repo]) == 1
+    err = capsys.readouterr().err
+    assert "not a Hub repo id" in err and "try again" not in err
+    assert hub_server.requests == []
+
+
+def test_a_bad_adapter_repo_id_creates_no_model_repo(hub_server, model_dir, tmp_path, capsys):
+    adapter = tmp_path / "runs" / "v" / "best"          # only the folder's shape matters here
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "openai/whisper-small"}))
+    (adapter / "adapter_model.safetensors").write_bytes(b"x")
+    code = finetune.main(["push", "--model", str(model_dir), "--repo", "me/new", "--adapter", str(adapter),
+                          "--adapter-repo", "bad id"])
+    assert code == 1 and "not a Hub repo id: 'bad id'" in capsys.readouterr().err
+    assert "me/new" not in hub_server.repos

@@ -87,8 +87,11 @@ def push_model(cfg: PushConfig) -> str:
     folder = check_model_folder(cfg.path)
     adapter_repo = adapter_target(cfg)
     adapter = check_adapter_folder(cfg.adapter) if cfg.adapter else None
+    for repo_id in (cfg.repo, adapter_repo if adapter is not None else None):
+        if repo_id is not None:
+            check_repo_id(repo_id)              # both ids, before a repo is made for either
+    hub = connect(cfg)                          # the token, before the export's minute of work
     files = {**folder_files(folder), **export_files(folder, cfg.ctranslate2)}   # may fail: before any repo
-    hub = connect(cfg)
     url = prepare_repo(hub, cfg.repo, "model", cfg.public)
     if adapter is not None and adapter_repo is not None:
         prepare_repo(hub, adapter_repo, "model", cfg.public)
@@ -140,9 +143,18 @@ def prepare_repo(hub: Hub, repo_id: str, repo_type: str, public: bool) -> str:
 
 
 def check_repo_id(repo_id: str) -> None:
+    """owner/name, by the Hub's own rules (huggingface_hub's validate_repo_id: no "--" or
+    "..", no leading or trailing "-" or ".", ASCII, at most 96 characters), before any
+    request, so a bad id is never mistaken for a network problem."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    hint = "use owner/name of letters, digits, - _ and ., e.g. --repo you/my-voice"
     if not cards.HUB_ID.match(repo_id or "") or repo_id.count("/") != 1:
-        raise VocabtuneError(f"not a Hub repo id: {repo_id!r}",
-                             hint="use owner/name, e.g. --repo you/my-voice")
+        raise VocabtuneError(f"not a Hub repo id: {repo_id!r}", hint=hint)
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as err:
+        raise VocabtuneError(f"not a Hub repo id: {repo_id!r} ({str(err).split('.')[0]})", hint=hint) from None
 
 
 def commit(hub: Hub, repo_id: str, repo_type: str, files: dict[str, Path], card: str,
