@@ -122,13 +122,13 @@ def dataset_dir(tmp_path) -> Path:
 def model_dir(tmp_path) -> Path:
     report = {"split": "validation", "base": {"wer": 0.25, "term_recall": 0.5},
               "finetuned": {"wer": 0.1, "term_recall": 0.9},
-              "general": {"dataset": "/home/me/secret/data/general", "num_chunks": 5,
+              "general": {"dataset": "/tmp/me/secret/data/general", "num_chunks": 5,
                           "models": {"base": {"wer": 0.072}, "finetuned": {"wer": 0.079}},
                           "wer_change": {"change": 0.007, "low": -0.008, "high": 0.025}}}
     train = {"base_model": "openai/whisper-small", "dataset": "me/voice", "language": "en",
              "lora_r": 32, "lora_alpha": 64, "lora_dropout": 0.05,
              "target_modules": ["q_proj", "v_proj"], "epochs": 5, "train_seconds": 754.0,
-             "replay": ["builtin", "/home/me/secret/data/general-voice"], "speed_perturb": [0.9, 1.1],
+             "replay": ["builtin", "/tmp/me/secret/data/general-voice"], "speed_perturb": [0.9, 1.1],
              "context_weight": 0.2}
     return make_model(tmp_path / "models" / "voice-merged", report, train)
 
@@ -367,7 +367,7 @@ def test_model_card_has_measured_metrics_and_model_index(hub_server, model_dir):
                 "| speed perturbation | copies of the train audio at 0.9x, 1.1x speed |",
                 "| loss weight of the words around the terms | 0.2 |"):
         assert row in card
-    assert "/home/me" not in card                 # a replay folder by its name only
+    assert "/tmp/me" not in card                 # a replay folder by its name only
 
 
 def test_model_card_without_report_says_not_measured(hub_server, tmp_path):
@@ -545,10 +545,10 @@ def test_pushed_metadata_names_no_local_folder(hub_server, model_dir, tmp_path):
     files = hub_server.files("me/whisper-voice")
     for name in ("report.json", "vocabtune_train.json"):
         text = files[name].decode()
-        assert "/home/me" not in text and str(tmp_path) not in text, name
+        assert "/tmp/me" not in text and str(tmp_path) not in text, name
     assert json.loads(files["report.json"])["general"]["dataset"] == "general"
     assert json.loads(files["vocabtune_train.json"])["replay"] == ["builtin", "general-voice"]
-    assert b"/home/me" in (model_dir / "report.json").read_bytes()      # the local copy is untouched
+    assert b"/tmp/me" in (model_dir / "report.json").read_bytes()      # the local copy is untouched
 
 
 def test_a_resumed_run_says_its_training_time_is_partial():
@@ -574,15 +574,15 @@ def test_push_without_dataset_and_no_single_one_is_one_line(tmp_path, monkeypatc
 
 
 def test_the_card_and_adapter_config_name_no_local_folder(hub_server, tmp_path):
-    train = {"base_model": "/home/me/models/whisper-base", "dataset": "/home/me/proj/data/voice",
+    train = {"base_model": "/tmp/me/models/whisper-base", "dataset": "/tmp/me/proj/data/voice",
              "epochs": 2, "train_seconds": 60}
-    folder = make_model(tmp_path / "m", {"dataset": "/home/me/proj/data/voice"}, train)
+    folder = make_model(tmp_path / "m", {"dataset": "/tmp/me/proj/data/voice"}, train)
     (folder / "adapter_config.json").write_text(json.dumps(
-        {"base_model_name_or_path": "/home/me/models/whisper-base", "r": 32}))
+        {"base_model_name_or_path": "/tmp/me/models/whisper-base", "r": 32}))
     hub.push_model(PushConfig(path=folder, repo="me/w"))
     files = hub_server.files("me/w")
     card = hub_server.repos["me/w"].card
-    assert "/home/me" not in card and "| base model | whisper-base |" in card and "| dataset | voice |" in card
+    assert "/tmp/me" not in card and "| base model | whisper-base |" in card and "| dataset | voice |" in card
     assert json.loads(files["adapter_config.json"])["base_model_name_or_path"] == "whisper-base"
 
 

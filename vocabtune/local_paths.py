@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 SCRUBBED_FILES = ("vocabtune_train.json", "vocabtune_merge.json", "vocabtune_recipe.json",
@@ -24,7 +24,13 @@ _IN_TEXT = re.compile(r"(?<![\w:/.~-])(?:~|/)(?:[\w.@+-]+/)*[\w.@+-]+")
 
 
 def is_local_path(text: str) -> bool:
-    return text.startswith(("/", "~")) or bool(_WINDOWS.match(text))
+    """``~/…``, a Windows drive path, or an absolute path of two or more parts whose first
+    folder exists here (/home, /Users, /tmp …). The last rule keeps terms and API routes
+    that merely start with a slash ("/imagine", "/v1/chat/completions") as they are."""
+    if text.startswith("~") or _WINDOWS.match(text):
+        return True
+    parts = PurePosixPath(text).parts
+    return text.startswith("/") and len(parts) >= 3 and Path("/", parts[1]).is_dir()
 
 
 def last_part(path: str) -> str:
@@ -44,7 +50,7 @@ def hide_in_json(value: Any) -> Any:
 
 
 def hide_in_text(text: str) -> str:
-    return _IN_TEXT.sub(lambda m: last_part(m.group()), text)
+    return _IN_TEXT.sub(lambda m: last_part(m.group()) if is_local_path(m.group()) else m.group(), text)
 
 
 def scrubbed(name: str, data: bytes) -> bytes:
