@@ -39,9 +39,12 @@ def setup_logging(verbose: bool) -> None:
         warnings.filterwarnings("ignore", category=FutureWarning)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "httpx2", "httpcore", "urllib3", "filelock", "fsspec", "datasets", "matplotlib",
-                  "huggingface_hub", "faster_whisper"):
+    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "urllib3", "filelock", "fsspec", "datasets",
+                  "matplotlib", "huggingface_hub", "faster_whisper"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # huggingface_hub prints its warnings (retries, "no files have been modified") with a
+    # handler of its own, added when it is imported; passed on to ours too, each came out twice
+    logging.getLogger("huggingface_hub").propagate = False
 
 
 def run(command: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
