@@ -69,3 +69,14 @@ def test_exit_without_teardown_keeps_status_output_and_atexit_cleanups(tmp_path,
     assert done.returncode == 3, done.stderr
     assert done.stdout == "last words" + (" from a thread" if thread == "thread" else "")
     assert marker.read_text() == "cleaned up"
+
+
+def test_huggingface_hub_warnings_are_printed_once_by_its_own_handler():
+    """Passed on to the root logger too, each Hub retry warning came out twice."""
+    import logging
+
+    from vocabtune.cli import setup_logging
+
+    logging.getLogger("huggingface_hub").propagate = True
+    setup_logging(False)
+    assert logging.getLogger("huggingface_hub").propagate is False
