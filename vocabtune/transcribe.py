@@ -244,7 +244,7 @@ def transcribe_file(loaded: "LoadedModel | Ct2Model", audio_path: Path, decoding
         bar.n = bar.total
         bar.refresh()
     cues = rescue_sparse_spans(loaded, audio, decoding, cues)
-    log.info("%s: %.1f s of audio, %d cues", audio_path.name, seconds, len(cues))
+    log.info("%s: %.1f s of audio, %d cue%s", audio_path.name, seconds, len(cues), "" if len(cues) == 1 else "s")
     return cues
 
 
