@@ -72,40 +72,37 @@ def push_dataset(cfg: PushConfig) -> str:
     folder = find_dataset_folder(cfg.path)
     dataset = load_dataset_dict(folder)
     hub = connect(cfg)
-    url = prepare_repo(hub, cfg.repo, "dataset", cfg.public)
+    repo = prepare_repo(hub, cfg.repo, "dataset", cfg.public)
     with tempfile.TemporaryDirectory(prefix="vocabtune-push-") as tmp:
         files, globs = write_parquet(dataset, Path(tmp))
         facts = dataset_facts(folder, dataset, cfg.repo, globs)
-        commit(hub, cfg.repo, "dataset", files, cards.dataset_card(facts),
+        commit(hub, repo, "dataset", files, cards.dataset_card(facts),
                f"Upload dataset {folder.name} (vocabtune {__version__})")
-    return url
+    return repo.url
 
 
 def push_model(cfg: PushConfig) -> str:
     """Push a merged model folder with its model card; with ``cfg.adapter`` the LoRA adapter
     too, to its own repo. Both repos are checked before either receives a byte."""
     folder = check_model_folder(cfg.path)
-    adapter_repo = adapter_target(cfg)
+    check_repo_id(cfg.repo)                     # both ids (adapter_target checks its own)
+    adapter_repo = adapter_target(cfg)          # ... before a repo is made for either
     adapter = check_adapter_folder(cfg.adapter) if cfg.adapter else None
-    for repo_id in (cfg.repo, adapter_repo if adapter is not None else None):
-        if repo_id is not None:
-            check_repo_id(repo_id)              # both ids, before a repo is made for either
     hub = connect(cfg)                          # the token, before the export's minute of work
     files = {**folder_files(folder), **export_files(folder, cfg.ctranslate2)}   # may fail: before any repo
-    url = prepare_repo(hub, cfg.repo, "model", cfg.public)
-    if adapter is not None and adapter_repo is not None:
-        prepare_repo(hub, adapter_repo, "model", cfg.public)
+    repo = prepare_repo(hub, cfg.repo, "model", cfg.public)
+    adapter_ready = prepare_repo(hub, adapter_repo, "model", cfg.public) if adapter_repo else None
     facts = model_facts(folder, adapter, cfg.repo, adapter_repo)
     if cfg.ctranslate2:
         facts = replace(facts, ct2_folder=f"ctranslate2-{cfg.ctranslate2}")
-    commit(hub, cfg.repo, "model", files, cards.model_card(facts),
+    commit(hub, repo, "model", files, cards.model_card(facts),
            f"Upload fine-tuned Whisper {folder.name} (vocabtune {__version__})")
-    if adapter is not None and adapter_repo is not None:
+    if adapter is not None and adapter_ready is not None:
         adapter_facts = model_facts(adapter, adapter, adapter_repo, None)
-        commit(hub, adapter_repo, "model", folder_files(adapter),
+        commit(hub, adapter_ready, "model", folder_files(adapter),
                cards.adapter_card(adapter_facts, cfg.repo),
                f"Upload LoRA adapter {adapter.name} (vocabtune {__version__})")
-    return url
+    return repo.url
 
 
 # -- connection and repos -----------------------------------------------------------------------
@@ -123,12 +120,22 @@ def connect(cfg: PushConfig) -> Hub:
     return Hub(api, endpoint, token)
 
 
-def prepare_repo(hub: Hub, repo_id: str, repo_type: str, public: bool) -> str:
+@dataclass(frozen=True)
+class ReadyRepo:
+    """A repo checked for visibility, with the files it held then (for stale_files)."""
+
+    repo_id: str
+    url: str
+    files: tuple[str, ...]
+
+
+def prepare_repo(hub: Hub, repo_id: str, repo_type: str, public: bool) -> ReadyRepo:
     """Create the repo if needed, then insist its visibility is what was asked (PITFALLS #16)."""
     check_repo_id(repo_id)
     with hub_errors(hub.endpoint, f"create {repo_type} repo {repo_id}", hub.token):
         hub.api.create_repo(repo_id, repo_type=repo_type, private=not public, exist_ok=True)
-        private = hub.api.repo_info(repo_id, repo_type=repo_type).private
+        info = hub.api.repo_info(repo_id, repo_type=repo_type)
+    private = info.private
     url = hub.repo_url(repo_id, repo_type)
     if not public and private is not True:
         raise VocabtuneError(
@@ -139,7 +146,7 @@ def prepare_repo(hub: Hub, repo_id: str, repo_type: str, public: bool) -> str:
             f"{url} already exists and is private, but --public was asked; nothing was uploaded",
             hint=f"make it public at {url}/settings, or push without --public")
     log.info("%s repo %s is ready (%s)", repo_type, repo_id, "private" if private else "public")
-    return url
+    return ReadyRepo(repo_id, url, tuple(s.rfilename for s in (info.siblings or [])))
 
 
 def check_repo_id(repo_id: str) -> None:
@@ -157,12 +164,13 @@ def check_repo_id(repo_id: str) -> None:
         raise VocabtuneError(f"not a Hub repo id: {repo_id!r} ({str(err).split('.')[0]})", hint=hint) from None
 
 
-def commit(hub: Hub, repo_id: str, repo_type: str, files: dict[str, Path], card: str,
+def commit(hub: Hub, repo: ReadyRepo, repo_type: str, files: dict[str, Path], card: str,
            message: str) -> None:
     """One commit: all files plus README.md, so the repo never shows a half-pushed state."""
+    repo_id = repo.repo_id
     ops = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=_upload_form(f)) for p, f in files.items()]
     ops.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card.encode()))
-    stale = stale_files(_repo_files(hub, repo_id, repo_type), set(files) | {"README.md"})
+    stale = stale_files(list(repo.files), set(files) | {"README.md"})
     if stale:
         log.info("removing %d file(s) of an earlier push that this one does not have: %s", len(stale),
                  ", ".join(stale[:5]) + (", …" if len(stale) > 5 else ""))
@@ -187,12 +195,6 @@ def stale_files(existing: list[str], pushed: set[str]) -> list[str]:
 
     return sorted(p for p in existing if p not in pushed
                   and any(fnmatch(p, pattern) for pattern in PUSHED_PATTERNS))
-
-
-def _repo_files(hub: Hub, repo_id: str, repo_type: str) -> list[str]:
-    with hub_errors(hub.endpoint, f"list the files of {repo_id}", hub.token):
-        info = hub.api.repo_info(repo_id, repo_type=repo_type)
-    return [s.rfilename for s in (info.siblings or [])]
 
 
 def _upload_form(path: Path) -> str | bytes:
@@ -370,6 +372,7 @@ def adapter_target(cfg: PushConfig) -> str | None:
     if target == cfg.repo:
         raise VocabtuneError("--adapter-repo must differ from --repo",
                              hint=f"e.g. --adapter-repo {cfg.repo}-lora")
+    check_repo_id(target)
     return target
 
 
