@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import shutil
-import secrets
 import wave
 from pathlib import Path
 from typing import Any, Iterator, Mapping, NoReturn, Sequence
@@ -32,6 +31,7 @@ from datasets import Audio, Dataset, DatasetDict, Features, Value
 from .audio import AudioSegment, slice_segment, wav_bytes, wav_to_array
 from .config import PAST_END_TOLERANCE_S, SAMPLE_RATE
 from .errors import VocabtuneError
+from .fsutil import fresh_name, swap_in
 from .schema import Chunk
 
 log = logging.getLogger(__name__)
@@ -109,14 +109,14 @@ def save_dataset(dataset: DatasetDict, out: Path, metadata: Mapping[str, Any]) -
     check_output(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(out)
-    tmp = _fresh_name(out, "building")
+    tmp = fresh_name(out, "building")
     try:
         tmp.mkdir()             # not mkdtemp: its 0700 mode would end up on the dataset
         _save_quietly(dataset, tmp)
         payload = {"format": METADATA_FORMAT, **metadata}
         (tmp / METADATA_FILE).write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n",
                                          encoding="utf-8")
-        _swap_in(tmp, out)
+        swap_in(tmp, out)
     except BaseException as e:  # Ctrl-C included: never leave the half-written folder behind
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(e, OSError):  # a full disk, a folder made read-only meanwhile
@@ -137,27 +137,6 @@ def _save_quietly(dataset: DatasetDict, path: Path) -> None:
     finally:
         if was_enabled:
             datasets.enable_progress_bars()
-
-
-def _swap_in(new: Path, out: Path) -> None:
-    """Rename ``new`` to ``out``; an existing ``out`` is moved aside first and deleted only
-    once the new one is in place (put back if the rename fails)."""
-    if not out.exists():
-        os.replace(new, out)
-        return
-    old = _fresh_name(out, "old")
-    os.replace(out, old)
-    try:
-        os.replace(new, out)
-    except BaseException:
-        os.replace(old, out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _fresh_name(out: Path, what: str) -> Path:
-    """A hidden, unused name beside ``out`` (same file system, so renames are atomic)."""
-    return out.parent / f".{out.name}.{what}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
 def remove_stale(out: Path) -> list[Path]:
@@ -230,7 +209,7 @@ def _check_writable(out: Path) -> None:
     try:
         if not base.is_dir():
             raise NotADirectoryError(20, f"{base} is a file, not a folder")
-        probe = base / f".vocabtune-probe-{os.getpid()}-{secrets.token_hex(4)}"
+        probe = fresh_name(base / "vocabtune", "probe")
         probe.mkdir()
         probe.rmdir()
     except OSError as e:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 
 from .errors import VocabtuneError
-from .fsutil import temp_dir
+from .fsutil import swap_in, temp_dir
 
 log = logging.getLogger(__name__)
 QUANTIZATIONS = ("int8", "int8_float16", "int8_float32", "float16", "float32")
@@ -82,7 +81,7 @@ def _convert_atomically(model_dir: Path, out: Path, quantization: str) -> None:
         converter = TransformersConverter(str(model_dir), copy_files=list(COPIED_FILES))
         converter.convert(str(tmp), quantization=quantization, force=True)
         (tmp / MARKER).write_text(json.dumps({"source": model_dir.name, "quantization": quantization}))
-        _swap_in(tmp, out)
+        swap_in(tmp, out)
     except BaseException as err:    # Ctrl-C too: never leave the hidden folder behind
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(err, VocabtuneError) or not isinstance(err, Exception):
@@ -90,21 +89,3 @@ def _convert_atomically(model_dir: Path, out: Path, quantization: str) -> None:
         raise VocabtuneError(f"CTranslate2 conversion failed ({err})", file=model_dir,
                              hint="check that the folder holds a complete Whisper model") from err
 
-
-def _swap_in(new: Path, out: Path) -> None:
-    """``new`` becomes ``out``; an old ``out`` is moved aside first and deleted only once the
-    new one is in place (put back if that fails), so there is always a complete export."""
-    if not out.exists():
-        new.rename(out)
-        return
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
-    out.rename(old)
-    try:
-        new.rename(out)
-    except BaseException:
-        old.rename(out)
-        raise
-    if old.is_dir():
-        shutil.rmtree(old, ignore_errors=True)
-    else:                       # --force over a file of that name
-        old.unlink()

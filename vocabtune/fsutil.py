@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,31 @@ def temp_dir(parent: Path, prefix: str, suffix: str = "") -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=parent))
     path.chmod(NEW_DIR_MODE)
     return path
+
+
+def fresh_name(out: Path, what: str) -> Path:
+    """A hidden, unused name beside ``out`` (same file system, so renames are atomic)."""
+    return out.parent / f".{out.name}.{what}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def swap_in(new: Path, out: Path) -> None:
+    """Rename the finished ``new`` to ``out``. An existing ``out`` (a folder or a file) is
+    moved aside first and deleted only once the new one is in place, and put back if that
+    rename fails, so ``out`` is always whole: the old version or the new one."""
+    if not out.exists():
+        os.replace(new, out)
+        return
+    old = fresh_name(out, "old")
+    os.replace(out, old)
+    try:
+        os.replace(new, out)
+    except BaseException:
+        os.replace(old, out)
+        raise
+    if old.is_dir():
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        old.unlink()
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = True) -> Path:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
@@ -31,7 +30,7 @@ from pathlib import Path
 from . import __version__
 from .config import DEFAULT_LANGUAGE, MergeConfig
 from .errors import VocabtuneError
-from .fsutil import atomic_write_text, read_json_object, temp_dir
+from .fsutil import atomic_write_text, read_json_object, swap_in, temp_dir
 from .modelio import ADAPTER_CONFIG, is_adapter_dir, load_whisper, set_language, whisper_of
 
 log = logging.getLogger(__name__)
@@ -60,7 +59,7 @@ def merge_adapter(cfg: MergeConfig) -> Path:
         _carry_metadata(adapter, tmp)
         _write_merge_meta(tmp, adapter, loaded.base_model, language if loaded.multilingual else None)
         _refuse_to_drop_files(target, tmp)
-        _swap_into_place(tmp, target)
+        swap_in(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -160,19 +159,3 @@ def _write_merge_meta(out: Path, adapter: Path, base: str, language: str | None)
             "merged_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "vocabtune_version": __version__}
     atomic_write_text(out / MERGE_META, json.dumps(meta, indent=2) + "\n")
 
-
-def _swap_into_place(tmp: Path, target: Path) -> None:
-    """Rename the finished folder into place; an earlier merge is moved aside first and
-    deleted only once the new one is in place (restored if the rename fails)."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-    try:
-        os.replace(tmp, target)
-    except OSError:
-        if old is not None:
-            os.replace(old, target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
