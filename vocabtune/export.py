@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from .errors import VocabtuneError
-from .fsutil import swap_in, temp_dir
+from .fsutil import read_json_object, swap_in, temp_dir
 
 log = logging.getLogger(__name__)
 QUANTIZATIONS = ("int8", "int8_float16", "int8_float32", "float16", "float32")
@@ -35,7 +35,7 @@ def export_ctranslate2(model_dir: Path, out: Path | None = None, quantization: s
     if not (model_dir / "config.json").is_file():
         raise VocabtuneError("not a merged model folder (no config.json)", file=model_dir,
                              hint="run finetune.py merge first and export its output")
-    model_type = _model_type(model_dir / "config.json")
+    model_type = read_json_object(model_dir / "config.json").get("model_type")
     if model_type != "whisper":
         raise VocabtuneError(f"not a Whisper model (model_type is {model_type!r})", file=model_dir,
                              hint="export a folder written by finetune.py merge")
@@ -53,14 +53,6 @@ def export_ctranslate2(model_dir: Path, out: Path | None = None, quantization: s
     _convert_atomically(model_dir, out, quantization)
     log.info("exported %s to %s (%s)", model_dir, out, quantization)
     return out
-
-
-def _model_type(config: Path) -> str | None:
-    try:
-        data = json.loads(config.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data.get("model_type") if isinstance(data, dict) else None
 
 
 def _inside(path: Path, folder: Path) -> bool:

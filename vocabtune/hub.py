@@ -31,7 +31,7 @@ from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 from . import __version__, cards
 from .config import PushConfig
 from .errors import VocabtuneError
-from .local_paths import SCRUBBED_FILES, is_local_path, last_part, scrubbed
+from .local_paths import SCRUBBED_FILES, hidden, scrubbed
 
 log = logging.getLogger(__name__)
 
@@ -394,11 +394,8 @@ def model_facts(folder: Path, adapter: Path | None, repo_id: str,
     # metadata files: "/home/you/data/voice" says nothing to a reader but too much of you.
     return replace(facts, base_model_is_local=_is_local(facts.base_model),
                    dataset_is_local=_is_local(facts.dataset),
-                   base_model=_shown(facts.base_model), dataset=_shown(facts.dataset))
-
-
-def _shown(name: str | None) -> str | None:
-    return last_part(name) if name and is_local_path(name) else name
+                   base_model=facts.base_model and hidden(facts.base_model),
+                   dataset=facts.dataset and hidden(facts.dataset))
 
 
 def _is_local(name: str | None) -> bool:

@@ -38,10 +38,15 @@ def last_part(path: str) -> str:
     return pure.name or path
 
 
+def hidden(text: str) -> str:
+    """``text`` cut to its last part if it is a local path, else as it is."""
+    return last_part(text) if is_local_path(text) else text
+
+
 def hide_in_json(value: Any) -> Any:
     """``value`` with every string that is an absolute local path cut to its last part."""
     if isinstance(value, str):
-        return last_part(value) if is_local_path(value) else value
+        return hidden(value)
     if isinstance(value, list):
         return [hide_in_json(v) for v in value]
     if isinstance(value, dict):
@@ -50,7 +55,7 @@ def hide_in_json(value: Any) -> Any:
 
 
 def hide_in_text(text: str) -> str:
-    return _IN_TEXT.sub(lambda m: last_part(m.group()) if is_local_path(m.group()) else m.group(), text)
+    return _IN_TEXT.sub(lambda m: hidden(m.group()), text)
 
 
 def scrubbed(name: str, data: bytes) -> bytes:
