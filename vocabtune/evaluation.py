@@ -65,7 +65,7 @@ from . import report as R
 from .config import EvalConfig
 from .errors import VocabtuneError
 from .fsutil import atomic_write_bytes, atomic_write_text, read_json_object
-from .modelio import LoadedModel, adapter_base, is_adapter_dir, load_whisper
+from .modelio import LoadedModel, adapter_base, is_adapter_dir, load_whisper, looks_local
 from .schema import EvalReport
 from .scoring import score
 from .wer_interval import ref_lengths, wer_change
@@ -183,9 +183,7 @@ def check_model(name: str) -> None:
     path = Path(name)
     if not path.exists():
         first = Path(*path.parts[:1]) if path.parts else path
-        looks_local = (path.is_absolute() or name.startswith((".", "~")) or name.count("/") != 1
-                       or first.is_dir())
-        if looks_local:
+        if looks_local(name) or first.is_dir():
             raise VocabtuneError("model not found", file=name,
                                  hint="give an adapter folder, a merged model folder or a Hub id")
         return

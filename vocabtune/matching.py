@@ -268,8 +268,8 @@ def same_marks(found: str, term: str) -> bool:
     change, add or drop a number, nor the letter a term ends on, and a bare number is no
     near miss at all. An alias said exactly is exempt: the person wrote down that those
     words mean the term (a near miss of an alias is not)."""
-    def numbers(text: str) -> list[str]:
-        return [w for w in spoken_words(text) if w in NUMBER_WORDS]
+    def numbers(words: list[str]) -> list[str]:
+        return [w for w in words if w in NUMBER_WORDS]
 
     def final_letter(text: str, names: bool = False) -> str | None:
         m = _FINAL_LETTER.search(text)
@@ -278,10 +278,10 @@ def same_marks(found: str, term: str) -> bool:
         word = _LAST_WORD.search(text) if names else None
         return LETTER_NAMES.get(word.group(1).casefold()) if word else None
 
-    said = spoken_words(found)
-    if said and all(w in NUMBER_WORDS for w in said) and said != spoken_words(term):
+    said, meant = spoken_words(found), spoken_words(term)
+    if said and numbers(said) == said and said != meant:
         return False            # a bare number ("5" in "5-ASA") is not a near miss of "5-FU"
-    if numbers(found) != numbers(term):
+    if numbers(said) != numbers(meant):
         return False
     letter = final_letter(term)
     return letter is None or final_letter(found, names=True) == letter

@@ -91,8 +91,7 @@ def adapter_base(path: str | Path) -> str:
     if not base:
         raise VocabtuneError("adapter_config.json names no base model", file=Path(path) / ADAPTER_CONFIG,
                              hint="retrain, or add base_model_name_or_path")
-    local = Path(base).is_absolute() or base.startswith((".", "~")) or base.count("/") != 1
-    if local and not Path(base).expanduser().exists():
+    if looks_local(base) and not Path(base).expanduser().exists():
         # an adapter copied to another machine, or a base folder moved since training
         raise VocabtuneError(f"the adapter's base model {base} is not there", file=Path(path) / ADAPTER_CONFIG,
                              hint="put it back, or set base_model_name_or_path in this file to where it "
@@ -100,10 +99,15 @@ def adapter_base(path: str | Path) -> str:
     return base
 
 
+def looks_local(name: str) -> bool:
+    """Whether ``name`` can only be a folder, not a Hub id ("owner/name"): it is absolute,
+    starts with "." or "~", or has other than exactly one slash."""
+    return Path(name).is_absolute() or name.startswith((".", "~")) or name.count("/") != 1
+
+
 def _check_source(name: str) -> None:
     path = Path(name)
-    looks_local = path.is_absolute() or name.startswith((".", "~")) or name.count("/") != 1
-    if looks_local and not path.exists():
+    if looks_local(name) and not path.exists():
         raise VocabtuneError("model not found", file=name,
                              hint="give a local model folder or a Hub id such as openai/whisper-small")
     if path.is_dir() and not (path / "config.json").is_file() and not is_adapter_dir(path):
