@@ -15,7 +15,7 @@ from vocabtune.check import caption_problems
 from vocabtune.config import MAX_CHUNK_S, OVERLAP_WARN_S
 from vocabtune.errors import VocabtuneError
 from vocabtune.fsutil import atomic_write_bytes, atomic_write_text
-from vocabtune.schema import Cue, Severity
+from vocabtune.schema import Cue, Problem, Severity
 
 
 def errors(problems):
@@ -346,3 +346,17 @@ def test_block_split_agrees_with_webvtt_py(vtt_fixtures):
                  for c in webvtt.from_string("WEBVTT\n\n" + "\n".join(b.lines)).captions]
         assert [(c.start, c.end, c.raw_text) for c in alone] == \
                [(c.start, c.end, c.raw_text) for c in whole], path.name
+
+
+def test_a_vtt_not_in_utf8_is_one_error_with_its_line(tmp_path):
+    latin = tmp_path / "latin.vtt"
+    latin.write_bytes("WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nGröße\n".encode("latin-1"))
+    assert read_vtt(latin) == ([], [Problem(Severity.ERROR, str(latin), 4,
+                                            "not UTF-8 text (byte 0xf6 at offset 40)",
+                                            "save the file as UTF-8 in your editor")])
+    utf16 = tmp_path / "utf16.vtt"
+    utf16.write_bytes("WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nhi\n".encode("utf-16"))
+    (problem,) = read_vtt(utf16)[1]
+    assert (problem.line, problem.message) == (1, "saved as UTF-16, not UTF-8")
+    (problem,) = read_vtt(tmp_path / "missing.vtt")[1]
+    assert problem.message.startswith("cannot read the file (") and problem.line is None

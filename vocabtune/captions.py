@@ -30,7 +30,7 @@ from webvtt.models import Timestamp
 from .backups import keep_backup
 from .config import MAX_CHUNK_S, OVERLAP_WARN_S, PAST_END_TOLERANCE_S
 from .errors import VocabtuneError
-from .fsutil import atomic_write_text
+from .fsutil import atomic_write_text, read_utf8
 from .schema import Cue, Problem, Severity
 
 log = logging.getLogger(__name__)
@@ -73,17 +73,9 @@ def read_vtt(path: Path) -> tuple[list[Cue], list[Problem]]:
     CRLF are handled the same on every platform; bytes that are not UTF-8 are an ERROR."""
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except OSError as e:
-        return [], [Problem(Severity.ERROR, str(path), None, f"cannot read the file ({e.strerror})",
-                            "check that it exists and is readable")]
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        return [], [Problem(Severity.ERROR, str(path), line,
-                            f"not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})",
-                            "save the file as UTF-8 in your editor")]
+        text = read_utf8(path)
+    except VocabtuneError as err:
+        return [], [Problem(Severity.ERROR, str(path), err.line, err.message, err.hint)]
     return parse_vtt(text, str(path))
 
 

@@ -67,6 +67,27 @@ def swap_in(new: Path, out: Path) -> None:
         old.unlink()
 
 
+def read_utf8(path: Path, what: str = "the file") -> str:
+    """A text file a person edits (captions, vocabulary) as text, or a one-line error with
+    the line of the first bad byte. Read as bytes so a BOM is dropped on every platform;
+    Windows tools often save UTF-16 or a legacy code page instead of UTF-8."""
+    from .errors import VocabtuneError
+
+    hint = "save the file as UTF-8 in your editor"
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise VocabtuneError(f"cannot read {what} ({e.strerror})", file=path,
+                             hint="check that it exists and is readable") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise VocabtuneError("saved as UTF-16, not UTF-8", file=path, line=1, hint=hint)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise VocabtuneError(f"not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})",
+                             file=path, line=data[:e.start].count(b"\n") + 1, hint=hint) from None
+
+
 def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically and return ``path``.
 

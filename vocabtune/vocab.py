@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from .errors import VocabtuneError
+from .fsutil import read_utf8
 from .schema import Term
 
 
@@ -66,22 +67,9 @@ def _check_aliases(terms: list[Term], by_key: dict[str, Term]) -> None:
 
 
 def read_vocab_text(file: Path) -> str:
-    """The file's text, or a one-line error: Windows tools often save UTF-16 or a legacy
-    code page, which would otherwise surface as a UnicodeDecodeError traceback."""
-    try:
-        data = file.read_bytes()
-    except OSError as e:
-        raise VocabtuneError(f"cannot read the vocabulary file ({e.strerror})", file=file,
-                             hint="check that it exists and is a readable file") from None
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise VocabtuneError("saved as UTF-16, not UTF-8", file=file, line=1,
-                             hint="save the file as UTF-8 in your editor") from None
-    try:
-        return unicodedata.normalize("NFC", data.decode("utf-8-sig"))
-    except UnicodeDecodeError as e:
-        raise VocabtuneError(f"not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})",
-                             file=file, line=data[:e.start].count(b"\n") + 1,
-                             hint="save the file as UTF-8 in your editor") from None
+    """The file's text in NFC, so a term typed with decomposed accents (macOS) matches the
+    composed text of captions; unreadable or non-UTF-8 files are a one-line error."""
+    return unicodedata.normalize("NFC", read_utf8(file, "the vocabulary file"))
 
 
 def parse_vocab_text(text: str, file: str = "<vocab>") -> list[Term]:
