@@ -506,6 +506,61 @@ def test_decoder_scope_runs_the_frozen_encoder_once_with_the_same_loss(tiny_data
     assert torch.allclose(a, b, atol=1e-5)
 
 
+def test_encoder_outputs_past_the_memory_budget_train_the_same_from_an_unnamed_file(
+        tiny_dataset, tiny_model, vocab_dir, tmp_path, monkeypatch):
+    """Long recordings: the frozen encoder's outputs go to a temporary file beside the run
+    instead of memory. Nothing may change but where they live, and no file may be left."""
+    from safetensors.torch import load_file
+
+    from vocabtune import encoder_cache
+    from vocabtune.training import prepare, train
+
+    cfg = config(tiny_dataset, tiny_model, vocab_dir, tmp_path / "in-memory", max_steps=2)
+    in_memory = prepare(cfg)
+    assert isinstance(in_memory.train.encoder_states, list)
+    monkeypatch.setattr(encoder_cache, "STATES_MAX_BYTES", 0)
+    on_disk = prepare(replace(cfg, output_dir=tmp_path / "on-disk"))
+    for split in ("train", "validation"):
+        states = getattr(on_disk, split).encoder_states
+        assert isinstance(states, encoder_cache.StatesOnDisk)
+        assert len(states) == len(getattr(in_memory, split).encoder_states) > 0
+        for a, b in zip(states, getattr(in_memory, split).encoder_states):
+            assert np.array_equal(a, b)
+    assert not [p for p in tmp_path.rglob("*") if "encoder" in p.name]    # unnamed
+    first = train(cfg)
+    monkeypatch.setattr(encoder_cache, "STATES_MAX_BYTES", 0)
+    second = train(replace(cfg, output_dir=tmp_path / "on-disk"))
+    a = load_file(first.best_dir / "adapter_model.safetensors")
+    b = load_file(second.best_dir / "adapter_model.safetensors")
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=1e-6)
+    assert not [p for p in tmp_path.rglob("*") if "encoder" in p.name]
+
+
+def test_states_on_disk_read_back_what_was_written_and_refuse_another_shape(tmp_path):
+    from vocabtune.encoder_cache import StatesOnDisk, states_fit_in_memory, STATES_MAX_BYTES
+
+    rows = [np.random.default_rng(i).standard_normal((5, 3)).astype(np.float32) for i in range(4)]
+    store = StatesOnDisk(tmp_path, (5, 3))
+    for row in rows:
+        store.append(row)
+    assert len(store) == 4 and list(tmp_path.iterdir()) == []
+    assert all(np.array_equal(a, b) for a, b in zip(store, rows))
+    assert np.array_equal(store[-1], rows[3]) and len(store[1:3]) == 2
+    assert np.array_equal(np.stack(store[1:3]), np.stack(rows[1:3]))
+    with pytest.raises(IndexError):
+        store[4]
+    with pytest.raises(ValueError):
+        store.append(np.zeros((3, 5), dtype=np.float32))
+    store[0][0, 0] = 99.0                                   # a copy: the file is unchanged
+    assert np.array_equal(store[0], rows[0])
+    store.close()
+    assert states_fit_in_memory(STATES_MAX_BYTES, 64 * 2**30)
+    assert not states_fit_in_memory(STATES_MAX_BYTES + 1, 64 * 2**30)
+    assert not states_fit_in_memory(2**28 + 1, 4 * 2**30)  # 1/16 of a 4 GiB machine
+
+
 def test_all_scope_trains_encoder_adapters_from_audio(tiny_dataset, tiny_model, vocab_dir, tmp_path):
     from vocabtune.training import prepare, train
 

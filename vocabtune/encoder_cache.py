@@ -5,18 +5,24 @@ training, so recomputing it every step (the 30 s encoder pass is most of the cos
 Whisper step on a CPU) is wasted work. We run it once per chunk, under ``no_grad``, and feed
 the decoder the stored states: results are the same as the full forward pass, only faster.
 Memory: 1500 x d_model floats per chunk (3 MB for whisper-base, 4.6 MB for small), i.e.
-about 0.5 GB per hour of recordings for small.
+about 0.6 GB per hour of recordings for small, three times that with the speed copies. Past
+a budget they go to an unnamed temporary file beside the run instead (``StatesOnDisk``), so
+training's memory does not grow with the hours recorded.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from .config import SAMPLE_RATE
 from .dataset import example_audio
+from .errors import VocabtuneError
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +37,10 @@ def encode_batch_size(device_type: str, batch_size: int) -> int:
     return min(batch_size, CPU_ENCODE_BATCH) if device_type == "cpu" else batch_size
 
 
-def encode_split(model: Any, feature_extractor: Any, split: Any, batch_size: int = 4) -> list[np.ndarray]:
-    """Encoder last hidden states of every row of ``split`` (a datasets split)."""
+def encode_split(model: Any, feature_extractor: Any, split: Any, batch_size: int = 4,
+                 store: Any = None) -> Sequence[np.ndarray]:
+    """Encoder last hidden states of every row of ``split`` (a datasets split), appended to
+    ``store`` (a list unless given, e.g. a ``StatesOnDisk``), which is returned."""
     import torch
     from tqdm.auto import tqdm
 
@@ -40,7 +48,7 @@ def encode_split(model: Any, feature_extractor: Any, split: Any, batch_size: int
     device = next(encoder.parameters()).device
     dtype = next(encoder.parameters()).dtype
     batch_size = encode_batch_size(device.type, batch_size)
-    states: list[np.ndarray] = []
+    states = [] if store is None else store
     with torch.no_grad(), tqdm(total=len(split), unit="chunk", desc="encoding audio once",
                                disable=len(split) < 2) as bar:
         for start in range(0, len(split), batch_size):
@@ -48,9 +56,89 @@ def encode_split(model: Any, feature_extractor: Any, split: Any, batch_size: int
             feats = feature_extractor([example_audio(r) for r in rows], sampling_rate=SAMPLE_RATE,
                                       return_tensors="pt").input_features
             out = encoder(feats.to(device=device, dtype=dtype)).last_hidden_state
-            states.extend(out.float().cpu().numpy())
+            for state in out.float().cpu().numpy():
+                states.append(state)
             bar.update(len(rows))
     return states
+
+
+# --- where the encoder outputs live ---------------------------------------------------
+#
+# In memory up to a budget, else in a file. A step reads a batch's states back (3 x 4.6 MB for
+# whisper-small) from the page cache: milliseconds against a step's seconds. The file is
+# unnamed (unlinked as soon as it is made, where the system allows), so it is gone when
+# training ends however it ends, and beside the run rather than in the temp folder, which is
+# often memory itself (tmpfs).
+
+STATES_MEMORY_SHARE = 1 / 16     # of physical RAM, at most, for encoder outputs in memory ...
+STATES_MAX_BYTES = 2**30         # ... and never more than this
+
+
+def states_bytes(model: Any, chunks: int) -> int:
+    """Bytes the encoder outputs of ``chunks`` chunks take (float32)."""
+    cfg = model.config
+    return chunks * cfg.max_source_positions * cfg.d_model * 4
+
+
+def states_fit_in_memory(needed: int, physical: int | None) -> bool:
+    budget = STATES_MAX_BYTES if physical is None else min(STATES_MEMORY_SHARE * physical,
+                                                            STATES_MAX_BYTES)
+    return needed <= budget
+
+
+class StatesOnDisk(Sequence[np.ndarray]):
+    """Same-shaped float32 arrays appended to an unnamed temporary file in ``folder`` and
+    read back one at a time; a list's interface where training uses one."""
+
+    def __init__(self, folder: Path, shape: tuple[int, ...]) -> None:
+        self.folder, self.shape = Path(folder), tuple(shape)
+        self.nbytes = int(np.prod(self.shape)) * 4
+        self._count = 0
+        self._file = tempfile.TemporaryFile(dir=self.folder, prefix=".vocabtune-encoder-")
+
+    def append(self, state: np.ndarray) -> None:
+        data = np.ascontiguousarray(state, dtype=np.float32)
+        if data.shape != self.shape:
+            raise ValueError(f"encoder output of shape {data.shape}, expected {self.shape}")
+        try:
+            self._file.seek(self._count * self.nbytes)
+            self._file.write(data.tobytes())
+            self._file.flush()
+        except OSError as err:
+            raise VocabtuneError(f"could not keep the encoder outputs on disk ({err.strerror})",
+                                 file=self.folder, hint="free some space there, or train with "
+                                 "--output-dir on another disk") from err
+        self._count += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index):                      # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._count))]
+        if not -self._count <= index < self._count:
+            raise IndexError(index)
+        out = np.empty(self.shape, dtype=np.float32)
+        self._file.seek((index % self._count) * self.nbytes)
+        if self._file.readinto(memoryview(out).cast("B")) != self.nbytes:
+            raise VocabtuneError("the encoder outputs' temporary file was cut short",
+                                 file=self.folder, hint="train again")
+        return out
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self[i] for i in range(self._count))
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def spill_folder(run_dir: Path) -> Path:
+    """The run folder, or the nearest folder above it that exists (preparing a run writes
+    nothing visible, and the file in it has no name)."""
+    here = Path(run_dir).resolve()
+    while not here.is_dir() and here != here.parent:
+        here = here.parent
+    return here
 
 
 def encoder_is_frozen(model: Any) -> bool:
@@ -107,8 +195,6 @@ def should_cache_cross_kv(needed: int, device_type: str, physical: int | None) -
 
 
 def physical_memory() -> int | None:
-    import os
-
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):     # not on POSIX: do not cache

@@ -103,7 +103,7 @@ def prepare(cfg: TrainConfig) -> TrainInputs:
 
 def encoder_states(model, processor, dataset, cfg: TrainConfig) -> dict[str, Any]:
     """Per split, the frozen encoder's outputs (run once), or nothing when LoRA trains the
-    encoder too. See encoder_cache.py for why this is exact and what it costs in memory."""
+    encoder too. See encoder_cache.py for why this is exact and where they are kept."""
     from .encoder_cache import encode_split, encoder_is_frozen
     from .modelio import pick_device, whisper_of
 
@@ -113,11 +113,29 @@ def encoder_states(model, processor, dataset, cfg: TrainConfig) -> dict[str, Any
     device = pick_device(cfg.device)
     base.to(device)
     started = time.perf_counter()
-    states = {name: encode_split(base, processor.feature_extractor, dataset[name], cfg.eval_batch_size)
+    stores = state_stores(base, dataset, cfg)
+    states = {name: encode_split(base, processor.feature_extractor, dataset[name],
+                                 cfg.eval_batch_size, stores[name])
               for name in ("train", "validation")}
     log.info("encoder run once over %d chunks in %.1f s (LoRA is in the decoder only)",
              sum(len(v) for v in states.values()), time.perf_counter() - started)
     return states
+
+
+def state_stores(base, dataset, cfg: TrainConfig) -> dict[str, Any]:
+    """Per split, where its encoder outputs go: lists in memory while they fit the budget,
+    else unnamed files beside the run (memory stays flat however long the recordings)."""
+    from .encoder_cache import (StatesOnDisk, physical_memory, spill_folder, states_bytes,
+                                states_fit_in_memory)
+
+    needed = states_bytes(base, sum(len(dataset[name]) for name in ("train", "validation")))
+    if states_fit_in_memory(needed, physical_memory()):
+        return {"train": [], "validation": []}
+    folder = spill_folder(cfg.output_dir)
+    log.info("encoder outputs (%.1f GiB) kept in a temporary file in %s, not in memory",
+             needed / 2**30, folder)
+    shape = (base.config.max_source_positions, base.config.d_model)
+    return {name: StatesOnDisk(folder, shape) for name in ("train", "validation")}
 
 
 def cross_attention_kv(model, states: dict[str, Any], cfg: TrainConfig) -> dict[str, list]:
