@@ -54,6 +54,14 @@ def test_near_misses_flagged(text, expected):
     assert found(text) == expected
 
 
+def test_other_forms_are_not_flagged_and_sharp_s_is_not_ss():
+    terms = ["Größenordnung", "Wechselwirkung", "embedding"]
+    hits = [(m.found, m.term) for m in near_misses(
+        "Grössenordnung, Wechselwirkungen, zwei embeddings, eine Größenordnung", terms)]
+    assert hits == [("Grössenordnung", "Größenordnung")]
+    assert near_misses("Grössenordnung", terms)[0].edits > 0      # not "written differently"
+
+
 def test_spelling_problems_are_warnings_at_the_cue_line():
     (p,) = spelling_problems([Cue(0, 1, "use lamma.cpp", 7)], TERMS, "a.vtt")
     assert (p.severity, p.file, p.line) == (Severity.WARNING, "a.vtt", 7)

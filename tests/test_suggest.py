@@ -44,6 +44,10 @@ def match(text: str, *terms: str | Term) -> list[tuple[str, str]]:
     ("naïve Zürich", "naïve zürich"),
     ("don't", "dont"),
     ("5% & more", "five percent and more"),
+    # a unit after a number is said as its name; letters elsewhere stay letters
+    ("Ramipril 5 mg", "ramipril five milligrams"),
+    ("16GB", "sixteen gigabytes"),
+    ("5G and MG", "five g and m g"),
 ])
 def test_spoken_words(written: str, said: str) -> None:
     assert spoken_words(written) == said.split()
@@ -181,6 +185,23 @@ def test_punctuation_kept_around_the_words() -> None:
 def test_possessives_and_compounds_keep_their_ending() -> None:
     assert match("The Axolottle's config is long.", "Axolotl") == [("Axolottle", "Axolotl")]
     assert match("A GGUV-based file.", "GGUF") == [("GGUV", "GGUF")]
+
+
+def test_another_grammatical_form_of_a_term_is_left_alone() -> None:
+    """Plurals and German case endings are the term spelt right, alone or inside a longer
+    phrase; a term cut short is still a mis-hearing."""
+    assert match("two embeddings and tokenizers", "embedding", "tokenizer") == []
+    assert match("viele Wechselwirkungen, den Blutdrucksenkern", "Wechselwirkung",
+                 "Blutdrucksenker") == []
+    assert match("the Axolot config", "Axolotl") == [("Axolot", "Axolotl")]
+    assert match("an embeding", "embedding") == [("embeding", "embedding")]
+
+
+def test_a_spoken_unit_is_replaced_with_the_term_not_left_behind() -> None:
+    assert match("take Ramipril 5 milligrams daily", "Ramipril 5 mg") == \
+        [("Ramipril 5 milligrams", "Ramipril 5 mg")]
+    assert match("Ramipril 5 Milligramm täglich", "Ramipril 5 mg") == \
+        [("Ramipril 5 Milligramm", "Ramipril 5 mg")]
 
 
 def test_no_phrase_across_a_sentence_end() -> None:

@@ -31,7 +31,7 @@ from rapidfuzz import fuzz, process
 
 from .schema import Term
 from .spoken import ONES, TENS, spoken_key, spoken_words
-from .vocab import find_term, spelt_right_at
+from .vocab import MIN_INFLECTED_CHARS, find_term, inflected, spelt_right_at
 
 # fuzz.ratio is 1 - indels / (len a + len b); one substituted character in a key of L
 # characters costs 2 indels, so a similarity s allows about (1 - s) * L substitutions.
@@ -223,8 +223,9 @@ class Matcher:
         if not self.keys or not text.strip():
             return []
         protected = [(s, e, t) for t in self.terms for s, e in find_term(t, text)]
+        forms = protected + inflected_forms(text, self.terms)
         found = _case_fixes(text, protected, self._named) + [
-            c for c in self._candidates(text) if _allowed(c, protected)]
+            c for c in self._candidates(text) if _allowed(c, forms)]
         return _best_non_overlapping(found)
 
     def _candidates(self, text: str) -> list[Suggestion]:
@@ -285,6 +286,21 @@ def same_marks(found: str, term: str) -> bool:
         return False
     letter = final_letter(term)
     return letter is None or final_letter(found, names=True) == letter
+
+
+def inflected_forms(text: str, terms: Sequence[str]) -> list[tuple[int, int, str]]:
+    """Spans of ``text`` that say a term in another grammatical form (``vocab.inflected``:
+    "embeddings", "Wechselwirkungen"). Protected like exact occurrences: no suggestion may
+    rewrite them, alone or inside a longer phrase ("embeddings and" -> "embedding")."""
+    words = text_words(text)
+    found = []
+    for term in terms:
+        n, head = len(term.split()), term[:MIN_INFLECTED_CHARS].casefold()
+        for i in range(len(words) - n + 1):
+            start, end = words[i].start, words[i + n - 1].end
+            if text[start:end].casefold().startswith(head) and inflected(text[start:end], term):
+                found.append((start, end, term))
+    return found
 
 
 def _case_fixes(text: str, protected: list[tuple[int, int, str]],

@@ -30,7 +30,7 @@ from rapidfuzz.distance import OSA
 
 from .schema import Cue, Problem, Severity
 from .matching import is_lone_common_word
-from .vocab import find_term, spelt_right_at
+from .vocab import find_term, inflected, spelt_right_at
 
 MIN_FUZZY_CHARS = 5          # shorter terms: only separator/spacing variants are flagged
 CHARS_PER_EDIT = 4           # one edit allowed per 4 letters/digits of the term ...
@@ -148,8 +148,8 @@ def _windows(words: list[tuple[int, int]], n: int) -> Iterable[tuple[int, int, i
 def _edits(window: _Window, term: _Term) -> int | None:
     """Edits from the window's text to ``term`` when it counts as a misspelling, else None."""
     a, b = window.keyed, term.keyed
-    if a.key == b.key or a.key in (b.key + s for s in _PLURAL):
-        return None             # exact (case, spacing) or a plural/possessive of the term
+    if a.key == b.key or a.key in (b.key + s for s in _PLURAL) or inflected(a.key, b.key):
+        return None             # exact (case, spacing), or another form of the term
     if a.bare == b.bare:
         return 0
     allowed = term.allowed
@@ -170,7 +170,9 @@ def max_edits(term: str) -> int:
 
 
 def _key(text: str) -> str:
-    return " ".join(text.casefold().split())
+    # lower(), not casefold(): casefold makes "ß" "ss", so "Grössenordnung" would pass as
+    # "Größenordnung" written differently, though scoring counts it as another spelling
+    return " ".join(text.lower().split())
 
 
 def _non_overlapping(hits: list[Misspelling]) -> list[Misspelling]:

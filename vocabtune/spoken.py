@@ -23,6 +23,15 @@ SCALES = ((10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "
 MAX_SPOKEN_DIGITS = 15          # longer digit runs (ids, hashes) are read digit by digit
 
 SYMBOL_WORDS = {"+": "plus", "&": "and", "%": "percent", "@": "at", "×": "by"}
+# Unit abbreviations after a number are said as the unit's name ("5 mg": five milligrams):
+# Whisper writes what it hears, "Ramipril 5 milligrams", and the term must match all of it,
+# not only "Ramipril 5" (a suggestion would leave "Ramipril 5 mg milligrams"). Only units
+# not read letter by letter and not ambiguous after a number ("5G", "7B" stay letters).
+UNIT_WORDS = {"mg": "milligrams", "mcg": "micrograms", "µg": "micrograms", "μg": "micrograms",
+              "ml": "milliliters", "kg": "kilograms", "mmol": "millimoles", "km": "kilometers",
+              "cm": "centimeters", "mm": "millimeters", "ms": "milliseconds", "hz": "hertz",
+              "khz": "kilohertz", "mhz": "megahertz", "ghz": "gigahertz", "kb": "kilobytes",
+              "mb": "megabytes", "gb": "gigabytes", "tb": "terabytes"}
 # Letters, digits and single symbols; apostrophes inside words vanish first ("don't" -> "dont").
 _TOKEN = re.compile(r"[^\W\d_]+|\d+|[^\w\s]", re.UNICODE)
 _APOSTROPHE = re.compile(r"(?<=\w)['’](?=\w)")
@@ -87,6 +96,13 @@ def _between_numbers(matches: list[re.Match[str]], i: int) -> bool:
             and matches[i + 1].group().isdigit())
 
 
+def _after_number(text: str, matches: list[re.Match[str]], i: int) -> bool:
+    """Whether token ``i`` follows a number, glued or after spaces ("5mg", "5 mg")."""
+    if i == 0 or not matches[i - 1].group().isdigit():
+        return False
+    return not text[matches[i - 1].end():matches[i].start()].strip()
+
+
 def spoken_words(text: str) -> list[str]:
     """The words a person says when reading ``text`` aloud, lower case (see module doc).
 
@@ -106,6 +122,8 @@ def spoken_words(text: str) -> list[str]:
             words += number_words(token)
         elif token.lower() == "x" and _between_numbers(matches, i):
             words.append("by")                      # "8x7B", "8 x 7B": eight by seven b
+        elif token.lower() in UNIT_WORDS and _after_number(text, matches, i):
+            words.append(UNIT_WORDS[token.lower()])
         elif token[0].isalpha():
             for piece in camel_pieces(token):
                 words += _letter_words(piece)

@@ -100,6 +100,25 @@ def term_pattern(term: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![^\W_])(?<!\d[.,]){body}(?![^\W_])(?![.,]\d)", re.IGNORECASE)
 
 
+# A grammatical ending: up to 3 letters, maybe after an apostrophe ("LLMs", "tokenizer's",
+# German "Wechselwirkungen", "Blutdrucksenkern", "Beipackzettels").
+_ENDING = re.compile(r"['’]?[^\W\d_]{1,3}")
+MIN_INFLECTED_CHARS = 4
+
+
+def inflected(found: str, term: str) -> bool:
+    """Whether ``found`` is ``term`` with a grammatical ending on its last word: the same
+    word in another form, spelt right, which neither ``check`` nor ``suggest`` may call a
+    mis-hearing (suggest turned "embeddings" into "embedding"). Only after a letter:
+    "GPT-4o" is not a form of "GPT-4". Not the other way round: a term cut short ("Axolot",
+    "Smol" for "SmolLM") is mostly a mis-hearing, though in German "Rückenschmerz" is also
+    the singular of "Rückenschmerzen"."""
+    a, b = (" ".join(t.lower().split()) for t in (found, term))
+    if len(b) < MIN_INFLECTED_CHARS or not b[-1].isalpha() or not a.startswith(b):
+        return False
+    return _ENDING.fullmatch(a[len(b):]) is not None
+
+
 def find_term(term: str, text: str) -> list[tuple[int, int]]:
     """Character spans of every occurrence of ``term`` in ``text``, whatever its capitals
     (so a reference written "lora" still counts as an occurrence of "LoRA")."""
