@@ -114,9 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
         return sp
 
     def common(sp, batch: int | None = 8, devices: str = "auto, cpu, cuda, cuda:1, mps",
-               vocab: str = "vocabulary folder (if absent or empty: the terms the dataset was built with)"):
+               vocab: str = "vocabulary folder (if absent or empty: the terms the dataset was built with)",
+               trained: bool = True):
         sp.add_argument("--vocab", type=Path, default=Path("vocab"), help=vocab)
-        sp.add_argument("--language", default=C.DEFAULT_LANGUAGE, help="spoken language (ISO code)")
+        if trained:         # a model vocabtune trained knows its language
+            sp.add_argument("--language", default=None,
+                            help="spoken language (ISO code; default: the language the model was "
+                                 f"trained in, else {C.DEFAULT_LANGUAGE})")
+        else:
+            sp.add_argument("--language", default=C.DEFAULT_LANGUAGE, help="spoken language (ISO code)")
         sp.add_argument("--device", default="auto", help=devices)
         if batch is not None:       # long-form transcription decodes one window after another
             sp.add_argument("--batch-size", type=int, default=batch, help="examples per batch")
@@ -156,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true",
                    help="continue from the last checkpoint (with the same flags as the interrupted run)")
     t.add_argument("--seed", type=int, default=d.seed, help="random seed")
-    common(t, batch=d.batch_size, devices="auto, cpu, cuda, mps (pick a GPU with CUDA_VISIBLE_DEVICES=1)")
+    common(t, batch=d.batch_size, devices="auto, cpu, cuda, mps (pick a GPU with CUDA_VISIBLE_DEVICES=1)",
+           trained=False)
 
     e = add("evaluate", cmd_evaluate, "score a model (adapter, merged dir or Hub id) on the validation split")
     e.add_argument("--model", required=True, help="adapter folder, merged model folder or Hub id")

@@ -107,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
             "transcribe every recording that has no .vtt yet with base Whisper")
     recordings(t)
     t.add_argument("--model", default=C.DEFAULT_MODEL, help="Whisper Hub id or local directory")
-    t.add_argument("--language", default=C.DEFAULT_LANGUAGE, help="spoken language (ISO code)")
+    t.add_argument("--language", default=None,
+                   help="spoken language (ISO code; default: the language the model was trained "
+                        f"in when it is one vocabtune made, else {C.DEFAULT_LANGUAGE})")
     t.add_argument("--force", action="store_true",
                    help="re-transcribe even if a .vtt exists (the old one is kept as a timestamped backup)")
     t.add_argument("--prompt-vocab", action="store_true",

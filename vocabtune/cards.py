@@ -20,6 +20,7 @@ from huggingface_hub import DatasetCardData, EvalResult, ModelCardData
 
 from . import __version__
 from .report import signed_points
+from .scoring import normaliser_name
 
 TASK = "automatic-speech-recognition"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")   # "owner/name"; a local path is not one
@@ -323,7 +324,7 @@ def _results_section(facts: ModelFacts) -> str:
         rows.append(f"| WER on general speech{f' (`{general.dataset}`)' if general.dataset else ''}, "
                     f"the forgetting check | {percent(general.base_wer)} | {percent(general.tuned_wer)} |")
     return (f"## Results on the `{facts.eval_split}` split\n\n" + "\n".join(rows) + "\n\n"
-            "WER on text normalised with Whisper's English normaliser. Term recall: share of "
+            f"WER on text normalised with {normaliser_name(facts.language)}. Term recall: share of "
             "the vocabulary terms in the reference that the transcript spells exactly."
             + _general_note(general))
 

@@ -28,7 +28,7 @@ class TranscribeConfig:
     files: tuple[Path, ...] = ()              # ... or explicit audio files (finetune transcribe)
     out_dir: Path | None = None               # where VTTs go; None = beside each recording
     model: str = DEFAULT_MODEL                # Hub id or local directory
-    language: str = DEFAULT_LANGUAGE
+    language: str | None = None               # None: as the model was trained, else English
     force: bool = False                       # re-transcribe, backing up the old VTT first
     suffix: str = ".vtt"                      # ".finetuned.vtt" for a fine-tuned model
     vocab: Path | None = None                 # vocab dir for --prompt-vocab
@@ -114,7 +114,7 @@ class EvalConfig:
     dataset: Path = Path("data")
     vocab: Path = Path("vocab")
     base_model: str | None = None             # compare against; None = the adapter's base
-    language: str = DEFAULT_LANGUAGE
+    language: str | None = None               # None: as the model was trained, else English
     json_path: Path | None = None
     compare: bool = False                     # base / +prompt / fine-tuned / +prompt
     general_dataset: Path | None = None       # forgetting check

@@ -109,8 +109,10 @@ class EvalResult:
 def evaluate(cfg: EvalConfig) -> EvalResult:
     """Score ``cfg.model`` (and its base) on the validation split; write the reports."""
     from .dataset import dataset_terms
+    from .modelio import resolve_language
 
     started = time.perf_counter()
+    cfg = replace(cfg, language=resolve_language(cfg.model, cfg.language))
     sides = model_plan(cfg)
     terms, vocab_source = dataset_terms(Path(cfg.vocab), Path(cfg.dataset))
     validation = validation_clips(Path(cfg.dataset))
@@ -126,8 +128,8 @@ def evaluate(cfg: EvalConfig) -> EvalResult:
             if general is not None:
                 general_hyps[side.key], seconds = decode(loaded, side.model, general, cfg)
                 general_reports[side.key] = score(side.model, general.refs, general_hyps[side.key], [],
-                                                  seconds=seconds)
-    changes = general_changes(general, general_hyps)
+                                                  seconds=seconds, language=cfg.language)
+    changes = general_changes(general, general_hyps, cfg.language)
     document = report_document(cfg, reports, general_reports, vocab_source, terms, prompt_info,
                                time.perf_counter() - started, general, changes)
     written = write_outputs(cfg, document, reports, general_reports, changes)
@@ -267,7 +269,7 @@ def score_side(loaded: LoadedModel, side: Side, clips: Clips, terms: Sequence[st
 def decode_and_score(loaded: LoadedModel, name: str, clips: Clips, terms: Sequence[str],
                      cfg: EvalConfig, prompt_ids: list[int] | None = None) -> EvalReport:
     hyps, seconds = decode(loaded, name, clips, cfg, prompt_ids)
-    return score(name, clips.refs, hyps, terms, seconds=seconds)
+    return score(name, clips.refs, hyps, terms, seconds=seconds, language=cfg.language)
 
 
 def decode(loaded: LoadedModel, name: str, clips: Clips, cfg: EvalConfig,
@@ -286,14 +288,15 @@ def decode(loaded: LoadedModel, name: str, clips: Clips, cfg: EvalConfig,
     return hyps, seconds
 
 
-def general_changes(general: Clips | None, hyps: dict[str, list[str]]) -> Changes | None:
+def general_changes(general: Clips | None, hyps: dict[str, list[str]],
+                    language: str = "en") -> Changes | None:
     """The general-speech words the fine-tune broke and fixed, and how sure the WER change
     is, when both models were decoded."""
     if general is None or not {"base", "finetuned"} <= set(hyps):
         return None
-    base, tuned = (word_errors(general.refs, hyps[key]) for key in ("base", "finetuned"))
+    base, tuned = (word_errors(general.refs, hyps[key], language) for key in ("base", "finetuned"))
     changes = changes_between(base, tuned)
-    lengths = ref_lengths(general.refs)
+    lengths = ref_lengths(general.refs, language)
     if not sum(lengths):
         return changes          # no reference words: a WER change has nothing to resample
     return replace(changes, wer_change=wer_change(lengths, base, tuned))
@@ -351,7 +354,7 @@ def write_outputs(cfg: EvalConfig, document: dict[str, Any], reports: dict[str, 
     title = f"Term recall per term on {Path(cfg.dataset).name} (validation split)"   # pushed: no path
     png = R.term_recall_png(reports, title)
     markdown = R.format_markdown(reports, general, str(cfg.dataset), OUTPUT_NAMES[2] if png else None,
-                                 changes)
+                                 changes, cfg.language)
     out.mkdir(parents=True, exist_ok=True)
     _note_replaced_report(out / OUTPUT_NAMES[0], str(cfg.dataset))
     written = [atomic_write_text(out / OUTPUT_NAMES[0], as_json),

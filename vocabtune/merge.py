@@ -30,8 +30,9 @@ from pathlib import Path
 from . import __version__
 from .config import DEFAULT_LANGUAGE, MergeConfig
 from .errors import VocabtuneError
-from .fsutil import atomic_write_text, read_json_object, swap_in, temp_dir
-from .modelio import ADAPTER_CONFIG, is_adapter_dir, load_whisper, set_language, whisper_of
+from .fsutil import atomic_write_text, swap_in, temp_dir
+from .modelio import (ADAPTER_CONFIG, is_adapter_dir, load_whisper, recorded_language, set_language,
+                      whisper_of)
 
 log = logging.getLogger(__name__)
 MERGE_META = "vocabtune_merge.json"     # written by merge; marks a folder merge may replace
@@ -79,11 +80,7 @@ def default_output(adapter: Path) -> Path:
 
 def trained_language(adapter: Path) -> str:
     """The language the adapter was trained on (its training metadata), else English."""
-    meta = read_json_object(adapter / TRAIN_META)
-    for section in (meta, meta.get("config") or {}, meta.get("train_config") or {}):
-        if isinstance(section, dict) and isinstance(section.get("language"), str):
-            return section["language"]
-    return DEFAULT_LANGUAGE
+    return recorded_language(adapter) or DEFAULT_LANGUAGE
 
 
 def _check_adapter(adapter: Path) -> Path:

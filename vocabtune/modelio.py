@@ -208,3 +208,43 @@ def language_kwargs(loaded: LoadedModel, language: str | None) -> dict:
     if not loaded.multilingual or not language:
         return {}
     return {"language": language, "task": "transcribe"}
+
+
+# --- the language a model was trained in ---------------------------------------------------
+
+MERGE_META = "vocabtune_merge.json"     # written by finetune.py merge
+TRAIN_META = "vocabtune_train.json"     # written by training beside the adapter; merge carries it
+
+
+def recorded_language(name: str | Path) -> str | None:
+    """The language a vocabtune model was trained in, from the records beside it (a merge's
+    record first: ``merge --language`` may have changed it), or None for any other model (a
+    Hub id, plain Whisper) and for English-only merges, which record none."""
+    from .fsutil import read_json_object
+
+    folder = Path(name)
+    if not folder.is_dir():
+        return None
+    if (folder / MERGE_META).is_file():
+        found = read_json_object(folder / MERGE_META).get("language")
+        return found if isinstance(found, str) and found else None
+    meta = read_json_object(folder / TRAIN_META)
+    for section in (meta, meta.get("config"), meta.get("train_config")):
+        if isinstance(section, dict) and isinstance(section.get("language"), str) and section["language"]:
+            return section["language"]
+    return None
+
+
+def resolve_language(model: str | Path, language: str | None) -> str:
+    """``--language`` if given, else the language ``model`` was trained in, else English:
+    a German model must transcribe and be scored in German without the person repeating
+    ``--language de`` at every step (it translated into English before)."""
+    from .config import DEFAULT_LANGUAGE
+
+    if language:
+        return language
+    found = recorded_language(model)
+    if found:
+        log.info("language: %s, as %s was trained (--language to change)", found, model)
+        return found
+    return DEFAULT_LANGUAGE

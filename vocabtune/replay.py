@@ -49,6 +49,20 @@ def replay_sources(names: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def for_language(names: Sequence[str], language: str) -> tuple[str, ...]:
+    """``names`` minus ``builtin`` when training in another language than English. The
+    built-in speech is English: trained under another language's token it keeps nothing of
+    that language's general speech and teaches the model English text for it."""
+    from .scoring import is_english
+
+    if is_english(language) or BUILTIN not in names:
+        return tuple(names)
+    log.warning("--replay builtin is English speech, left out when training in %s: pass --replay "
+                "with a dataset of everyday speech in %s (prepare_data.py build on base Whisper's "
+                "uncorrected transcripts is fine)", language, language)
+    return tuple(n for n in names if n != BUILTIN) or (NONE,)
+
+
 def load_replay(names: Sequence[str]):
     """One ``datasets.Dataset`` of every replay source's chunks, or None for no replay."""
     from datasets import concatenate_datasets

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from typing import Any, Mapping, Sequence
 
 from .schema import EvalReport, TermScore
+from .scoring import normaliser_name
 from .wer_interval import WerChange
 from .word_changes import Changes, WordChange
 
@@ -176,12 +177,13 @@ def format_terminal(reports: Mapping[str, EvalReport], general: Mapping[str, Eva
 
 
 def format_markdown(reports: Mapping[str, EvalReport], general: Mapping[str, EvalReport],
-                    dataset: str, chart: str | None = None, changes: Changes | None = None) -> str:
+                    dataset: str, chart: str | None = None, changes: Changes | None = None,
+                    language: str = "en") -> str:
     """``report.md``: the same tables as the terminal, plus the chart when there is one."""
     main = reports[main_key(reports)]
     lines = [f"# Evaluation of {main.model}", "",
              f"Dataset `{dataset}`, validation split ({main.num_chunks} chunks). WER on text "
-             "normalised with Whisper's English normaliser; terms scored on exact spelling "
+             f"normalised with {normaliser_name(language)}; terms scored on exact spelling "
              "as in the vocabulary, capitals included (surrounding punctuation ignored).", "",
              summary_table(reports, general, markdown=True), ""]
     if chart:

@@ -26,25 +26,45 @@ from .schema import EvalReport, TermScore
 from .vocab import find_exact, find_term
 
 
-@lru_cache(maxsize=1)
-def _normalizer():
-    # OpenAI's English normaliser with its spelling map (MIT, shipped in vocabtune/assets so
-    # scoring works offline; PITFALLS #9: transformers needs the map passed in).
-    from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
+def is_english(language: str) -> bool:
+    return language.strip().lower() in ("en", "english")
 
+
+@lru_cache(maxsize=2)
+def _normalizer(english: bool):
+    """Whisper's own choice (its paper, appendix C): the English normaliser for English,
+    the basic one for every other language. The English one reads words as English: it
+    turns "2,5 mg" and "25 mg" into the same thing, "1.000" into "one", drops "um" as a
+    filler and strips umlauts, so German errors would score as right. The basic one only
+    lower-cases and makes punctuation and bracketed noise into spaces, accents kept."""
+    from transformers.models.whisper.english_normalizer import (BasicTextNormalizer,
+                                                                 EnglishTextNormalizer)
+
+    if not english:
+        return BasicTextNormalizer()
+    # OpenAI's spelling map (MIT, shipped in vocabtune/assets so scoring works offline;
+    # PITFALLS #9: transformers needs the map passed in).
     mapping = json.loads(resources.files("vocabtune.assets").joinpath("english_normalizer.json").read_text())
     return EnglishTextNormalizer(mapping)
 
 
-def normalize(text: str) -> str:
-    """Whisper's English normalisation (lower case, numbers, spelling, punctuation)."""
-    return _normalizer()(text)
+def normalize(text: str, language: str = "en") -> str:
+    """Whisper's normalisation for ``language`` (lower case, punctuation; for English also
+    numbers and spelling), so WER counts words, not formatting."""
+    return _normalizer(is_english(language))(text)
 
 
-def wer(refs: Sequence[str], hyps: Sequence[str]) -> float:
+def normaliser_name(language: str) -> str:
+    """How reports and model cards name it."""
+    return "Whisper's English normaliser" if is_english(language) else \
+        "Whisper's basic (non-English) normaliser"
+
+
+def wer(refs: Sequence[str], hyps: Sequence[str], language: str = "en") -> float:
     """Corpus WER on normalised text. jiwer refuses empty references, so chunks whose
     reference normalises to nothing count their hypothesis words as insertions."""
-    errors, words = _error_counts([normalize(r) for r in refs], [normalize(h) for h in hyps])
+    errors, words = _error_counts([normalize(r, language) for r in refs],
+                                  [normalize(h, language) for h in hyps])
     return errors / words if words else 0.0
 
 
@@ -127,11 +147,11 @@ def biased_wers(refs: Sequence[str], hyps: Sequence[str], terms: Sequence[str]) 
 
 
 def score(model_name: str, refs: Sequence[str], hyps: Sequence[str], terms: Sequence[str],
-          seconds: float = 0.0) -> EvalReport:
-    """Everything the reports show for one model on one split."""
+          seconds: float = 0.0, language: str = "en") -> EvalReport:
+    """Everything the reports show for one model on one split, in ``language``."""
     per_term = term_scores(refs, hyps, terms)
     recall, precision, f1 = term_summary(per_term)
     term_wer, other_wer = biased_wers(refs, hyps, terms)
-    return EvalReport(model=model_name, wer=wer(refs, hyps), term_recall=recall,
+    return EvalReport(model=model_name, wer=wer(refs, hyps, language), term_recall=recall,
                       term_precision=precision, term_f1=f1, term_wer=term_wer,
                       other_wer=other_wer, per_term=per_term, num_chunks=len(refs), seconds=seconds)

@@ -88,7 +88,8 @@ def validation_token_cap(labels) -> int:
     return max(1, min(2 * longest + 8, MAX_TARGET_TOKENS - 8))
 
 
-def metrics_function(tokenizer, terms: Sequence[str], model_name: str) -> Callable:
+def metrics_function(tokenizer, terms: Sequence[str], model_name: str,
+                     language: str = "en") -> Callable:
     """``compute_metrics`` for predict_with_generate: WER and term recall on the decoded
     validation predictions vs the decoded (plain) labels."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -98,7 +99,8 @@ def metrics_function(tokenizer, terms: Sequence[str], model_name: str) -> Callab
         return [t.strip() for t in tokenizer.batch_decode(ids, skip_special_tokens=True)]
 
     def compute(prediction) -> dict[str, float]:
-        report = score(model_name, decode(prediction.label_ids), decode(prediction.predictions), terms)
+        report = score(model_name, decode(prediction.label_ids), decode(prediction.predictions), terms,
+                       language=language)
         metrics = {"wer": report.wer}
         if report.term_recall is not None:
             metrics["term_recall"] = report.term_recall

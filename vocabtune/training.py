@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -23,6 +23,7 @@ from .augment import check_factors
 from .config import MAX_TARGET_TOKENS, TrainConfig
 from .errors import VocabtuneError
 from .recipe import base_name, check_resume_recipe, write_recipe
+from .replay import for_language
 from .train_output import BEST_DIR, TrainResult, finish_run, last_checkpoint
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
     """Fine-tune and return where the adapter went and how each epoch scored.
     ``callbacks``: extra TrainerCallbacks (tests use one to interrupt a run)."""
     _quiet_other_processes()
+    cfg = replace(cfg, replay=for_language(cfg.replay, cfg.language))
     inputs = prepare(cfg)
     trainer, logger = build_trainer(cfg, inputs, callbacks)
     if not cfg.resume and trainer.is_world_process_zero():
@@ -307,7 +309,8 @@ def build_trainer(cfg: TrainConfig, inputs: TrainInputs, callbacks: Sequence[Any
         model=inputs.model, args=args, train_dataset=inputs.train, eval_dataset=inputs.validation,
         data_collator=WhisperCollator(inputs.processor.tokenizer.pad_token_id),
         processing_class=inputs.processor, compute_loss_func=TokenLoss(),
-        compute_metrics=metrics_function(inputs.processor.tokenizer, inputs.terms, inputs.base_model),
+        compute_metrics=metrics_function(inputs.processor.tokenizer, inputs.terms, inputs.base_model,
+                                         cfg.language),
         callbacks=[EpochSetter(inputs.train), BestCheckpoint(), logger, *callbacks])
     trainer.remove_callback(PrinterCallback)     # StepLogger prints one readable line instead
     return trainer, logger

@@ -97,6 +97,7 @@ def transcribe_recordings(cfg: TranscribeConfig,
             todo.append((audio, out))
     if not todo:
         return []
+    cfg = with_language(cfg)
     loaded = load_engine(cfg)
     decoding = decoding_for(loaded, cfg)
     written = []
@@ -118,6 +119,7 @@ def transcribe_files(cfg: TranscribeConfig) -> list[str]:
     and, where the person's VTT and a vocabulary exist, how the term counts differ."""
     if not cfg.files:
         raise VocabtuneError("no audio files given", hint="name one or more recordings")
+    cfg = with_language(cfg)
     loaded = load_engine(cfg)
     decoding = decoding_for(loaded, cfg)
     terms = _terms_if_any(cfg.vocab)
@@ -136,6 +138,13 @@ def transcribe_files(cfg: TranscribeConfig) -> list[str]:
 
 
 # ---------------------------------------------------------------- pieces of the commands
+
+def with_language(cfg: TranscribeConfig) -> TranscribeConfig:
+    """``cfg`` with its language settled (modelio.resolve_language)."""
+    from .modelio import resolve_language
+
+    return replace(cfg, language=resolve_language(cfg.model, cfg.language))
+
 
 def audio_files(folder: Path) -> list[Path]:
     """Every recording in ``folder`` (recordings.py's rules), sorted by name. Two recordings

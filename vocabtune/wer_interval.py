@@ -54,9 +54,9 @@ def error_size(err: WordError) -> int:
     return max(err.end - err.start, len(err.hyp.split()))
 
 
-def ref_lengths(refs: Sequence[str]) -> list[int]:
+def ref_lengths(refs: Sequence[str], language: str = "en") -> list[int]:
     """Reference words per chunk, normalised as the WER counts them."""
-    return [len(normalize(ref).split()) for ref in refs]
+    return [len(normalize(ref, language).split()) for ref in refs]
 
 
 def block_counts(lengths: Sequence[int], errors: Sequence[WordError], block_words: int = BLOCK_WORDS

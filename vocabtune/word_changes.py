@@ -51,13 +51,13 @@ class WordChange:
     wrong: str        # what the model that gets it wrong wrote ("" for a dropped word)
 
 
-def word_errors(refs: Sequence[str], hyps: Sequence[str]) -> list[WordError]:
+def word_errors(refs: Sequence[str], hyps: Sequence[str], language: str = "en") -> list[WordError]:
     """Every substitution, deletion and insertion, chunk by chunk, on normalised words."""
     if len(refs) != len(hyps):
         raise ValueError(f"{len(refs)} references but {len(hyps)} hypotheses")
     errors: list[WordError] = []
     for chunk, (ref, hyp) in enumerate(zip(refs, hyps)):
-        ref_words, hyp_words = normalize(ref).split(), normalize(hyp).split()
+        ref_words, hyp_words = normalize(ref, language).split(), normalize(hyp, language).split()
         if not ref_words:       # jiwer refuses an empty reference: all of hyp is inserted
             if hyp_words:
                 errors.append(WordError(chunk, 0, 0, "", " ".join(hyp_words)))

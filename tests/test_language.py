@@ -1,0 +1,72 @@
+"""Another language than English: scored with Whisper's basic normaliser, transcribed and
+evaluated in the language the model was trained in, no English replay under its token."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import finetune
+import prepare_data
+from vocabtune.modelio import recorded_language, resolve_language
+from vocabtune.replay import for_language
+from vocabtune.scoring import normalize, normaliser_name, score, wer
+
+
+def test_german_errors_count_under_the_basic_normaliser():
+    # each pair reads the same to the English normaliser, and differs in German
+    pairs = [("Nehmen Sie 2,5 mg.", "Nehmen Sie 25 mg."),
+             ("Wir treffen uns um acht Uhr.", "Wir treffen uns acht Uhr."),
+             ("Ich zähle.", "Ich zahle.")]
+    for ref, hyp in pairs:
+        assert wer([ref], [hyp], "en") == 0.0
+        assert wer([ref], [hyp], "de") > 0.0
+    assert normalize("Übelkeit, Straße! [Musik]", "de").split() == ["übelkeit", "straße"]
+    assert wer(["Größenordnung, bitte."], ["größenordnung bitte"], "german") == 0.0
+    assert score("m", ["Nehmen Sie 2,5 mg."], ["Nehmen Sie 25 mg."], [], language="de").wer > 0
+    assert normaliser_name("en") == "Whisper's English normaliser"
+    assert "basic" in normaliser_name("de")
+
+
+def test_the_language_is_taken_from_the_model_unless_given(tmp_path):
+    adapter, merged, english, other = (tmp_path / n for n in ("best", "merged", "en-merged", "plain"))
+    for folder in (adapter, merged, english, other):
+        folder.mkdir()
+    (adapter / "vocabtune_train.json").write_text(json.dumps({"config": {"language": "de"}}))
+    (merged / "vocabtune_train.json").write_text(json.dumps({"config": {"language": "de"}}))
+    (merged / "vocabtune_merge.json").write_text(json.dumps({"language": "fr"}))  # merge --language
+    (english / "vocabtune_merge.json").write_text(json.dumps({"language": None}))
+    assert recorded_language(adapter) == "de" and recorded_language(merged) == "fr"
+    assert recorded_language(english) is None and recorded_language(other) is None
+    assert recorded_language("openai/whisper-small") is None
+    assert resolve_language(adapter, None) == "de"
+    assert resolve_language(adapter, "it") == "it"
+    assert resolve_language(other, None) == resolve_language("openai/whisper-small", None) == "en"
+
+
+def test_commands_on_a_trained_model_leave_the_language_to_it():
+    parse = finetune.build_parser().parse_args
+    assert parse(["evaluate", "--model", "m", "--dataset", "d"]).language is None
+    assert parse(["transcribe", "a.mp3", "--model", "m"]).language is None
+    assert parse(["train", "--dataset", "d"]).language == "en"
+    assert prepare_data.build_parser().parse_args(["transcribe"]).language is None
+
+
+def test_builtin_replay_is_english_and_left_out_for_another_language(caplog):
+    assert for_language(("builtin",), "en") == ("builtin",)
+    assert for_language(("builtin",), "de") == ("none",)
+    assert for_language(("builtin", "data/alltag"), "de") == ("data/alltag",)
+    assert for_language(("none",), "de") == ("none",)
+    assert "English speech" in caplog.text
+
+
+@pytest.mark.parametrize("language, name", [("en", "English"), ("de", "basic")])
+def test_reports_name_the_normaliser_used(language, name):
+    from vocabtune.report import format_markdown
+    from vocabtune.schema import EvalReport
+
+    reports = {"finetuned": EvalReport(model="m", wer=0.1, term_recall=None, term_precision=None,
+                                       term_f1=None, term_wer=None, other_wer=None, per_term=[],
+                                       num_chunks=1)}
+    assert f"Whisper's {name}" in format_markdown(reports, {}, "data/x", language=language)
