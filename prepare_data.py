@@ -148,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the suggestions into the .vtt itself (asks first; a backup is kept)")
     s.add_argument("--yes", action="store_true", help="with --apply: do not ask")
 
-    r = add("script", cmd_script, "write reading scripts that cover every vocabulary term")
+    r = add("script", cmd_script, "write reading scripts that cover every vocabulary term "
+                                 "(English sentences)")
     vocab(r)
     recordings(r)
     r.add_argument("--train-repeats", type=int, default=3, help="times each term appears in train")
