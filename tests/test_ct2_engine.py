@@ -208,6 +208,26 @@ def test_prompt_vocab_prompts_every_window(tiny_whisper, tmp_path, monkeypatch):
     assert all(p[: len(want)] == want for p in prompts)          # <|startofprev|> + glossary
 
 
+def test_the_model_computes_long_recordings_features_window_by_window(tiny_whisper, monkeypatch):
+    """faster-whisper's model gets the windowed extractor (bounded memory on long
+    recordings), and what it decodes from are faster-whisper's own features."""
+    from faster_whisper.feature_extractor import FeatureExtractor
+
+    from vocabtune import log_mel
+    from vocabtune.ct2_features import WindowedFeatureExtractor
+
+    loaded = ct2_engine.load_ct2(str(tiny_whisper), device="cpu", language="en")
+    assert isinstance(loaded.model.feature_extractor, WindowedFeatureExtractor)
+    seen, real = [], log_mel.faster_whisper_log_mel
+    monkeypatch.setattr(log_mel, "faster_whisper_log_mel",
+                        lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    monkeypatch.setattr(log_mel, "LONG_AUDIO_S", 20.0)       # "long" from 20 s, for speed
+    noise = np.random.default_rng(1).normal(0, 0.05, 25 * SAMPLE_RATE).astype(np.float32)
+    ct2_engine.transcribe_audio(loaded, noise, _decoding())
+    assert len(seen) == 1
+    assert np.array_equal(seen[0], FeatureExtractor(**loaded.model.feat_kwargs)(noise))
+
+
 def test_prompt_vocab_cli_on_the_ct2_engine(recordings, tiny_whisper, tmp_path, capsys):
     import prepare_data
 

@@ -1,7 +1,7 @@
 """Windowed log-mel (vocabtune.log_mel): bit for bit the features faster-whisper's and
 transformers' extractors compute on the whole recording, on synthetic audio whose
 lengths hit the edges (under one window, a hop remainder, an exact window multiple), with
-silence, a very loud burst and clipping."""
+silence, a very loud burst and clipping; and the transformers engine really using it."""
 
 from __future__ import annotations
 
@@ -175,3 +175,28 @@ def test_dithering_is_left_to_transformers():
     from transformers import WhisperFeatureExtractor
 
     assert not log_mel.transformers_windowable(WhisperFeatureExtractor(dither=1e-4))
+
+
+def test_the_transformers_engine_uses_windowed_features_on_long_audio(monkeypatch):
+    """Over 30 s and over LONG_AUDIO_S (lowered here): windowed, the library's tensors."""
+    from types import SimpleNamespace
+
+    from transformers import WhisperFeatureExtractor
+
+    from vocabtune.transcribe import _long_features
+
+    fe = WhisperFeatureExtractor()
+    loaded = SimpleNamespace(processor=SimpleNamespace(feature_extractor=fe), device="cpu",
+                             dtype=torch.float32)           # all _long_features reads of a model
+    calls = []
+    real = log_mel.transformers_long_inputs
+    monkeypatch.setattr(log_mel, "transformers_long_inputs",
+                        lambda fe, audio: calls.append(len(audio)) or real(fe, audio))
+    monkeypatch.setattr(log_mel, "LONG_AUDIO_S", 40.0)
+    for seconds, windowed in ((20, False), (35, False), (45, True)):
+        x = _audio(seconds * SAMPLE_RATE + 99, "silent-stretch")
+        features, mask = _long_features(loaded, x)
+        extra = {} if seconds <= 30 else {"truncation": False, "padding": "longest"}
+        want = fe(x, sampling_rate=SAMPLE_RATE, return_tensors="pt", return_attention_mask=True, **extra)
+        assert torch.equal(features, want.input_features) and torch.equal(mask, want.attention_mask)
+        assert (len(x) in calls) == windowed

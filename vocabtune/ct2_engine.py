@@ -270,6 +270,9 @@ def load_ct2(model: str, *, device: str = "auto", compute_type: str = "default",
             fw = open_model(path)
         except Exception as again:
             raise EngineUnavailable(f"CTranslate2 cannot load {model} ({again})") from again
+    from .ct2_features import use_windowed_features
+
+    use_windowed_features(fw)        # long recordings: bounded memory, the same features
     multilingual = is_multilingual(path)
     if multilingual and not fw.model.is_multilingual:
         fw.model = _Multilingual(fw.model)

@@ -29,6 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import log_mel
 from .audio import decode_audio
 from .ct2_engine import Ct2Model, EngineUnavailable, ENGINES, load_ct2, prompt_text
 from .ct2_engine import transcribe_audio as ct2_transcribe_audio
@@ -340,11 +341,18 @@ def generate_segments(loaded: LoadedModel, audio: np.ndarray, decoding: Decoding
 
 def _long_features(loaded: LoadedModel, audio: np.ndarray):
     """Features for the whole recording: the default 30 s padding when it fits one window
-    (the training convention), else the full length for sequential long-form decoding."""
+    (the training convention), else the full length for sequential long-form decoding,
+    computed window by window for long recordings (:mod:`vocabtune.log_mel`: the same
+    features without the extractor's 3.4 GB of intermediates per hour of audio)."""
     fe = loaded.processor.feature_extractor
-    extra = {} if len(audio) <= MAX_CHUNK_S * SAMPLE_RATE else {"truncation": False, "padding": "longest"}
-    inp = fe(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt", return_attention_mask=True, **extra)
-    return (inp.input_features.to(loaded.device, loaded.dtype), inp.attention_mask.to(loaded.device))
+    fits = len(audio) <= MAX_CHUNK_S * SAMPLE_RATE
+    if not fits and log_mel.is_long(len(audio)) and log_mel.transformers_windowable(fe):
+        features, mask = log_mel.transformers_long_inputs(fe, audio)
+    else:
+        extra = {} if fits else {"truncation": False, "padding": "longest"}
+        inp = fe(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt", return_attention_mask=True, **extra)
+        features, mask = inp.input_features, inp.attention_mask
+    return features.to(loaded.device, loaded.dtype), mask.to(loaded.device)
 
 
 def _generate_kwargs(loaded: LoadedModel, decoding: Decoding, *, timestamps: bool) -> dict:
