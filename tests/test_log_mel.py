@@ -164,6 +164,7 @@ def test_the_real_window_size_is_identical_for_both_libraries(threads):
     x = _audio(65 * SAMPLE_RATE + 123, "silent-stretch")
     fe = WhisperFeatureExtractor()
     _assert_same(log_mel.transformers_long_inputs(fe, x), _transformers(fe, x))
+    assert torch.get_num_threads() == threads           # the windows' one thread is undone
     pytest.importorskip("faster_whisper")
     from faster_whisper.feature_extractor import FeatureExtractor
 

@@ -110,20 +110,30 @@ def faster_whisper_log_mel(extractor: Any, waveform: np.ndarray, padding: int = 
 def transformers_log_mel(fe: Any, audio: np.ndarray,
                          window_frames: int = WINDOW_FRAMES) -> "torch.Tensor":
     """``WhisperFeatureExtractor._torch_extract_fbank_features`` of one recording (its
-    batch of one: shape 1 x n_mels x frames), window by window: torch float32 throughout."""
+    batch of one: shape 1 x n_mels x frames), window by window: torch float32 throughout.
+
+    The windows run on one torch thread: their tensors are small (a few MB), and handing
+    each of their ~8 operations to a second thread cost more than it saved, up to 8x more
+    on a 2-core machine busy with other work (BENCHMARKS.md). The normalisation runs on
+    the caller's threads, as the library's does: the thread count decides which elements
+    torch's log10 computes in its scalar tail, so it must match for equal bits."""
     import torch
 
     samples = np.asarray(audio, dtype=np.float32)
     n_fft, hop = fe.n_fft, fe.hop_length
     padded = PaddedAudio.of(samples, 0, n_fft // 2)
-    n_frames = len(samples) // hop
     window = torch.hann_window(n_fft)
     filters = torch.from_numpy(fe.mel_filters).to(torch.float32)
-    mel = torch.empty((1, filters.shape[1], n_frames), dtype=torch.float32)
-    for first, stop in frame_windows(n_frames, window_frames):
-        frames = torch.from_numpy(padded.frames(first, stop, n_fft, hop))[None]
-        stft = torch.stft(frames, n_fft, hop, window=window, center=False, return_complex=True)
-        mel[:, :, first:stop] = filters.T @ (stft.abs() ** 2).contiguous()
+    mel = torch.empty((1, filters.shape[1], len(samples) // hop), dtype=torch.float32)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for first, stop in frame_windows(mel.shape[-1], window_frames):
+            frames = torch.from_numpy(padded.frames(first, stop, n_fft, hop))[None]
+            stft = torch.stft(frames, n_fft, hop, window=window, center=False, return_complex=True)
+            mel[:, :, first:stop] = filters.T @ (stft.abs() ** 2).contiguous()
+    finally:
+        torch.set_num_threads(threads)
     mel.clamp_(min=1e-10).log10_()              # the library's steps, in place
     peak = mel.max(dim=2, keepdim=True)[0].max(dim=1, keepdim=True)[0]
     torch.maximum(mel, peak - 8.0, out=mel)
