@@ -538,7 +538,9 @@ def test_encoder_outputs_past_the_memory_budget_train_the_same_from_an_unnamed_f
     assert not [p for p in tmp_path.rglob("*") if "encoder" in p.name]
 
 
-def test_states_on_disk_read_back_what_was_written_and_refuse_another_shape(tmp_path):
+def test_states_on_disk_read_back_what_was_written_and_refuse_another_shape(tmp_path, monkeypatch):
+    import tempfile
+
     from vocabtune.encoder_cache import StatesOnDisk, states_fit_in_memory, STATES_MAX_BYTES
 
     rows = [np.random.default_rng(i).standard_normal((5, 3)).astype(np.float32) for i in range(4)]
@@ -556,6 +558,14 @@ def test_states_on_disk_read_back_what_was_written_and_refuse_another_shape(tmp_
     store[0][0, 0] = 99.0                                   # a copy: the file is unchanged
     assert np.array_equal(store[0], rows[0])
     store.close()
+    from vocabtune.errors import VocabtuneError
+
+    def refused(**kw):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refused)   # a folder we cannot write to
+    with pytest.raises(VocabtuneError, match="cannot keep the encoder outputs on disk here"):
+        StatesOnDisk(tmp_path, (5, 3))
     assert states_fit_in_memory(STATES_MAX_BYTES, 64 * 2**30)
     assert not states_fit_in_memory(STATES_MAX_BYTES + 1, 64 * 2**30)
     assert not states_fit_in_memory(2**28 + 1, 4 * 2**30)  # 1/16 of a 4 GiB machine

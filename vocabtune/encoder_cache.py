@@ -94,7 +94,12 @@ class StatesOnDisk(Sequence[np.ndarray]):
         self.folder, self.shape = Path(folder), tuple(shape)
         self.nbytes = int(np.prod(self.shape)) * 4
         self._count = 0
-        self._file = tempfile.TemporaryFile(dir=self.folder, prefix=".vocabtune-encoder-")
+        try:
+            self._file = tempfile.TemporaryFile(dir=self.folder, prefix=".vocabtune-encoder-")
+        except OSError as err:
+            raise VocabtuneError(f"cannot keep the encoder outputs on disk here ({err.strerror})",
+                                 file=self.folder, hint="train with --output-dir in a folder "
+                                 "you can write to") from err
 
     def append(self, state: np.ndarray) -> None:
         data = np.ascontiguousarray(state, dtype=np.float32)
