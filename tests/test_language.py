@@ -70,3 +70,20 @@ def test_reports_name_the_normaliser_used(language, name):
                                        term_f1=None, term_wer=None, other_wer=None, per_term=[],
                                        num_chunks=1)}
     assert f"Whisper's {name}" in format_markdown(reports, {}, "data/x", language=language)
+
+
+def test_training_in_english_on_text_that_is_not_english_warns():
+    from vocabtune.language_guess import MIN_WORDS, english_share, not_english_warning
+
+    german = ["Die Apothekerin gibt mir Pantoprazol und erklärt die Wechselwirkungen mit dem "
+              "Blutdrucksenker, bevor ich nach Hause fahre."] * 10
+    english = ["The pharmacist hands me the tablets and explains how they interact with the "
+               "blood pressure drug before I drive home."] * 10
+    jargon = ["We merged the LoRA adapter into Mixtral 8x7B and quantised it with bitsandbytes "
+              "before serving it with vLLM on one GPU."] * 10
+    assert english_share(german)[0] < 0.5 <= english_share(jargon)[0] <= english_share(english)[0]
+    assert "pass --language" in not_english_warning(german, "en")
+    assert not_english_warning(german, "de") is None
+    assert not_english_warning(english, "en") is None and not_english_warning(jargon, "en") is None
+    few = [german[0]]
+    assert english_share(few)[1] < MIN_WORDS and not_english_warning(few, "en") is None

@@ -81,13 +81,17 @@ def prepare(cfg: TrainConfig) -> TrainInputs:
 
     from .augment import with_speed_copies
     from .dataset import load_dataset_dir
+    from .language_guess import not_english_warning
     from .lora import add_lora
     from .replay import with_replay
 
     _check_config(cfg)
     resume_from = _check_output_dir(cfg)
-    dataset = with_replay(with_speed_copies(load_dataset_dir(cfg.dataset), cfg.speed_perturb),
-                          cfg.replay)
+    own = load_dataset_dir(cfg.dataset)
+    warning = not_english_warning(own["train"]["text"], cfg.language)
+    if warning:
+        log.warning("%s", warning)
+    dataset = with_replay(with_speed_copies(own, cfg.speed_perturb), cfg.replay)
     terms = load_terms(cfg)
     base_model = base_name(cfg.base_model)
     model, processor, multilingual = load_model(base_model, cfg.language)
