@@ -415,8 +415,32 @@ def test_a_prompted_stock_phrase_over_speech_is_re_decoded_without_the_prompt(mo
                                        "twelve thirteen fourteen fifteen sixteen seventeen eighteen"]
     assert (out[1].start, out[1].end, out[2].start, out[2].end) == (10.0, 22.0, 22.0, 40.0)
     assert out[3] == cues[2]                                   # no richer text: kept
-    assert [round(s) for s, _ in calls] == [30, 20] and all(p == () for _, p in calls)
+    # the 10 s gaps (40-50 s, 70-80 s) are tried too; "quiet" there is no speech: no cue
+    assert [round(s) for s, _ in calls] == [30, 10, 20, 10] and all(p == () for _, p in calls)
+    assert len(out) == 4
     assert T.rescue_sparse_spans(None, audio, T.Decoding(language="en"), cues) == cues
+
+
+def test_a_prompted_loop_and_a_skipped_stretch_are_re_decoded_without_the_prompt(monkeypatch):
+    from vocabtune import transcribe as T
+    from vocabtune.schema import Cue
+
+    speech = " ".join(["word"] * 30)
+
+    def fake_decode(loaded, audio, decoding, bar=None):
+        seconds = len(audio) / 16000
+        return [Cue(0.0, seconds, "ExLlamaV2 runs on one GPU" if seconds < 10 else speech)]
+
+    monkeypatch.setattr(T, "_decode_cues", fake_decode)
+    audio = np.zeros(16000 * 40, dtype=np.float32)
+    cues = [Cue(0.0, 5.0, "ExLlamaV2, V3, V3, V3, V3, V3"), Cue(5.0, 15.0, "a fine sentence " * 4),
+            Cue(35.0, 40.0, "the end")]                       # 15-35 s: nothing written
+    prompted = T.Decoding(language="en", prompt_ids=(1,), prompt_text="Glossary: ExLlamaV2.")
+    out = T.rescue_sparse_spans(None, audio, prompted, cues)
+    assert [(c.start, c.end, c.text) for c in out] == [
+        (0.0, 5.0, "ExLlamaV2 runs on one GPU"), (5.0, 15.0, cues[1].text),
+        (15.0, 35.0, speech), (35.0, 40.0, "the end")]
+    assert T.loops("V2, V3, V3, V3, V3") and not T.loops("B2, B2, B2 and very very very good")
 
 
 @pytest.mark.parametrize("rate,channels", [(16000, 1), (44100, 2), (22050, 1)])

@@ -22,6 +22,7 @@ any output (including a random test model's) a valid caption file.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -258,43 +259,107 @@ def transcribe_file(loaded: "LoadedModel | Ct2Model", audio_path: Path, decoding
     return cues
 
 
+DECODING_SEED = 0              # temperature fallback samples: the same draws every run
+
+
 def _decode_cues(loaded: "LoadedModel | Ct2Model", audio: np.ndarray, decoding: Decoding,
                  bar: Any = None) -> list[Cue]:
+    """Cues of one recording or span. The random generators are seeded first: a window
+    that falls back to sampling (Whisper's temperature fallback) otherwise came out
+    differently on every run, so the same recording gave another first draft each time."""
+    _seed_sampling(loaded)
     if isinstance(loaded, Ct2Model):
         return ct2_transcribe_audio(loaded, audio, decoding, bar)
     return transcribe_array(loaded, audio, decoding, bar)
 
 
-SPARSE_MIN_S = 10.0            # a cue at least this long ...
-SPARSE_WORDS_PER_S = 0.5       # ... with fewer words per second than this (read speech has 2-3)
+def _seed_sampling(loaded: "LoadedModel | Ct2Model") -> None:
+    if isinstance(loaded, Ct2Model):
+        import ctranslate2
+
+        ctranslate2.set_random_seed(DECODING_SEED)
+    else:
+        import torch
+
+        torch.manual_seed(DECODING_SEED)
+
+
+SPARSE_MIN_S = 10.0            # a cue (or a gap between cues) at least this long ...
+SPARSE_WORDS_PER_S = 1.0       # ... with fewer words per second than this (under half the
+#                                2-3 of read speech) looks like speech the prompt lost
+DENSE_WORDS_PER_S = 6.0        # more than twice read speech's rate: text from outside the cue
+DENSE_MIN_S = 5.0              # ... over at least this long
 RESCUE_MIN_GAIN = 2.0          # keep the unprompted text only if it has this many times the words
+LOOP_REPEATS = 4               # a phrase of 1-4 words said this many times in a row is a loop
+_LOOP = re.compile(r"\b((?:\w+\W+){0,3}\w+)(?:\W+\1\b){%d,}" % (LOOP_REPEATS - 1), re.IGNORECASE)
+
+
+def loops(text: str) -> bool:
+    """Whether Whisper got stuck repeating itself ("V2, V3, V3, V3, V3, ...")."""
+    return _LOOP.search(text) is not None
 
 
 def rescue_sparse_spans(loaded: "LoadedModel | Ct2Model", audio: np.ndarray, decoding: Decoding,
                         cues: list[Cue]) -> list[Cue]:
-    """Prompted decoding sometimes writes a stock phrase ("Thanks for watching!") over a
-    whole window of speech, losing up to 30 s of text. Such a span is re-decoded without the
-    prompt, and its unprompted cues replace it only when they hold clearly more words; a
-    real pause or a slow speaker keeps what the prompted pass wrote."""
+    """Prompted decoding sometimes loses speech: a stock phrase ("Thanks for watching!")
+    or one sentence over a whole window, windows skipped (a gap with no cue), a loop on a
+    term, or a cue holding far more words than its time allows (text from elsewhere). Such a span is re-decoded without the prompt, and the unprompted cues replace it
+    only when they are clearly better (``_rescued``): a real pause or a slow speaker keeps
+    what the prompted pass wrote."""
     if not decoding.prompt_ids:
         return cues
     plain = replace(decoding, prompt_ids=(), prompt_text="")
     out: list[Cue] = []
-    for cue in cues:
-        words = len(cue.text.split())
-        if cue.duration < SPARSE_MIN_S or words >= SPARSE_WORDS_PER_S * cue.duration:
-            out.append(cue)
+    for cue in with_gaps(cues, len(audio) / SAMPLE_RATE):
+        why = _suspect(cue)
+        redo = None
+        if why:
+            span = audio[int(cue.start * SAMPLE_RATE): int(cue.end * SAMPLE_RATE)]
+            redo = _rescued(why, cue, _decode_cues(loaded, span, plain))
+        if redo is None:
+            out.extend([cue] if cue.text else [])
             continue
-        span = audio[int(cue.start * SAMPLE_RATE): int(cue.end * SAMPLE_RATE)]
-        redo = _decode_cues(loaded, span, plain)
-        if sum(len(c.text.split()) for c in redo) >= RESCUE_MIN_GAIN * max(words, 1):
-            log.info("re-decoded %.1f-%.1f s without the prompt (%r looked like a hallucination)",
-                     cue.start, cue.end, cue.text)
-            out.extend(replace(c, start=c.start + cue.start, end=min(c.end + cue.start, cue.end))
-                       for c in redo)
-        else:
-            out.append(cue)
+        log.info("re-decoded %.1f-%.1f s without the prompt (%s: %r)", cue.start, cue.end, why,
+                 cue.text[:80])
+        out.extend(replace(c, start=c.start + cue.start, end=min(c.end + cue.start, cue.end))
+                   for c in redo)
     return out
+
+
+def with_gaps(cues: list[Cue], seconds: float) -> list[Cue]:
+    """``cues`` with an empty cue in every stretch of ``SPARSE_MIN_S`` or more that none covers."""
+    out: list[Cue] = []
+    at = 0.0
+    for cue in cues:
+        if cue.start - at >= SPARSE_MIN_S:
+            out.append(Cue(at, cue.start, ""))
+        out.append(cue)
+        at = max(at, cue.end)
+    if seconds - at >= SPARSE_MIN_S:
+        out.append(Cue(at, seconds, ""))
+    return out
+
+
+def _suspect(cue: Cue) -> str | None:
+    words = len(cue.text.split())
+    if loops(cue.text):
+        return "a loop"
+    if cue.duration >= DENSE_MIN_S and words > DENSE_WORDS_PER_S * cue.duration:
+        return "too many words"
+    if cue.duration >= SPARSE_MIN_S and words < SPARSE_WORDS_PER_S * cue.duration:
+        return "too few words" if words else "no cue"
+    return None
+
+
+def _rescued(why: str, cue: Cue, redo: list[Cue]) -> list[Cue] | None:
+    """The unprompted cues when they are clearly better than ``cue``, else None."""
+    words = sum(len(c.text.split()) for c in redo)
+    if why in ("a loop", "too many words"):
+        fine = words and not any(loops(c.text) or _suspect(c) == "too many words" for c in redo)
+        return redo if fine and words <= DENSE_WORDS_PER_S * cue.duration else None
+    if not cue.text:             # a gap: only speech-like text, not "Thank you." over a pause
+        return redo if words >= SPARSE_WORDS_PER_S * cue.duration else None
+    return redo if words >= RESCUE_MIN_GAIN * len(cue.text.split()) else None
 
 
 def transcribe_array(loaded: LoadedModel, audio: np.ndarray, decoding: Decoding,
