@@ -778,3 +778,18 @@ def test_adapter_unchanged_looks_at_the_lora_b_matrices():
         model.lora_B[0, 1] = 1e-6
     assert not adapter_unchanged(model)
     assert not adapter_unchanged(torch.nn.Linear(2, 2))           # no LoRA at all: nothing to say
+
+
+def test_an_english_only_model_is_refused_another_language_before_any_work(
+        tiny_whisper_en, tiny_dataset, vocab_dir, tmp_path, caplog):
+    from vocabtune.errors import VocabtuneError
+    from vocabtune.modelio import load_whisper
+    from vocabtune.training import train
+
+    cfg = config(tiny_dataset, tiny_whisper_en, vocab_dir, tmp_path / "run", language="de",
+                 replay=("builtin",))
+    with pytest.raises(VocabtuneError, match="English-only and cannot transcribe 'de'"):
+        train(cfg)
+    assert "replay" not in caplog.text and not (tmp_path / "run").exists()
+    for english in ("en", "English", "EN"):                 # all mean English
+        load_whisper(str(tiny_whisper_en), device="cpu", language=english)

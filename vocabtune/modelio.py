@@ -189,9 +189,7 @@ def set_language(loaded: LoadedModel, language: str) -> None:
     models take no language or task (PITFALLS #1)."""
     gen = whisper_of(loaded.model).generation_config
     if not loaded.multilingual:
-        if language not in ("en", "english"):
-            raise VocabtuneError(f"this model is English-only and cannot transcribe {language!r}",
-                                 file=loaded.source, hint="use a multilingual Whisper or --language en")
+        refuse_for_english_only(loaded.source, language)
         return
     from transformers.models.whisper.tokenization_whisper import LANGUAGES, TO_LANGUAGE_CODE
 
@@ -201,6 +199,26 @@ def set_language(loaded: LoadedModel, language: str) -> None:
     gen.task = "transcribe"
     gen.forced_decoder_ids = None
     loaded.processor.tokenizer.set_prefix_tokens(language=language, task="transcribe")
+
+
+def refuse_for_english_only(source: str, language: str) -> None:
+    """An English-only Whisper (``*.en``) transcribes English only ("en", "English", "EN")."""
+    from .scoring import is_english
+
+    if not is_english(language):
+        raise VocabtuneError(f"this model is English-only and cannot transcribe {language!r}",
+                             file=source, hint="use a multilingual Whisper or --language en")
+
+
+def check_language_fits(model: str, language: str) -> None:
+    """Refuse a language an English-only local model cannot speak before any work is done
+    (``generation_config.json`` says; a Hub id is checked when it loads)."""
+    from .fsutil import read_json_object
+
+    config = Path(model) / "generation_config.json"
+    if looks_local(model) and config.is_file():
+        if read_json_object(config).get("is_multilingual") is False:
+            refuse_for_english_only(model, language)
 
 
 def language_kwargs(loaded: LoadedModel, language: str | None) -> dict:

@@ -23,6 +23,7 @@ from .augment import check_factors
 from .config import MAX_TARGET_TOKENS, TrainConfig
 from .errors import VocabtuneError
 from .recipe import base_name, check_resume_recipe, write_recipe
+from .modelio import check_language_fits
 from .replay import for_language
 from .train_output import BEST_DIR, TrainResult, finish_run, last_checkpoint
 
@@ -48,6 +49,7 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
     """Fine-tune and return where the adapter went and how each epoch scored.
     ``callbacks``: extra TrainerCallbacks (tests use one to interrupt a run)."""
     _quiet_other_processes()
+    check_language_fits(base_name(cfg.base_model), cfg.language)   # before any advice on replay
     cfg = replace(cfg, replay=for_language(cfg.replay, cfg.language))
     inputs = prepare(cfg)
     trainer, logger = build_trainer(cfg, inputs, callbacks)
