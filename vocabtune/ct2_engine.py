@@ -320,9 +320,10 @@ def language_code(language: str | None, multilingual: bool, source: str) -> str 
     """faster-whisper wants a code ("en"); people may write "english". English-only models
     take none (PITFALLS #1) and refuse other languages, as the transformers path does."""
     if not multilingual:
-        if language and language.lower() not in ("en", "english"):
-            raise VocabtuneError(f"this model is English-only and cannot transcribe {language!r}",
-                                 file=source, hint="use a multilingual Whisper or --language en")
+        from .modelio import refuse_for_english_only
+
+        if language:
+            refuse_for_english_only(source, language)
         return None
     if not language:
         return None                 # multilingual, no language given: Whisper detects it

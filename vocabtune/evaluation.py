@@ -65,7 +65,8 @@ from . import report as R
 from .config import EvalConfig
 from .errors import VocabtuneError
 from .fsutil import atomic_write_bytes, atomic_write_text, read_json_object
-from .modelio import LoadedModel, adapter_base, is_adapter_dir, load_whisper, looks_local
+from .modelio import (MERGE_META, TRAIN_META, LoadedModel, adapter_base, is_adapter_dir, load_whisper,
+                      looks_local)
 from .schema import EvalReport
 from .scoring import score
 from .wer_interval import ref_lengths, wer_change
@@ -74,8 +75,6 @@ from .word_changes import Changes, changes_between, word_errors
 log = logging.getLogger(__name__)
 REPORT_FORMAT = 1
 REPORTS_ROOT = Path("reports")              # where reports of Hub models go
-MERGE_META = "vocabtune_merge.json"
-TRAIN_META = "vocabtune_train.json"
 OUTPUT_NAMES = ("report.json", "report.md", "report.png")
 
 

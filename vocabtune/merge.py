@@ -31,12 +31,10 @@ from . import __version__
 from .config import DEFAULT_LANGUAGE, MergeConfig
 from .errors import VocabtuneError
 from .fsutil import atomic_write_text, swap_in, temp_dir
-from .modelio import (ADAPTER_CONFIG, is_adapter_dir, load_whisper, recorded_language, set_language,
-                      whisper_of)
+from .modelio import (ADAPTER_CONFIG, MERGE_META, TRAIN_META, is_adapter_dir, load_whisper,
+                      recorded_language, set_language, whisper_of)
 
 log = logging.getLogger(__name__)
-MERGE_META = "vocabtune_merge.json"     # written by merge; marks a folder merge may replace
-TRAIN_META = "vocabtune_train.json"     # written by training beside the adapter
 REPORT_JSON = "report.json"             # written by evaluate beside the model
 CARRIED_FILES = (TRAIN_META, REPORT_JSON, "report.md", "report.png")
 # what evaluate writes beside a model: stale once the model is merged again, so replaced

@@ -230,7 +230,7 @@ def language_kwargs(loaded: LoadedModel, language: str | None) -> dict:
 
 # --- the language a model was trained in ---------------------------------------------------
 
-MERGE_META = "vocabtune_merge.json"     # written by finetune.py merge
+MERGE_META = "vocabtune_merge.json"     # written by finetune.py merge; marks a folder merge may replace
 TRAIN_META = "vocabtune_train.json"     # written by training beside the adapter; merge carries it
 
 

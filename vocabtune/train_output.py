@@ -20,10 +20,10 @@ from typing import Any
 from . import __version__
 from .config import TrainConfig
 from .fsutil import atomic_write_text, temp_dir
+from .modelio import TRAIN_META
 from .train_hooks import SELECTION_RULE, best_evaluation
 
 log = logging.getLogger(__name__)
-TRAIN_META = "vocabtune_train.json"
 BEST_DIR = "best"
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
 CHECKPOINT_DONE = ("trainer_state.json", "adapter_model.safetensors")   # trainer_state is saved last
