@@ -305,3 +305,34 @@ def test_one_ctranslate2_thread_per_usable_physical_core():
 
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert 1 <= cpu_threads() <= usable
+
+
+def test_speech_in_another_language_than_asked_is_named(caplog, tmp_path):
+    """Told "en", Whisper translates German speech: the transcription says so, and how to
+    fix it, when the model is sure enough; an unsure guess or the right language says nothing."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from vocabtune import transcribe as T
+    from vocabtune.ct2_engine import Ct2Model, other_language
+
+    class Heard:
+        def __init__(self, code, p):
+            self.code, self.p = code, p
+
+        def detect_language(self, audio):
+            assert len(audio) <= 30 * 16000
+            return self.code, self.p, []
+
+    def loaded(code, p, multilingual=True):
+        return Ct2Model(Heard(code, p), "m", Path("m"), multilingual, None, "int8", None)
+
+    audio = np.zeros(40 * 16000, dtype=np.float32)
+    assert other_language(loaded("de", 0.97), audio, "en") == ("de", 0.97)
+    assert other_language(loaded("de", 0.97), audio, "German") is None
+    assert other_language(loaded("de", 0.5), audio, "en") is None
+    assert other_language(loaded("de", 0.97, multilingual=False), audio, "en") is None
+    T._warn_if_other_language(loaded("de", 0.97), audio, tmp_path / "a.mp3",
+                              T.Decoding(language="en"))
+    assert "a.mp3 sounds like de (97% sure)" in caplog.text and "--language de" in caplog.text

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from . import log_mel
 from .audio import decode_audio
-from .ct2_engine import Ct2Model, EngineUnavailable, ENGINES, load_ct2, prompt_text
+from .ct2_engine import Ct2Model, EngineUnavailable, ENGINES, load_ct2, other_language, prompt_text
 from .ct2_engine import transcribe_audio as ct2_transcribe_audio
 from .config import AUDIO_SUFFIXES, MAX_CHUNK_S, SAMPLE_RATE, TranscribeConfig
 from .cues_from_whisper import Piece, cues_from_pieces, pieces_from_tokens
@@ -249,6 +249,7 @@ def transcribe_file(loaded: "LoadedModel | Ct2Model", audio_path: Path, decoding
     """Decode one recording and return its cues, with a progress bar in audio seconds."""
     audio = decode_audio(audio_path)
     seconds = len(audio) / SAMPLE_RATE
+    _warn_if_other_language(loaded, audio, audio_path, decoding)
     with tqdm(total=round(seconds, 1), unit="s", desc=audio_path.name, disable=None,
               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]") as bar:
         cues = _decode_cues(loaded, audio, decoding, bar)
@@ -260,6 +261,18 @@ def transcribe_file(loaded: "LoadedModel | Ct2Model", audio_path: Path, decoding
 
 
 DECODING_SEED = 0              # temperature fallback samples: the same draws every run
+
+
+def _warn_if_other_language(loaded: "LoadedModel | Ct2Model", audio: np.ndarray, path: Path,
+                            decoding: Decoding) -> None:
+    """Told the wrong language, Whisper translates: say so (CTranslate2 engine only)."""
+    if not isinstance(loaded, Ct2Model):
+        return
+    found = other_language(loaded, audio, decoding.language)
+    if found:
+        log.warning("%s sounds like %s (%.0f%% sure) but is transcribed as %s, which makes Whisper "
+                    "translate it: pass --language %s", path.name, found[0], 100 * found[1],
+                    decoding.language, found[0])
 
 
 def _decode_cues(loaded: "LoadedModel | Ct2Model", audio: np.ndarray, decoding: Decoding,
