@@ -315,24 +315,21 @@ def test_speech_in_another_language_than_asked_is_named(caplog, tmp_path):
     import numpy as np
 
     from vocabtune import transcribe as T
-    from vocabtune.ct2_engine import Ct2Model, other_language
+    from vocabtune.ct2_engine import Ct2Model, heard_language
 
     class Heard:
-        def __init__(self, code, p):
-            self.code, self.p = code, p
-
         def detect_language(self, audio):
             assert len(audio) <= 30 * 16000
-            return self.code, self.p, []
+            return "de", 0.97, []
 
-    def loaded(code, p, multilingual=True):
-        return Ct2Model(Heard(code, p), "m", Path("m"), multilingual, None, "int8", None)
+    def loaded(multilingual=True):
+        return Ct2Model(Heard(), "m", Path("m"), multilingual, None, "int8", None)
 
     audio = np.zeros(40 * 16000, dtype=np.float32)
-    assert other_language(loaded("de", 0.97), audio, "en") == ("de", 0.97)
-    assert other_language(loaded("de", 0.97), audio, "German") is None
-    assert other_language(loaded("de", 0.5), audio, "en") is None
-    assert other_language(loaded("de", 0.97, multilingual=False), audio, "en") is None
-    T._warn_if_other_language(loaded("de", 0.97), audio, tmp_path / "a.mp3",
-                              T.Decoding(language="en"))
+    assert heard_language(loaded(), audio) == ("de", 0.97)
+    assert heard_language(loaded(multilingual=False), audio) is None
+    assert T.other_language(("de", 0.97), "en") == ("de", 0.97)
+    assert T.other_language(("de", 0.97), "German") is None
+    assert T.other_language(("de", 0.5), "en") is None and T.other_language(None, "en") is None
+    T._warn_if_other_language(loaded(), audio, tmp_path / "a.mp3", T.Decoding(language="en"))
     assert "a.mp3 sounds like de (97% sure)" in caplog.text and "--language de" in caplog.text

@@ -497,3 +497,17 @@ def test_term_diff_counts_the_new_transcript_by_exact_spelling(tmp_path):
     assert [line.split() for line in lines[1:]] == [["LoRA", "1", "0"]]
     new.write_text("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nLoRA on vLLM\n")
     assert term_diff(mine, new, ["LoRA", "vLLM"]) == ["  all 2 terms match talk.vtt"]
+
+
+def test_the_transformers_engine_hears_a_language_from_the_language_tokens(tiny_whisper):
+    """The first decoder step's probabilities over the language tokens: one of them, a
+    probability, and nothing for an English-only model."""
+    from vocabtune import transcribe as T
+    from vocabtune.modelio import load_whisper
+
+    loaded = load_whisper(str(tiny_whisper), device="cpu", language="en")
+    heard = T._heard_language(loaded, np.random.default_rng(0).standard_normal(16000 * 5).astype(np.float32))
+    lang_to_id = loaded.model.generation_config.lang_to_id
+    assert heard is not None and f"<|{heard[0]}|>" in lang_to_id and 0 < heard[1] <= 1
+    loaded.multilingual = False
+    assert T._heard_language(loaded, np.zeros(16000, np.float32)) is None

@@ -394,26 +394,18 @@ def transcribe_audio(loaded: Ct2Model, audio: np.ndarray, decoding: "Decoding",
     return cues_from_pieces(list(_pieces(segments, bar)), len(audio) / SAMPLE_RATE)
 
 
-OTHER_LANGUAGE_MIN_P = 0.8      # how sure Whisper must be before we say it is another language
-
-
-def other_language(loaded: Ct2Model, audio: np.ndarray, language: str | None) -> tuple[str, float] | None:
-    """(code, probability) when a multilingual model hears, with confidence, another
-    language than ``language`` in the first 30 s; else None. Why: told "en" (the default),
-    Whisper *translates* German speech into English without a word of complaint, and the
-    person would correct a translation."""
-    if not loaded.multilingual or not language or len(audio) < MIN_SAMPLES:
+def heard_language(loaded: Ct2Model, audio: np.ndarray) -> tuple[str, float] | None:
+    """(language code, probability) Whisper hears in the first 30 s; None for an
+    English-only model, silence-short audio, or when detection fails (it is only a check)."""
+    if not loaded.multilingual or len(audio) < MIN_SAMPLES:
         return None
     try:
         code, probability, _ = loaded.model.detect_language(
             audio=np.asarray(audio[: 30 * SAMPLE_RATE], dtype=np.float32))
-    except Exception as err:                      # a check, never a reason to fail
+    except Exception as err:
         log.debug("language detection failed: %s", err)
         return None
-    wanted = language_code(language, True, loaded.source)
-    if code != wanted and probability >= OTHER_LANGUAGE_MIN_P:
-        return code, float(probability)
-    return None
+    return code, float(probability)
 
 
 def _pieces(segments: Iterable[Any], bar: Any) -> Iterable[Piece]:

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from . import log_mel
 from .audio import decode_audio
-from .ct2_engine import Ct2Model, EngineUnavailable, ENGINES, load_ct2, other_language, prompt_text
+from .ct2_engine import Ct2Model, EngineUnavailable, ENGINES, heard_language, load_ct2, prompt_text
 from .ct2_engine import transcribe_audio as ct2_transcribe_audio
 from .config import AUDIO_SUFFIXES, MAX_CHUNK_S, SAMPLE_RATE, TranscribeConfig
 from .cues_from_whisper import Piece, cues_from_pieces, pieces_from_tokens
@@ -263,16 +263,53 @@ def transcribe_file(loaded: "LoadedModel | Ct2Model", audio_path: Path, decoding
 DECODING_SEED = 0              # temperature fallback samples: the same draws every run
 
 
+OTHER_LANGUAGE_MIN_P = 0.8      # how sure Whisper must be before we say it is another language
+
+
+def other_language(heard: tuple[str, float] | None, language: str | None) -> tuple[str, float] | None:
+    """``heard`` when it is, with confidence, another language than ``language``. Why: told
+    "en" (the default), Whisper *translates* German speech into English without a word of
+    complaint, and the person would correct a translation."""
+    from .targets import language_code
+
+    if heard is None or not language:
+        return None
+    code, probability = heard
+    return heard if code != language_code(language) and probability >= OTHER_LANGUAGE_MIN_P else None
+
+
 def _warn_if_other_language(loaded: "LoadedModel | Ct2Model", audio: np.ndarray, path: Path,
                             decoding: Decoding) -> None:
-    """Told the wrong language, Whisper translates: say so (CTranslate2 engine only)."""
-    if not isinstance(loaded, Ct2Model):
-        return
-    found = other_language(loaded, audio, decoding.language)
+    heard = (heard_language(loaded, audio) if isinstance(loaded, Ct2Model)
+             else _heard_language(loaded, audio))
+    found = other_language(heard, decoding.language)
     if found:
         log.warning("%s sounds like %s (%.0f%% sure) but is transcribed as %s, which makes Whisper "
                     "translate it: pass --language %s", path.name, found[0], 100 * found[1],
                     decoding.language, found[0])
+
+
+def _heard_language(loaded: LoadedModel, audio: np.ndarray) -> tuple[str, float] | None:
+    """As ct2_engine.heard_language, for the transformers engine: the first decoder step's
+    probabilities over the language tokens (what ``detect_language`` takes the argmax of)."""
+    import torch
+
+    model = whisper_of(loaded.model)
+    lang_to_id = getattr(model.generation_config, "lang_to_id", None)
+    if not loaded.multilingual or not lang_to_id or len(audio) < SAMPLE_RATE // 100:
+        return None
+    features = loaded.processor.feature_extractor(
+        audio[: int(MAX_CHUNK_S * SAMPLE_RATE)], sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
+    start = torch.tensor([[model.generation_config.decoder_start_token_id]], device=loaded.device)
+    with torch.inference_mode():
+        logits = model(input_features=features.to(loaded.device, loaded.dtype), decoder_input_ids=start,
+                       use_cache=False).logits[0, -1]
+    probs = logits[list(lang_to_id.values())].float().softmax(-1)
+    best = int(probs.argmax())
+    return list(lang_to_id)[best].strip("<|>"), float(probs[best])
+
+
+DECODING_SEED = 0              # temperature fallback samples: the same draws every run
 
 
 def _decode_cues(loaded: "LoadedModel | Ct2Model", audio: np.ndarray, decoding: Decoding,
