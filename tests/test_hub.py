@@ -368,6 +368,9 @@ def test_model_card_has_measured_metrics_and_model_index(hub_server, model_dir):
                 "| loss weight of the words around the terms | 0.2 |"):
         assert row in card
     assert "/tmp/me" not in card                 # a replay folder by its name only
+    # the usage snippet works on recordings over 30 s: transformers' pipeline refuses them
+    # ("requires the model to predict timestamp tokens") without return_timestamps=True
+    assert 'asr("recording.mp3", return_timestamps=True)' in card
 
 
 def test_model_card_without_report_says_not_measured(hub_server, tmp_path):

@@ -362,7 +362,10 @@ def _training_section(facts: ModelFacts) -> str:
 def _usage_section(facts: ModelFacts) -> str:
     return ("## Use\n\n```python\nfrom transformers import pipeline\n"
             f'asr = pipeline("automatic-speech-recognition", model="{facts.repo_id}")\n'
-            'print(asr("recording.mp3")["text"])\n```\n\n'
+            '# return_timestamps=True: Whisper decodes audio over 30 s window by window, with timestamps\n'
+            'print(asr("recording.mp3", return_timestamps=True)["text"])\n```\n\n'
+            "Reading a file needs ffmpeg on the PATH; without it, pass 16 kHz mono samples: "
+            '`asr({"raw": samples, "sampling_rate": 16000}, return_timestamps=True)`.\n\n'
             + (f"With faster-whisper (CTranslate2): download this repo's `{facts.ct2_folder}/` folder "
                "and load it with `faster_whisper.WhisperModel(FOLDER)`."
                if facts.ct2_folder else
