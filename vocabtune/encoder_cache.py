@@ -80,10 +80,13 @@ def states_bytes(model: Any, chunks: int) -> int:
     return chunks * cfg.max_source_positions * cfg.d_model * 4
 
 
+def memory_budget(share: float, cap: int, physical: int | None) -> float:
+    """``share`` of the physical RAM, never more than ``cap`` (the cap alone if unknown)."""
+    return cap if physical is None else min(share * physical, cap)
+
+
 def states_fit_in_memory(needed: int, physical: int | None) -> bool:
-    budget = STATES_MAX_BYTES if physical is None else min(STATES_MEMORY_SHARE * physical,
-                                                            STATES_MAX_BYTES)
-    return needed <= budget
+    return needed <= memory_budget(STATES_MEMORY_SHARE, STATES_MAX_BYTES, physical)
 
 
 class StatesOnDisk(Sequence[np.ndarray]):
@@ -196,7 +199,7 @@ def should_cache_cross_kv(needed: int, device_type: str, physical: int | None) -
     """Cache when on the CPU and ``needed`` bytes fit in the memory share and the cap."""
     if device_type != "cpu" or physical is None:
         return False
-    return needed <= min(CROSS_KV_MEMORY_SHARE * physical, CROSS_KV_MAX_BYTES)
+    return needed <= memory_budget(CROSS_KV_MEMORY_SHARE, CROSS_KV_MAX_BYTES, physical)
 
 
 def physical_memory() -> int | None:

@@ -30,7 +30,7 @@ def english_share(texts: Iterable[str]) -> tuple[float, int]:
 
 def not_english_warning(texts: Iterable[str], language: str) -> str | None:
     """A warning when ``language`` is English but the text does not look it, else None."""
-    from .scoring import is_english
+    from .targets import is_english
 
     if not is_english(language):
         return None

@@ -295,10 +295,10 @@ def inflected_forms(text: str, terms: Sequence[str]) -> list[tuple[int, int, str
     words = text_words(text)
     found = []
     for term in terms:
-        n, head = len(term.split()), term[:MIN_INFLECTED_CHARS].casefold()
+        n, head = len(term.split()), term[:MIN_INFLECTED_CHARS].lower()
         for i in range(len(words) - n + 1):
             start, end = words[i].start, words[i + n - 1].end
-            if text[start:end].casefold().startswith(head) and inflected(text[start:end], term):
+            if text[start:end].lower().startswith(head) and inflected(text[start:end], term):
                 found.append((start, end, term))
     return found
 

@@ -203,7 +203,7 @@ def set_language(loaded: LoadedModel, language: str) -> None:
 
 def refuse_for_english_only(source: str, language: str) -> None:
     """An English-only Whisper (``*.en``) transcribes English only ("en", "English", "EN")."""
-    from .scoring import is_english
+    from .targets import is_english
 
     if not is_english(language):
         raise VocabtuneError(f"this model is English-only and cannot transcribe {language!r}",

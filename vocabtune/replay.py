@@ -53,7 +53,7 @@ def for_language(names: Sequence[str], language: str) -> tuple[str, ...]:
     """``names`` minus ``builtin`` when training in another language than English. The
     built-in speech is English: trained under another language's token it keeps nothing of
     that language's general speech and teaches the model English text for it."""
-    from .scoring import is_english
+    from .targets import is_english
 
     if is_english(language) or BUILTIN not in names:
         return tuple(names)

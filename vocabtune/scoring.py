@@ -23,11 +23,8 @@ from typing import Sequence
 import jiwer
 
 from .schema import EvalReport, TermScore
+from .targets import is_english
 from .vocab import find_exact, find_term
-
-
-def is_english(language: str) -> bool:
-    return language.strip().lower() in ("en", "english")
 
 
 @lru_cache(maxsize=2)

@@ -95,6 +95,11 @@ def language_code(language: str) -> str:
     return TO_LANGUAGE_CODE.get(key, key)
 
 
+def is_english(language: str) -> bool:
+    """"en", "EN", "English": what Whisper's English token and English-only models take."""
+    return language_code(language) == "en"
+
+
 def text_ids(encode: Encode, text: str) -> list[int]:
     """Tokens of ``text`` with one leading space, the form Whisper itself emits (" Hello")."""
     return encode(" " + " ".join(text.split()))

@@ -32,7 +32,8 @@ from tqdm.auto import tqdm
 
 from . import log_mel
 from .audio import decode_audio
-from .ct2_engine import Ct2Model, EngineUnavailable, ENGINES, heard_language, load_ct2, prompt_text
+from .ct2_engine import (MIN_SAMPLES, Ct2Model, EngineUnavailable, ENGINES, heard_language, load_ct2,
+                         prompt_text)
 from .ct2_engine import transcribe_audio as ct2_transcribe_audio
 from .config import AUDIO_SUFFIXES, MAX_CHUNK_S, SAMPLE_RATE, TranscribeConfig
 from .cues_from_whisper import Piece, cues_from_pieces, pieces_from_tokens
@@ -260,9 +261,6 @@ def transcribe_file(loaded: "LoadedModel | Ct2Model", audio_path: Path, decoding
     return cues
 
 
-DECODING_SEED = 0              # temperature fallback samples: the same draws every run
-
-
 OTHER_LANGUAGE_MIN_P = 0.8      # how sure Whisper must be before we say it is another language
 
 
@@ -296,7 +294,7 @@ def _heard_language(loaded: LoadedModel, audio: np.ndarray) -> tuple[str, float]
 
     model = whisper_of(loaded.model)
     lang_to_id = getattr(model.generation_config, "lang_to_id", None)
-    if not loaded.multilingual or not lang_to_id or len(audio) < SAMPLE_RATE // 100:
+    if not loaded.multilingual or not lang_to_id or len(audio) < MIN_SAMPLES:
         return None
     features = loaded.processor.feature_extractor(
         audio[: int(MAX_CHUNK_S * SAMPLE_RATE)], sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
@@ -353,9 +351,10 @@ def rescue_sparse_spans(loaded: "LoadedModel | Ct2Model", audio: np.ndarray, dec
                         cues: list[Cue]) -> list[Cue]:
     """Prompted decoding sometimes loses speech: a stock phrase ("Thanks for watching!")
     or one sentence over a whole window, windows skipped (a gap with no cue), a loop on a
-    term, or a cue holding far more words than its time allows (text from elsewhere). Such a span is re-decoded without the prompt, and the unprompted cues replace it
-    only when they are clearly better (``_rescued``): a real pause or a slow speaker keeps
-    what the prompted pass wrote."""
+    term, or a cue holding far more words than its time allows (text from elsewhere). Such
+    a span is re-decoded without the prompt, and the unprompted cues replace it only when
+    they are clearly better (``_rescued``): a real pause or a slow speaker keeps what the
+    prompted pass wrote."""
     if not decoding.prompt_ids:
         return cues
     plain = replace(decoding, prompt_ids=(), prompt_text="")
