@@ -143,3 +143,55 @@ def test_float_samples_go_back_to_the_same_pcm():
     pcm = np.array([-32768, -12345, -1, 0, 1, 12345, 32767], dtype=np.int16).tobytes()
     assert float_to_pcm16(pcm16_to_float(pcm)) == pcm
     assert float_to_pcm16(np.array([2.0, -2.0])) == np.array([32767, -32768], np.int16).tobytes()
+
+
+def test_copies_written_to_a_folder_are_the_copies_made_in_memory(tmp_path):
+    """On disk (what training uses) the copies are the same rows, memory-mapped from the
+    folder instead of held in memory."""
+    voice = load_dataset_dir(make_dataset(tmp_path / "voice"))
+    in_memory = with_speed_copies(voice, [0.9, 1.1])["train"]
+    on_disk = with_speed_copies(voice, [0.9, 1.1], folder=tmp_path / "copies")["train"]
+    assert on_disk.to_list() == in_memory.to_list()
+    files = [f["filename"] for f in on_disk.cache_files]
+    assert any(f.startswith(str(tmp_path / "copies")) for f in files)
+
+
+def test_training_keeps_the_copies_beside_the_run_and_removes_them(tmp_path, tiny_whisper):
+    from transformers import TrainerCallback
+
+    from vocabtune.augment import COPIES_PREFIX
+    from vocabtune.config import TrainConfig
+    from vocabtune.training import train
+
+    from test_training import config
+
+    seen = []
+
+    class Look(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            seen.extend(p.name for p in (tmp_path / "runs").glob(f"{COPIES_PREFIX}*"))
+
+    vocab = tmp_path / "vocab"
+    vocab.mkdir()
+    (vocab / "terms.txt").write_text("GGUF\n")
+    (tmp_path / "runs").mkdir()
+    cfg = config(make_dataset(tmp_path / "voice"), tiny_whisper, vocab, tmp_path / "runs" / "one",
+                 speed_perturb=TrainConfig().speed_perturb, max_steps=1)
+    train(cfg, callbacks=[Look()])
+    assert seen                                     # there while training ran
+    assert not list(tmp_path.rglob(f"{COPIES_PREFIX}*"))    # and gone after
+
+
+def test_copies_left_by_a_killed_run_are_removed_and_a_live_runs_kept(tmp_path):
+    import os
+
+    from vocabtune.augment import COPIES_PREFIX, copies_folder
+
+    dead = tmp_path / f"{COPIES_PREFIX}999999999-abc"       # above any Linux pid_max
+    live = tmp_path / f"{COPIES_PREFIX}{os.getpid()}-abc"
+    dead.mkdir()
+    live.mkdir()
+    with copies_folder(tmp_path / "run") as folder:
+        assert folder.parent == tmp_path and folder.is_dir()
+        assert not dead.exists() and live.is_dir()
+    assert not folder.exists() and live.is_dir()

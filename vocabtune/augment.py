@@ -15,8 +15,13 @@ The copies go to the train split only, like replay: validation stays the person'
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import subprocess
+import tempfile
+from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -28,6 +33,7 @@ from .schema import Chunk, Cue
 from .segments import pack_cues
 
 log = logging.getLogger(__name__)
+COPIES_PREFIX = ".vocabtune-copies-"     # + pid-random: hidden, beside the run
 
 
 def check_factors(factors: Sequence[float]) -> tuple[float, ...]:
@@ -88,27 +94,92 @@ def _within(cues: list[Cue], audio: AudioSegment) -> list[Cue]:
     return [replace(c, end=min(c.end, length)) for c in cues if c.start < length]
 
 
-def with_speed_copies(dataset, factors: Sequence[float]):
+def with_speed_copies(dataset, factors: Sequence[float], folder: Path | None = None):
     """``dataset`` (train/validation) with speed-perturbed copies of its train chunks
-    appended to train; unchanged when ``factors`` is empty."""
-    from datasets import DatasetDict, concatenate_datasets
-    from tqdm.auto import tqdm
+    appended to train; unchanged when ``factors`` is empty.
 
-    from .dataset import example_audio, make_split, with_features
+    With ``folder``, the copies are written there as an Arrow file while they are made, one
+    train chunk at a time, and read back memory-mapped: held in memory they cost about
+    0.7 GiB per hour of recordings (their WAV bytes, twice over while the table is built).
+    The caller removes ``folder`` when training ends (``copies_folder``)."""
+    from datasets import Dataset, DatasetDict, concatenate_datasets
+
+    from .dataset import STORED_FEATURES, with_features
 
     factors = check_factors(factors)
     if not factors:
         return dataset
     train = dataset["train"]
-    chunks, audio = [], {}
-    for row in tqdm(train, total=len(train), unit="chunk", desc="speed copies",
-                    disable=len(train) < 2):
-        for chunk, segment in speed_chunks(row, example_audio(row), factors):
-            chunks.append(chunk)
-            audio[chunk.source] = segment
-    copies = make_split(chunks, audio)
+    if folder is None:
+        copies = Dataset.from_list(list(_copy_rows(train, factors)), features=STORED_FEATURES)
+    else:
+        copies = _copies_on_disk(train, factors, folder)
     log.info("speed perturbation: %d copies at %s x speed of the %d train chunks added "
              "(--speed-perturb none turns it off)", len(copies),
              " and ".join(f"{f:g}" for f in factors), len(train))
     copies = with_features(copies, train.features)
     return DatasetDict({**dataset, "train": concatenate_datasets([train, copies])})
+
+
+def _copy_rows(train, factors: Sequence[float]) -> Iterator[dict]:
+    """Dataset rows of every train chunk's copies, made one chunk at a time."""
+    from tqdm.auto import tqdm
+
+    from .dataset import chunk_rows, example_audio
+
+    for row in tqdm(train, total=len(train), unit="chunk", desc="speed copies",
+                    disable=len(train) < 2):
+        for chunk, segment in speed_chunks(row, example_audio(row), factors):
+            yield from chunk_rows([chunk], {chunk.source: segment})
+
+
+def _copies_on_disk(train, factors: Sequence[float], folder: Path):
+    import uuid
+
+    import datasets
+
+    from .dataset import STORED_FEATURES
+
+    was_enabled = not datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()        # ours counts the chunks; theirs would count rows
+    try:
+        # a fresh fingerprint: nothing to reuse in a new folder, and hashing the generator
+        # would pickle the train split to do it
+        return datasets.Dataset.from_generator(
+            _copy_rows, features=STORED_FEATURES, cache_dir=str(folder),
+            gen_kwargs={"train": train, "factors": tuple(factors)}, fingerprint=uuid.uuid4().hex)
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
+
+
+@contextmanager
+def copies_folder(run_dir: Path) -> Iterator[Path]:
+    """A hidden temporary folder for the speed copies beside the run (on its disk, which
+    has room for checkpoints), removed however training ends."""
+    from .encoder_cache import spill_folder
+
+    where = spill_folder(run_dir)
+    _remove_stale_copies(where)
+    try:
+        folder = tempfile.mkdtemp(dir=where, prefix=f"{COPIES_PREFIX}{os.getpid()}-")
+    except OSError as err:
+        raise VocabtuneError(f"cannot keep the speed copies on disk here ({err.strerror})",
+                             file=where, hint="train with --output-dir in a folder you can "
+                             "write to, or --speed-perturb none") from err
+    try:
+        yield Path(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_stale_copies(where: Path) -> None:
+    """Copies left by a run killed outright (kill -9, out of memory), which no ``finally``
+    could remove; a folder whose process still runs is another run's, and is left alone."""
+    from .fsutil import process_alive
+
+    for path in where.glob(f"{COPIES_PREFIX}*-*"):
+        pid = path.name[len(COPIES_PREFIX):].split("-")[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            log.info("removed %s, left by a run that was killed", path)

@@ -31,7 +31,7 @@ from datasets import Audio, Dataset, DatasetDict, Features, Value
 from .audio import AudioSegment, slice_segment, wav_bytes, wav_to_array
 from .config import PAST_END_TOLERANCE_S, SAMPLE_RATE
 from .errors import VocabtuneError
-from .fsutil import fresh_name, swap_in
+from .fsutil import fresh_name, process_alive, swap_in
 from .schema import Chunk
 
 log = logging.getLogger(__name__)
@@ -149,23 +149,11 @@ def remove_stale(out: Path) -> list[Path]:
     for path in out.parent.glob(f".{out.name}.*-*-*"):
         what, _, rest = path.name[len(out.name) + 2:].partition("-")
         pid = rest.split("-")[0]
-        if what in ("building", "old") and pid.isdigit() and not _alive(int(pid)):
+        if what in ("building", "old") and pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
             log.info("removed %s, left by a build that was killed", path)
             removed.append(path)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    if os.name == "nt":             # os.kill(pid, 0) would terminate it there: keep the folder
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:         # exists, owned by someone else
-        return True
-    return True
 
 
 def check_output(out: Path) -> None:

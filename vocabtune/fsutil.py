@@ -166,3 +166,16 @@ def read_json_object(path: Path) -> dict[str, Any]:
         raise VocabtuneError(f"invalid JSON ({err.msg})", file=path, line=err.lineno,
                              hint="fix or delete the file") from err
     return data if isinstance(data, dict) else {}
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process still runs: a temp folder named for it is then in use."""
+    if os.name == "nt":             # os.kill(pid, 0) would terminate it there: keep the folder
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:         # exists, owned by someone else
+        return True
+    return True

@@ -51,7 +51,21 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
     _quiet_other_processes()
     check_language_fits(base_name(cfg.base_model), cfg.language)   # before any advice on replay
     cfg = replace(cfg, replay=for_language(cfg.replay, cfg.language))
-    inputs = prepare(cfg)
+    with _copies_folder(cfg) as copies_in:
+        inputs = prepare(cfg, copies_in=copies_in)
+        return _run(cfg, inputs, callbacks)
+
+
+def _copies_folder(cfg: TrainConfig):
+    """Where the speed copies are written while the run needs them (none without copies)."""
+    from contextlib import nullcontext
+
+    from .augment import copies_folder
+
+    return copies_folder(cfg.output_dir) if check_factors(cfg.speed_perturb) else nullcontext()
+
+
+def _run(cfg: TrainConfig, inputs: "TrainInputs", callbacks: Sequence[Any]) -> TrainResult:
     trainer, logger = build_trainer(cfg, inputs, callbacks)
     if not cfg.resume and trainer.is_world_process_zero():
         write_recipe(cfg)
@@ -77,8 +91,9 @@ def _quiet_other_processes() -> None:
         logging.getLogger("vocabtune").setLevel(logging.WARNING)
 
 
-def prepare(cfg: TrainConfig) -> TrainInputs:
-    """Check and load in the order that fails fastest; raises VocabtuneError, writes nothing."""
+def prepare(cfg: TrainConfig, copies_in: Path | None = None) -> TrainInputs:
+    """Check and load in the order that fails fastest; raises VocabtuneError, writes nothing
+    (but the speed copies, into ``copies_in`` when given, else in memory)."""
     from transformers import set_seed
 
     from .augment import with_speed_copies
@@ -93,7 +108,7 @@ def prepare(cfg: TrainConfig) -> TrainInputs:
     warning = not_english_warning(own["train"]["text"], cfg.language)
     if warning:
         log.warning("%s", warning)
-    dataset = with_replay(with_speed_copies(own, cfg.speed_perturb), cfg.replay)
+    dataset = with_replay(with_speed_copies(own, cfg.speed_perturb, copies_in), cfg.replay)
     terms = load_terms(cfg)
     base_model = base_name(cfg.base_model)
     model, processor, multilingual = load_model(base_model, cfg.language)
