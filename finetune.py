@@ -122,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
                             help="spoken language (ISO code; default: the language the model was "
                                  f"trained in, else {C.DEFAULT_LANGUAGE})")
         else:
-            sp.add_argument("--language", default=C.DEFAULT_LANGUAGE, help="spoken language (ISO code)")
+            sp.add_argument("--language", default=None,
+                            help="spoken language (ISO code; default: the one the dataset's caption "
+                                 f"files name, as transcribe writes them, else {C.DEFAULT_LANGUAGE})")
         sp.add_argument("--device", default="auto", help=devices)
         if batch is not None:       # long-form transcription decodes one window after another
             sp.add_argument("--batch-size", type=int, default=batch, help="examples per batch")

@@ -175,6 +175,13 @@ def test_build_writes_chunks_with_their_audio(project):
     assert meta["commands"] == ["prepare_data.py build --recordings recordings --vocab vocab"]
     assert {r["file"]: r["split"] for r in meta["recordings"]} == \
         {"train.wav": "train", "validation.wav": "validation"}
+    assert meta["language"] is None                 # hand-written VTTs name no language
+
+
+def test_build_records_the_language_transcribe_wrote_in_the_header(project):
+    vtt = project / "recordings" / "train.vtt"
+    vtt.write_text(vtt.read_text().replace("WEBVTT\n", "WEBVTT\nLanguage: de\n", 1))
+    assert read_metadata(build_dataset(config(project)).out)["language"] == "de"
 
 
 def test_each_recording_is_decoded_once(project, monkeypatch):

@@ -49,7 +49,7 @@ def test_commands_on_a_trained_model_leave_the_language_to_it():
     parse = finetune.build_parser().parse_args
     assert parse(["evaluate", "--model", "m", "--dataset", "d"]).language is None
     assert parse(["transcribe", "a.mp3", "--model", "m"]).language is None
-    assert parse(["train", "--dataset", "d"]).language == "en"
+    assert parse(["train", "--dataset", "d"]).language is None       # the dataset's, else en
     assert prepare_data.build_parser().parse_args(["transcribe"]).language is None
 
 
@@ -87,3 +87,57 @@ def test_training_in_english_on_text_that_is_not_english_warns():
     assert not_english_warning(english, "en") is None and not_english_warning(jargon, "en") is None
     few = [german[0]]
     assert english_share(few)[1] < MIN_WORDS and not_english_warning(few, "en") is None
+
+
+@pytest.mark.parametrize("header, code", [
+    ("WEBVTT\nLanguage: de\n", "de"),
+    ("WEBVTT\r\nKind: captions\r\nlanguage: en-US\r\n", "en"),     # YouTube's, CRLF
+    ("WEBVTT\n", None),
+    ("WEBVTT\nLanguage: Klingon\n", None),                            # not one Whisper knows
+    ("WEBVTT\n\nNOTE Language: de\n", None),                           # a note, not the header
+])
+def test_the_language_a_caption_header_names(header, code):
+    from vocabtune.captions import vtt_language
+
+    assert vtt_language(header + "\n00:00.000 --> 00:01.000\nhallo\n") == code
+
+
+def test_a_written_vtt_names_its_language_and_reads_back_the_same_cues():
+    from vocabtune.captions import format_vtt, parse_vtt, vtt_language
+    from vocabtune.schema import Cue
+
+    cues = [Cue(0.0, 1.5, "Guten Tag"), Cue(2.0, 3.0, "& mehr")]
+    text = format_vtt(cues, "de")
+    assert text.startswith("WEBVTT\nLanguage: de\n\n") and vtt_language(text) == "de"
+    parsed, problems = parse_vtt(text)
+    assert [(c.start, c.end, c.text) for c in parsed] == [(c.start, c.end, c.text) for c in cues]
+    assert problems == [] and format_vtt(cues).startswith("WEBVTT\n\n")
+
+
+def test_build_records_the_language_the_captions_name_and_train_defaults_to_it(tmp_path, caplog):
+    from dataclasses import replace
+
+    from vocabtune.build import spoken_language
+    from vocabtune.config import TrainConfig
+    from vocabtune.recordings import Recording
+    from vocabtune.training import with_language
+
+    def rec(name: str, header: str) -> Recording:
+        vtt = tmp_path / f"{name}.vtt"
+        vtt.write_text(f"WEBVTT\n{header}\n00:00.000 --> 00:01.000\nhallo\n")
+        return Recording(audio=tmp_path / f"{name}.mp3", vtt=vtt, split="train")
+
+    german, plain, english = rec("a", "Language: de\n"), rec("b", ""), rec("c", "Language: en\n")
+    assert spoken_language([german, plain]) == "de"        # a hand-written VTT says nothing
+    assert spoken_language([plain]) is None
+    with caplog.at_level("WARNING"):
+        assert spoken_language([german, english]) is None
+    assert "a.vtt: de, c.vtt: en" in caplog.text and "--language" in caplog.text
+
+    dataset = tmp_path / "data"
+    dataset.mkdir()
+    cfg = TrainConfig(dataset=dataset)
+    assert with_language(cfg).language == "en"                      # no vocabtune.json
+    (dataset / "vocabtune.json").write_text(json.dumps({"language": "de"}))
+    assert with_language(cfg).language == "de"
+    assert with_language(replace(cfg, language="fr")).language == "fr"

@@ -181,6 +181,16 @@ def test_transcribe_recordings_writes_a_valid_vtt(recordings, tiny_whisper):
     written = transcribe_recordings(_cfg(recordings=recordings, model=str(tiny_whisper)))
     assert written == [recordings / "talk.vtt"]
     assert _errors(written[0], _seconds(recordings / "talk.mp3")) == []
+    assert written[0].read_text().startswith("WEBVTT\nLanguage: en\n\n")    # what build records
+
+
+def test_the_vtt_names_the_language_it_was_transcribed_in(recordings, tiny_whisper):
+    from vocabtune.captions import read_language
+    from vocabtune.transcribe import transcribe_recordings
+
+    [vtt] = transcribe_recordings(_cfg(recordings=recordings, model=str(tiny_whisper),
+                                       language="German", temperature_fallback=False))
+    assert read_language(vtt) == "de"
 
 
 def _write_wav(path: Path, samples: np.ndarray) -> Path:

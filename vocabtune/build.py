@@ -230,9 +230,24 @@ def _metadata(cfg: BuildConfig, recordings: Sequence[Recording], audio: Mapping[
                         "duration_s": round(segment_seconds(audio[r.name]), 3)}
                        for r in recordings],
         "terms": list(terms),
+        "language": spoken_language(recordings),        # None: the VTTs do not say
         "splits": {name: s.as_json() for name, s in stats.items()},
         "commands": ["prepare_data.py build" + _flags(cfg)],
     }
+
+
+def spoken_language(recordings: Sequence[Recording]) -> str | None:
+    """The language the caption files' headers name (``transcribe`` writes ``Language: de``),
+    for ``train`` to default to; None when none names one, or they disagree (a warning)."""
+    from .captions import read_language
+
+    named = {Path(r.vtt).name: read_language(r.vtt) for r in recordings if r.vtt is not None}
+    found = sorted({code for code in named.values() if code})
+    if len(found) > 1:
+        listed = ", ".join(f"{name}: {code}" for name, code in named.items() if code)
+        log.warning("the caption files name different languages (%s); the dataset records "
+                    "none, so give train --language", listed)
+    return found[0] if len(found) == 1 else None
 
 
 def _flags(cfg: BuildConfig) -> str:

@@ -17,6 +17,7 @@ becomes a tag), whitespace folded into single spaces.
 from __future__ import annotations
 
 import html
+import io
 import logging
 import re
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from .schema import Cue, Problem, Severity
 log = logging.getLogger(__name__)
 
 SIGNATURE = "WEBVTT"
+LANGUAGE_HEADER = "Language"     # the header line transcribe writes: "Language: de"
 TIMING_HINT = "write it as 00:00:01.000 --> 00:00:04.000 (hh:mm:ss.mmm, the hours optional)"
 
 # webvtt-py's lenient timestamp pattern accepts "00:0:00.0", which browsers drop, and its
@@ -335,9 +337,12 @@ def fmt_time(seconds: float) -> str:
         raise ValueError(f"not a caption time: {seconds!r}") from e
 
 
-def format_vtt(cues: Sequence[Cue]) -> str:
+def format_vtt(cues: Sequence[Cue], language: str | None = None) -> str:
     """Valid WebVTT for ``cues``, Whisper-style: ``WEBVTT``, a blank line, then one
     ``HH:MM:SS.mmm --> HH:MM:SS.mmm`` block per cue, each ended by a blank line.
+
+    ``language`` (a Whisper code) goes in the header as ``Language: de``, as YouTube's
+    captions carry it, so ``build`` can record what was spoken and ``train`` default to it.
 
     Text is escaped (``&``, ``<``, ``>``) so it reads back as the same plain text; line
     breaks inside a cue's text become spaces (a blank line would end the cue early).
@@ -345,10 +350,38 @@ def format_vtt(cues: Sequence[Cue]) -> str:
     captions = [webvtt.Caption(start=fmt_time(c.start), end=fmt_time(c.end),
                                text=html.escape(fold_whitespace(c.text), quote=False))
                 for c in cues]
-    return webvtt.WebVTT(captions=captions).content + "\n"
+    metadata = [f"{LANGUAGE_HEADER}: {language}"] if language else None
+    return webvtt.WebVTT(captions=captions, metadata=metadata).content + "\n"
 
 
-def write_new_vtt(path: Path, cues: Sequence[Cue], *, force: bool = False) -> Path | None:
+def vtt_language(text: str) -> str | None:
+    """The Whisper language code of a VTT header's ``Language:`` line (``de``, ``en-US`` ->
+    ``en``), or None: no such line, a language Whisper does not know, or a file webvtt-py
+    cannot read (``check`` says why)."""
+    from transformers.models.whisper.tokenization_whisper import LANGUAGES
+
+    try:
+        header = webvtt.from_buffer(io.StringIO(normalise_newlines(text))).metadata
+    except (MalformedFileError, MalformedCaptionError, ValueError):
+        return None
+    for line in header:
+        key, _, value = line.partition(":")
+        code = value.strip().split("-")[0].lower()
+        if key.strip().lower() == LANGUAGE_HEADER.lower() and code in LANGUAGES:
+            return code
+    return None
+
+
+def read_language(path: Path) -> str | None:
+    """:func:`vtt_language` of a caption file (one that cannot be read has none)."""
+    try:
+        return vtt_language(read_utf8(Path(path)))
+    except VocabtuneError:
+        return None
+
+
+def write_new_vtt(path: Path, cues: Sequence[Cue], *, force: bool = False,
+                  language: str | None = None) -> Path | None:
     """Write ``cues`` to ``path`` atomically, never clobbering a person's edited file.
 
     - ``path`` absent: written; returns None (nothing needed backing up).
@@ -361,7 +394,7 @@ def write_new_vtt(path: Path, cues: Sequence[Cue], *, force: bool = False) -> Pa
       path so the caller can tell the person where their old text went.
     """
     path = Path(path)
-    text = format_vtt(cues)
+    text = format_vtt(cues, language)
     backup = keep_backup(path) if force and path.exists() else None
     try:
         atomic_write_text(path, text, overwrite=backup is not None)

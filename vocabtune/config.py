@@ -68,7 +68,7 @@ class TrainConfig:
     dataset: Path = Path("data")
     vocab: Path = Path("vocab")
     base_model: str = DEFAULT_MODEL
-    language: str = DEFAULT_LANGUAGE
+    language: str | None = None               # None: as the dataset records, else English
     output_dir: Path = Path("runs")
     # 4: with the two speed copies (below) each epoch sees the person's audio three times;
     # on llm-lingo 4 such epochs took as long as 8 without them and spelt more terms right

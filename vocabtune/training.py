@@ -49,11 +49,27 @@ def train(cfg: TrainConfig, *, callbacks: Sequence[Any] = ()) -> TrainResult:
     """Fine-tune and return where the adapter went and how each epoch scored.
     ``callbacks``: extra TrainerCallbacks (tests use one to interrupt a run)."""
     _quiet_other_processes()
+    cfg = with_language(cfg)
     check_language_fits(base_name(cfg.base_model), cfg.language)   # before any advice on replay
     cfg = replace(cfg, replay=for_language(cfg.replay, cfg.language))
     with _copies_folder(cfg) as copies_in:
         inputs = prepare(cfg, copies_in=copies_in)
         return _run(cfg, inputs, callbacks)
+
+
+def with_language(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with its language settled: ``--language``, else the one the dataset's caption
+    files named (``build`` records it from the ``Language:`` line transcribe writes), else
+    English. A German project then trains in German without the flag at every step."""
+    from .config import DEFAULT_LANGUAGE
+    from .dataset import read_metadata
+
+    if cfg.language:
+        return cfg
+    found = read_metadata(cfg.dataset).get("language") if Path(cfg.dataset).is_dir() else None
+    if found:
+        log.info("language: %s, as the dataset's caption files say (--language to change)", found)
+    return replace(cfg, language=found or DEFAULT_LANGUAGE)
 
 
 def _copies_folder(cfg: TrainConfig):
@@ -102,6 +118,7 @@ def prepare(cfg: TrainConfig, copies_in: Path | None = None) -> TrainInputs:
     from .lora import add_lora
     from .replay import with_replay
 
+    cfg = with_language(cfg)
     _check_config(cfg)
     resume_from = _check_output_dir(cfg)
     own = load_dataset_dir(cfg.dataset)
@@ -296,6 +313,7 @@ def make_examples(cfg: TrainConfig, dataset, processor, multilingual: bool,
     from .targets import TokenLayout
     from .train_data import ChunkExamples
 
+    cfg = with_language(cfg)
     tokenizer = processor.tokenizer
     layout = TokenLayout.from_tokenizer(tokenizer, cfg.language, multilingual)
 

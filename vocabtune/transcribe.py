@@ -112,7 +112,7 @@ def transcribe_recordings(cfg: TranscribeConfig,
                 raise
             failures.append(err)
             continue
-        written.append(write_cues(out, cues, force=cfg.force))
+        written.append(write_cues(out, cues, force=cfg.force, language=decoding.language))
     return written
 
 
@@ -135,7 +135,8 @@ def transcribe_files(cfg: TranscribeConfig) -> list[str]:
         if out.exists() and not cfg.force:
             lines.append(f"skipped {out} (exists; --force redoes it, keeping a backup)")
             continue
-        lines.append(f"wrote {write_cues(out, transcribe_file(loaded, Path(audio), decoding), force=cfg.force)}")
+        cues = transcribe_file(loaded, Path(audio), decoding)
+        lines.append(f"wrote {write_cues(out, cues, force=cfg.force, language=decoding.language)}")
         lines.extend(term_diff(Path(audio).with_suffix(".vtt"), out, terms))
     return lines
 
@@ -175,12 +176,14 @@ def output_path(audio: Path, cfg: TranscribeConfig) -> Path:
     return same_name_in(folder, f"{audio.stem}{cfg.suffix}")
 
 
-def write_cues(path: Path, cues: Sequence[Cue], *, force: bool) -> Path:
-    """Write through captions.write_new_vtt: atomic, never clobbering, backup on force."""
+def write_cues(path: Path, cues: Sequence[Cue], *, force: bool, language: str | None = None) -> Path:
+    """Write through captions.write_new_vtt: atomic, never clobbering, backup on force; the
+    header names the language it was transcribed in (what ``build`` records)."""
     from .captions import write_new_vtt
+    from .targets import language_code
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_new_vtt(path, cues, force=force)
+    write_new_vtt(path, cues, force=force, language=language_code(language) if language else None)
     log.debug("wrote %s (%d cues)", path, len(cues))
     return path
 
