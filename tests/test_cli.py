@@ -80,3 +80,38 @@ def test_huggingface_hub_warnings_are_printed_once_by_its_own_handler():
     logging.getLogger("huggingface_hub").propagate = True
     setup_logging(False)
     assert logging.getLogger("huggingface_hub").propagate is False
+
+
+TERM_SNIPPET = """
+import sys, time
+from pathlib import Path
+from vocabtune.augment import copies_folder
+from vocabtune.cli import run
+
+def command(_args):
+    with copies_folder(Path(sys.argv[1]) / "run") as folder:
+        Path(sys.argv[2]).write_text(str(folder))
+        time.sleep(60)
+
+sys.exit(run(command, None))
+"""
+
+
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
+    """``kill`` (or a scheduler's time limit) used to end the process on the spot, leaving a
+    run's temporary folder of speed copies behind; it now unwinds as Ctrl-C does."""
+    import signal
+    import time
+
+    ready = tmp_path / "ready.txt"
+    proc = subprocess.Popen([sys.executable, "-c", TERM_SNIPPET, str(tmp_path), str(ready)],
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while not ready.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    folder = Path(ready.read_text())
+    assert folder.is_dir()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "terminated: nothing half-written" in err
+    assert "Traceback" not in err and not folder.exists()

@@ -18,6 +18,19 @@ from .errors import VocabtuneError
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143           # 128 + SIGTERM, as a shell reports a process it ended
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a job scheduler's time limit, a closing terminal session) raised
+    where the program is, as Ctrl-C is. Why: Python's default for SIGTERM ends the process
+    on the spot, so no ``finally`` runs and a build's or a run's temporary folders (whole
+    datasets' audio, the speed copies) stay on disk; as an exception, every clean-up that
+    handles Ctrl-C handles this too."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -49,14 +62,23 @@ def setup_logging(verbose: bool) -> None:
 
 def run(command: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
     """Run one subcommand; a project error becomes ``error: <file>:<line>: <what> — <fix>``."""
+    import signal
+    import threading
+
+    in_main = threading.current_thread() is threading.main_thread()  # signal() works only there
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main else None
     try:
         status = command(args)
     except VocabtuneError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("interrupted: nothing half-written was kept", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as err:
+        ended = "terminated" if isinstance(err, Terminated) else "interrupted"
+        print(f"{ended}: nothing half-written was kept", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
     return EXIT_OK if status is None else int(status)
 
 
