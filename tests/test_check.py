@@ -106,6 +106,13 @@ def test_discovery_problems(tmp_path):
     assert len(problems) == 3
 
 
+def test_two_caption_files_for_one_recording_are_an_error(tmp_path):
+    touch(tmp_path, "Talk.MP3", "Talk.VTT", "Talk.vtt")
+    recordings, (problem,) = discover_recordings(tmp_path)
+    assert problem.severity is Severity.ERROR and "two caption files" in problem.message
+    assert "Talk.VTT" in problem.message and "Talk.vtt" in problem.message
+
+
 def test_discovery_empty_and_missing_folder(tmp_path):
     recordings, (problem,) = discover_recordings(tmp_path)
     assert recordings == [] and "no recordings" in problem.message

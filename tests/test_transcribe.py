@@ -256,6 +256,16 @@ def test_a_caption_named_in_another_unicode_form_is_skipped_not_doubled(tmp_path
     assert sorted(p.name for p in tmp_path.glob("*.vtt")) == [mine.name]
 
 
+def test_a_caption_with_an_upper_case_suffix_is_skipped_not_doubled(tmp_path, clip, tiny_whisper):
+    from vocabtune.transcribe import transcribe_recordings
+
+    shutil.copy(clip, tmp_path / "Talk.MP3")
+    mine = tmp_path / "Talk.VTT"                          # as camera and Windows tools name it
+    mine.write_bytes(b"WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nmy corrected words\n")
+    assert transcribe_recordings(_cfg(recordings=tmp_path, model=str(tiny_whisper))) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Talk.MP3", "Talk.VTT"]
+
+
 def test_prepare_data_cli_transcribe_then_check(recordings, tiny_whisper, tmp_path, capsys):
     import prepare_data
     import torch

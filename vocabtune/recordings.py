@@ -63,14 +63,23 @@ def name_key(name: str) -> str:
     return unicodedata.normalize("NFC", name)
 
 
+def file_key(name: str) -> str:
+    """A file name as :func:`same_name_in` compares it: :func:`name_key`, with the suffix in
+    any case. Camera and Windows tools write "Talk.VTT"; ``is_caption`` pairs it with
+    Talk.MP3, so transcribe must see it too, not write a second "Talk.vtt" beside it."""
+    path = Path(name)
+    return name_key(path.stem) + path.suffix.lower()
+
+
 def same_name_in(folder: Path, name: str) -> Path:
     """``folder / name``, or the file already in ``folder`` whose name differs from it only
-    in Unicode form, so a caption file is found (and never doubled) whatever the form."""
+    in Unicode form or the case of its suffix, so a caption file is found (and never
+    doubled) whatever the form."""
     path = folder / name
     if path.exists() or not folder.is_dir():
         return path
-    key = name_key(name)
-    return next((p for p in sorted(folder.iterdir()) if name_key(p.name) == key), path)
+    key = file_key(name)
+    return next((p for p in sorted(folder.iterdir()) if file_key(p.name) == key), path)
 
 
 def is_audio(path: Path) -> bool:
@@ -97,8 +106,9 @@ def discover_recordings(folder: Path) -> tuple[list[Recording], list[Problem]]:
                              hint="put your recordings there or pass --recordings DIR")
     files = sorted(p for p in folder.iterdir() if p.is_file())
     audio = [p for p in files if is_audio(p)]
-    captions = {name_key(p.stem): p for p in files if is_caption(p)}
-    problems = _duplicate_stems(audio)
+    captions: dict[str, Path] = {}
+    problems = _duplicate_stems(audio) + _duplicate_captions(
+        [p for p in files if is_caption(p)], captions)
     recordings = [Recording(a, captions.get(name_key(a.stem)), split_for(a.name)) for a in audio]
     problems += _unpaired(recordings, captions, folder)
     for rec in recordings:
@@ -116,6 +126,21 @@ def _duplicate_stems(audio: list[Path]) -> list[Problem]:
             problems.append(Problem(Severity.ERROR, str(path), None,
                                     f'two recordings are named "{path.stem}" ({first.name} and {path.name})',
                                     "rename or remove one of them"))
+    return problems
+
+
+def _duplicate_captions(paths: list[Path], captions: dict[str, Path]) -> list[Problem]:
+    """Fill ``captions`` (stem -> file) and refuse two files for one stem: "Talk.VTT" and
+    "Talk.vtt" are both captions of Talk.mp3, and silently using one could build from the
+    uncorrected draft."""
+    problems = []
+    for path in paths:
+        first = captions.setdefault(name_key(path.stem), path)
+        if first is not path:
+            problems.append(Problem(Severity.ERROR, str(path), None,
+                                    f'two caption files are named "{path.stem}" ({first.name} and '
+                                    f"{path.name})",
+                                    "keep the one you corrected and move the other out of this folder"))
     return problems
 
 
