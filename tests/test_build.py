@@ -186,16 +186,17 @@ def test_build_records_the_language_transcribe_wrote_in_the_header(project):
 
 def test_each_recording_is_decoded_once(project, monkeypatch):
     import vocabtune.audio
+    import vocabtune.build
     import vocabtune.check
     calls = []
-    real = vocabtune.audio.decode_pcm16
+    real = vocabtune.audio.decode_checked
 
     def counting(path):
         calls.append(Path(path).name)
         return real(path)
 
-    monkeypatch.setattr(vocabtune.audio, "decode_pcm16", counting)
-    monkeypatch.setattr(vocabtune.check, "decode_pcm16", counting)
+    monkeypatch.setattr(vocabtune.build, "decode_checked", counting)
+    monkeypatch.setattr(vocabtune.check, "decode_checked", counting)
     build_dataset(config(project))
     assert sorted(calls) == ["train.wav", "validation.wav"]
 
@@ -268,7 +269,7 @@ def test_out_folder_of_other_files_is_refused_before_any_work(project, monkeypat
     import vocabtune.build
     (project / "data" / "me").mkdir(parents=True)
     (project / "data" / "me" / "thesis.tex").write_text("precious")
-    monkeypatch.setattr(vocabtune.build, "load_segment", lambda path: pytest.fail("decoded"))
+    monkeypatch.setattr(vocabtune.build, "decode_checked", lambda path: pytest.fail("decoded"))
     with pytest.raises(VocabtuneError, match="does not hold a dataset"):
         build_dataset(config(project))
     assert (project / "data" / "me" / "thesis.tex").read_text() == "precious"
@@ -281,7 +282,7 @@ def test_an_out_that_cannot_be_written_is_refused_before_any_work(project, monke
         pytest.skip("no /proc here")
     (project / "notes.txt").write_text("mine")
     out = project / "notes.txt" / "me" if where == "under a file" else Path("/proc/vocabtune-test/me")
-    monkeypatch.setattr(vocabtune.build, "load_segment", lambda path: pytest.fail("decoded"))
+    monkeypatch.setattr(vocabtune.build, "decode_checked", lambda path: pytest.fail("decoded"))
     with pytest.raises(VocabtuneError, match="cannot write a dataset here") as err:
         build_dataset(BuildConfig(recordings=project / "recordings", vocab=project / "vocab", out=out))
     assert err.value.file == str(out) and "--out" in err.value.hint

@@ -3,6 +3,7 @@ audio (a 6 s clip made from llm-lingo, a corrupt MP3, and the full llm-lingo set
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -170,6 +171,26 @@ def test_durations_of_real_and_corrupt_audio(data_dir):
     assert durations[recs[0].audio] == pytest.approx(CLIP_SECONDS, abs=0.05)
     assert durations[recs[1].audio] is None
     assert problem.file.endswith("corrupt.mp3") and "unreadable audio" in problem.message
+
+
+def test_a_damaged_recording_is_a_warning_in_check_and_build(folder, data_dir, capsys, tmp_path, caplog):
+    """ffmpeg decodes past damaged data (exit 0) and drops that stretch: the recording is
+    shorter than it was, so check and build say so rather than pass it as whole."""
+    from test_transcribe import damaged_copy
+    from vocabtune.build import build_dataset
+    from vocabtune.config import BuildConfig
+
+    rec = folder / "recordings"
+    damaged_copy(data_dir / "audio" / "clip.mp3", rec / "train.mp3")
+    (rec / "train.vtt").write_text("WEBVTT\n\n00:00:00.500 --> 00:00:04.000\nsome words\n")
+    status = prepare_data.main(["check", "--recordings", str(rec), "--vocab", str(folder / "vocab")])
+    out = capsys.readouterr().out.splitlines()
+    assert status == 0
+    assert out[0].startswith(f"{rec / 'train.mp3'}: warning: damaged audio — ffmpeg said \"Header missing\"")
+    assert out[-1].endswith("0 errors, 1 warning")
+    with caplog.at_level(logging.WARNING), pytest.raises(VocabtuneError, match="cannot hold out"):
+        build_dataset(BuildConfig(recordings=rec, vocab=folder / "vocab", out=tmp_path / "ds"))
+    assert "train.mp3: warning: damaged audio" in caplog.text        # and then went on
 
 
 def test_clean_folder_passes(folder, capsys):

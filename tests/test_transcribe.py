@@ -499,6 +499,31 @@ def test_every_format_decodes_to_the_samples_build_slices(tmp_path, clip, suffix
     assert np.array_equal(decode_audio(path), expected)
 
 
+def damaged_copy(clip: Path, path: Path) -> Path:
+    """The clip with 4 kB of noise written over its middle, as a broken copy leaves it."""
+    data = bytearray(clip.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 4000] = np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_recording_damaged_in_the_middle_is_decoded_whole_and_named(tmp_path, clip, caplog):
+    """faster-whisper's decoder stopped at the damage (half the clip, silently), while
+    build's ffmpeg decodes past it: transcribe's draft lacked the rest of the recording."""
+    from vocabtune.audio import decode_audio, decode_checked, pcm16_to_float
+
+    path = damaged_copy(clip, tmp_path / "take.mp3")
+    decoded = decode_checked(path)
+    assert "Header missing" in decoded.damage
+    with caplog.at_level(logging.WARNING):
+        samples = decode_audio(path)
+    assert np.array_equal(samples, pcm16_to_float(decoded.data))
+    assert len(samples) > 4 * SAMPLE_RATE                  # the clip is 6 s; ~5 s survive
+    assert "take.mp3: damaged audio" in caplog.text and "copy or export" in caplog.text
+    assert decode_checked(clip).damage is None
+
+
 def test_a_colon_in_a_relative_file_name_is_not_an_ffmpeg_protocol(tmp_path, clip, monkeypatch):
     from vocabtune.audio import decode_pcm16
 

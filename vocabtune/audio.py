@@ -8,11 +8,14 @@ samples; pydub then does the slicing.
 
 from __future__ import annotations
 
+import gc
 import io
 import logging
+import re
 import subprocess
 import warnings
 import wave
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -40,8 +43,24 @@ def ffmpeg_exe() -> str:
     return exe
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """A recording's samples, and what ffmpeg said about damage it decoded past."""
+
+    data: bytes                  # 16 kHz mono s16le
+    damage: str | None = None    # e.g. 'ffmpeg said "Header missing" and 5 more messages'; None = clean
+
+
 def decode_pcm16(path: Path) -> bytes:
     """Raw 16 kHz mono s16le samples of any file ffmpeg reads (mp3, m4a, wav, flac, ogg…)."""
+    return decode_checked(path).data
+
+
+def decode_checked(path: Path) -> Decoded:
+    """:func:`decode_pcm16`, keeping ffmpeg's complaints. A file damaged in the middle (a
+    broken copy, a bad card) still decodes, exit status 0, but the bad stretch is dropped, so
+    the audio is shorter and every time after it earlier than the person expects: ``check``
+    and ``transcribe`` say so instead of passing it off as a whole recording."""
     path = Path(path)
     if not path.is_file():
         raise VocabtuneError("audio file not found", file=path, hint="check the path")
@@ -56,13 +75,32 @@ def decode_pcm16(path: Path) -> bytes:
         raise VocabtuneError(f"cannot decode audio ({reason})", file=path,
                              hint="is it a complete audio file? re-export it as mp3, wav or flac")
     data = proc.stdout
-    return data[: len(data) - len(data) % SAMPLE_WIDTH]
+    return Decoded(data[: len(data) - len(data) % SAMPLE_WIDTH],
+                   damage_of(proc.stderr.decode("utf-8", "replace")))
+
+
+def damage_of(stderr: str) -> str | None:
+    """ffmpeg's error lines (``-loglevel error``) after a successful decode, in short:
+    'ffmpeg said "Header missing" and 5 more messages'; None when it said nothing."""
+    lines = [_LOG_PREFIX.sub("", line).strip() for line in stderr.splitlines() if line.strip()]
+    if not lines:
+        return None
+    more = f" and {len(lines) - 1} more message{'' if len(lines) == 2 else 's'}" if len(lines) > 1 else ""
+    return f'ffmpeg said "{lines[0]}"{more}'
+
+
+
+_LOG_PREFIX = re.compile(r"^(?:\[[^\]]*\]\s*)+")     # "[mp3float @ 0x55…] " and the like
 
 
 def load_segment(path: Path) -> AudioSegment:
     """The whole recording as a pydub segment (decoded once; slice it as often as needed)."""
-    return AudioSegment(data=decode_pcm16(path), sample_width=SAMPLE_WIDTH,
-                        frame_rate=SAMPLE_RATE, channels=1)
+    return segment_of(decode_pcm16(path))
+
+
+def segment_of(data: bytes) -> AudioSegment:
+    """16 kHz mono s16le samples as a pydub segment."""
+    return AudioSegment(data=data, sample_width=SAMPLE_WIDTH, frame_rate=SAMPLE_RATE, channels=1)
 
 
 # PyAV does not apply an MP4 file's edit list, so AAC's priming samples (about 14 ms) stay
@@ -78,23 +116,54 @@ def decode_audio(path: Path) -> np.ndarray:
     the same FFmpeg resampler, so the same samples (tested), without starting an ffmpeg
     process and piping its output, which cost 0.1-0.2 s per recording (measured on the
     5.9 min llm-lingo train.mp3: 0.29 s against 0.38-0.51 s). Anything PyAV cannot read
-    goes through the wheel's ffmpeg, which also gives the error message."""
+    goes through the wheel's ffmpeg, which also gives the error message, or the warning
+    for a damaged file."""
     path = Path(path)
     if path.is_file() and path.suffix.lower() not in FFMPEG_ONLY_SUFFIXES:
         try:
             return _decode_in_process(path)
-        except Exception:            # PyAV missing or the file unreadable: ffmpeg decides
+        except Exception:            # PyAV missing or the file damaged: ffmpeg decides
             pass
-    return pcm16_to_float(decode_pcm16(path))
+    decoded = decode_checked(path)
+    if decoded.damage:
+        log.warning("%s: damaged audio, %s", path, damage_hint(decoded.damage))
+    return pcm16_to_float(decoded.data)
+
+
+def damage_hint(damage: str) -> str:
+    """What a damaged recording means for the person, after ffmpeg's own words."""
+    return (f"{damage}: the damaged stretch is left out, so the times after it are earlier "
+            "than a player may show — copy or export the recording again from its source")
 
 
 def _decode_in_process(path: Path) -> np.ndarray:
-    from faster_whisper.audio import decode_audio as pyav_decode
+    """faster-whisper's ``decode_audio`` (PyAV: the same FFmpeg resampler, grouping and
+    down-mix), except that damaged data raises instead of ending the decode: faster-whisper
+    skips an ``InvalidDataError``, but the PyAV generator that raised it is then finished,
+    so a recording damaged at 14 s was silently transcribed as a 14 s recording."""
+    import av
 
-    samples = pyav_decode(str(path), sampling_rate=SAMPLE_RATE)
+    resampler = av.audio.resampler.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    fifo = av.audio.fifo.AudioFifo()
+    parts = []
+    with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+        for frame in container.decode(audio=0):
+            frame.pts = None                   # as faster-whisper: no timestamp checks
+            fifo.write(frame)
+            if fifo.samples >= PYAV_GROUP_SAMPLES:
+                parts += [f.to_ndarray() for f in resampler.resample(fifo.read())]
+    if fifo.samples:
+        parts += [f.to_ndarray() for f in resampler.resample(fifo.read())]
+    parts += [f.to_ndarray() for f in resampler.resample(None)]
+    del resampler
+    gc.collect()                               # PyAV frees resampler buffers only then (faster-whisper #390)
+    samples = np.concatenate([p.reshape(-1) for p in parts]) if parts else np.zeros(0, np.int16)
     if not len(samples):
         raise ValueError("no audio decoded")
-    return samples.astype(np.float32, copy=False)
+    return samples.astype(np.float32) / INT16_SCALE
+
+
+PYAV_GROUP_SAMPLES = 500_000                   # faster-whisper's grouping before resampling
 
 
 def pcm16_to_float(data: bytes) -> np.ndarray:

@@ -31,8 +31,8 @@ from tqdm import tqdm
 from datasets import DatasetDict
 
 from . import __version__
-from .audio import AudioSegment, load_segment, segment_seconds
-from .check import audio_problem, check_pairs, load_cues, load_terms
+from .audio import AudioSegment, Decoded, decode_checked, segment_of, segment_seconds
+from .check import audio_problem, check_pairs, damage_problems, load_cues, load_terms
 from .config import SAMPLE_RATE, BuildConfig
 from .dataset import check_output, make_dataset_dict, save_dataset
 from .errors import VocabtuneError
@@ -146,14 +146,15 @@ def decode_recordings(recordings: Sequence[Recording]) -> tuple[dict[str, AudioS
             if isinstance(result, VocabtuneError):
                 problems.append(audio_problem(rec.audio, result))
                 continue
-            audio[rec.name] = result
-            log.info("decoded %s (%.1f s)", rec.name, segment_seconds(result))
+            audio[rec.name] = segment_of(result.data)
+            problems += damage_problems(rec.audio, result.damage)
+            log.info("decoded %s (%.1f s)", rec.name, segment_seconds(audio[rec.name]))
     return audio, problems
 
 
-def _decode_one(rec: Recording) -> AudioSegment | VocabtuneError:
+def _decode_one(rec: Recording) -> Decoded | VocabtuneError:
     try:
-        return load_segment(rec.audio)
+        return decode_checked(rec.audio)
     except VocabtuneError as err:
         return err
 

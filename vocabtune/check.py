@@ -20,7 +20,7 @@ from typing import Mapping, Sequence
 
 from tqdm import tqdm
 
-from .audio import decode_pcm16
+from .audio import damage_hint, decode_checked
 from .captions import read_vtt, validate_cues
 from .config import SAMPLE_RATE
 from .errors import VocabtuneError
@@ -86,12 +86,24 @@ def measure_durations(recordings: Sequence[Recording]) -> tuple[dict[Path, float
     problems = []
     for rec in tqdm(recordings, desc="reading audio", unit="recording", disable=None):
         try:
-            samples = len(decode_pcm16(rec.audio)) // BYTES_PER_SAMPLE
-            durations[rec.audio] = samples / SAMPLE_RATE
+            decoded = decode_checked(rec.audio)
         except VocabtuneError as err:
             durations[rec.audio] = None
             problems.append(audio_problem(rec.audio, err))
+            continue
+        durations[rec.audio] = len(decoded.data) // BYTES_PER_SAMPLE / SAMPLE_RATE
+        problems += damage_problems(rec.audio, decoded.damage)
     return durations, problems
+
+
+def damage_problems(path: Path, damage: str | None) -> list[Problem]:
+    """A recording ffmpeg decoded past damaged data: a WARNING (``build`` uses this too).
+    Not an error: transcribe and build decode it the same way, so its captions line up
+    with what is built, but the person should know a stretch of it is gone."""
+    if damage is None:
+        return []
+    return [Problem(Severity.WARNING, str(path), None, "damaged audio",
+                    damage_hint(damage))]
 
 
 def audio_problem(path: Path, err: VocabtuneError) -> Problem:
