@@ -193,6 +193,34 @@ def test_a_damaged_recording_is_a_warning_in_check_and_build(folder, data_dir, c
     assert "train.mp3: warning: damaged audio" in caplog.text        # and then went on
 
 
+def test_a_silent_recording_is_an_error_in_check_and_build(folder, tmp_path, capsys):
+    """Stereo whose channels cancel (one wired in reverse) down-mixes to silence: its cues
+    would teach Whisper words over nothing."""
+    import wave
+
+    import numpy as np
+    from vocabtune.build import build_dataset
+    from vocabtune.config import BuildConfig
+
+    rec = folder / "recordings"
+    t = np.arange(3 * 44100) / 44100
+    voice = (np.sin(2 * np.pi * 220 * t) * 8000).astype(np.int16)
+    with wave.open(str(rec / "validation.wav"), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(44100)
+        w.writeframes(np.stack([voice, -voice], axis=1).tobytes())
+    (rec / "validation.vtt").write_text("WEBVTT\n\n00:00:00.500 --> 00:00:02.000\nsome words\n")
+    status = prepare_data.main(["check", "--recordings", str(rec), "--vocab", str(folder / "vocab")])
+    out = capsys.readouterr().out.splitlines()
+    assert status == 1
+    assert out[0].startswith(f"{rec / 'validation.wav'}: error: the recording is silent")
+    assert out[-1].endswith("1 error, 0 warnings")
+    with pytest.raises(VocabtuneError, match="validation.wav: error: the recording is silent"):
+        build_dataset(BuildConfig(recordings=rec, vocab=folder / "vocab", out=tmp_path / "ds"))
+    assert not (tmp_path / "ds").exists()
+
+
 def test_clean_folder_passes(folder, capsys):
     status = prepare_data.main(["check", "--recordings", str(folder / "recordings"),
                                 "--vocab", str(folder / "vocab")])

@@ -297,6 +297,22 @@ def test_an_unreadable_recording_does_not_stop_the_others(recordings, tiny_whisp
     assert sorted(p.name for p in recordings.glob("*.vtt")) == ["talk.vtt"]
 
 
+def test_a_silent_recording_is_named_not_transcribed(recordings, tiny_whisper, capsys):
+    """A muted microphone gave "you" (whisper-base, twice in 60 s of silence), a cue that
+    check passed and build trained on."""
+    import prepare_data
+
+    _write_wav(recordings / "muted.wav", np.zeros(SAMPLE_RATE * 3, dtype=np.float32))
+    args = ["transcribe", "--recordings", str(recordings), "--model", str(tiny_whisper), "--device", "cpu",
+            "--engine", "transformers"]
+    assert prepare_data.main(args) == 1
+    out, err = capsys.readouterr()
+    assert f"wrote {recordings / 'talk.vtt'}" in out
+    assert f"error: {recordings / 'muted.wav'}: the recording is silent" in err
+    assert "microphone" in err and "Traceback" not in err
+    assert sorted(p.name for p in recordings.glob("*.vtt")) == ["talk.vtt"]
+
+
 def test_prompt_vocab_is_used_and_missing_vocab_is_one_clear_error(recordings, tiny_whisper, tmp_path, capsys):
     import prepare_data
 

@@ -25,7 +25,7 @@ with warnings.catch_warnings():  # pydub warns at import when no system ffmpeg i
     warnings.simplefilter("ignore", RuntimeWarning)  # we never use its lookup (see below)
     from pydub import AudioSegment
 
-from .config import SAMPLE_RATE
+from .config import SAMPLE_RATE, SILENCE_PEAK_DBFS
 from .errors import VocabtuneError
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,10 @@ class Decoded:
 
     data: bytes                  # 16 kHz mono s16le
     damage: str | None = None    # e.g. 'ffmpeg said "Header missing" and 5 more messages'; None = clean
+
+    @property
+    def silent(self) -> bool:
+        return is_silent(pcm16_to_float(self.data))
 
 
 def decode_pcm16(path: Path) -> bytes:
@@ -164,6 +168,21 @@ def _decode_in_process(path: Path) -> np.ndarray:
 
 
 PYAV_GROUP_SAMPLES = 500_000                   # faster-whisper's grouping before resampling
+
+
+def is_silent(samples: np.ndarray) -> bool:
+    """True when no sample reaches ``SILENCE_PEAK_DBFS``: a muted microphone, the wrong input,
+    or stereo whose two channels cancel in the down-mix (one wired in reverse). Whisper
+    "hears" words in silence ("you"), which would become training text."""
+    return not len(samples) or float(np.max(np.abs(samples))) < 10 ** (SILENCE_PEAK_DBFS / 20)
+
+
+def silent_error(path: Path) -> VocabtuneError:
+    """The one wording of a silent recording, for transcribe, check and build."""
+    return VocabtuneError(f"the recording is silent (no sample reaches {SILENCE_PEAK_DBFS:g} dBFS)",
+                          file=path, hint="check the microphone is on and the right input is chosen, "
+                                          "and record again (stereo whose two channels cancel out, one "
+                                          "wired in reverse, is silent too: export one channel)")
 
 
 def pcm16_to_float(data: bytes) -> np.ndarray:

@@ -32,7 +32,7 @@ from datasets import DatasetDict
 
 from . import __version__
 from .audio import AudioSegment, Decoded, decode_checked, segment_of, segment_seconds
-from .check import audio_problem, check_pairs, damage_problems, load_cues, load_terms
+from .check import audio_problem, check_pairs, decoded_problems, load_cues, load_terms
 from .config import SAMPLE_RATE, BuildConfig
 from .dataset import check_output, make_dataset_dict, save_dataset
 from .errors import VocabtuneError
@@ -147,7 +147,7 @@ def decode_recordings(recordings: Sequence[Recording]) -> tuple[dict[str, AudioS
                 problems.append(audio_problem(rec.audio, result))
                 continue
             audio[rec.name] = segment_of(result.data)
-            problems += damage_problems(rec.audio, result.damage)
+            problems += decoded_problems(rec.audio, result)
             log.info("decoded %s (%.1f s)", rec.name, segment_seconds(audio[rec.name]))
     return audio, problems
 

@@ -20,7 +20,7 @@ from typing import Mapping, Sequence
 
 from tqdm import tqdm
 
-from .audio import damage_hint, decode_checked
+from .audio import Decoded, damage_hint, decode_checked, silent_error
 from .captions import read_vtt, validate_cues
 from .config import SAMPLE_RATE
 from .errors import VocabtuneError
@@ -92,8 +92,16 @@ def measure_durations(recordings: Sequence[Recording]) -> tuple[dict[Path, float
             problems.append(audio_problem(rec.audio, err))
             continue
         durations[rec.audio] = len(decoded.data) // BYTES_PER_SAMPLE / SAMPLE_RATE
-        problems += damage_problems(rec.audio, decoded.damage)
+        problems += decoded_problems(rec.audio, decoded)
     return durations, problems
+
+
+def decoded_problems(path: Path, decoded: Decoded) -> list[Problem]:
+    """What decoding found wrong with a readable recording (``build`` uses this too)."""
+    problems = damage_problems(path, decoded.damage)
+    if decoded.silent:
+        problems.append(audio_problem(path, silent_error(path), ""))
+    return problems
 
 
 def damage_problems(path: Path, damage: str | None) -> list[Problem]:
@@ -106,9 +114,9 @@ def damage_problems(path: Path, damage: str | None) -> list[Problem]:
                     damage_hint(damage))]
 
 
-def audio_problem(path: Path, err: VocabtuneError) -> Problem:
-    """An undecodable recording as an ERROR problem (``build`` uses this too)."""
-    return Problem(Severity.ERROR, str(path), None, f"unreadable audio: {err.message}",
+def audio_problem(path: Path, err: VocabtuneError, what: str = "unreadable audio: ") -> Problem:
+    """An undecodable (or silent) recording as an ERROR problem (``build`` uses this too)."""
+    return Problem(Severity.ERROR, str(path), None, f"{what}{err.message}",
                    err.hint or "re-export the recording as mp3, wav or flac")
 
 

@@ -16,6 +16,8 @@ TIMESTAMP_STEP_S = 0.02         # s: resolution of Whisper's <|t.tt|> tokens
 OVERLAP_WARN_S = 0.2            # s: cues overlapping by less than this only warn
 PAST_END_TOLERANCE_S = 0.05     # s: MP3 encoder padding makes decoded audio a frame or two
 #                                 shorter than the original; cues may end this far past it
+SILENCE_PEAK_DBFS = -60.0       # dBFS: a recording whose loudest sample is quieter holds no
+#                                 speech (a muted or wrong input); Whisper writes "you" over it
 DEFAULT_MODEL = "openai/whisper-small"
 DEFAULT_LANGUAGE = "en"
 AUDIO_SUFFIXES = (".mp3", ".m4a", ".wav", ".flac", ".ogg", ".opus", ".webm", ".mp4", ".aac")

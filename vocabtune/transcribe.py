@@ -31,7 +31,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import log_mel
-from .audio import decode_audio
+from .audio import decode_audio, is_silent, silent_error
 from .ct2_engine import (MIN_SAMPLES, Ct2Model, EngineUnavailable, ENGINES, heard_language, load_ct2,
                          prompt_text)
 from .ct2_engine import transcribe_audio as ct2_transcribe_audio
@@ -252,6 +252,8 @@ def term_diff(person_vtt: Path, new_vtt: Path, terms: Sequence[str]) -> list[str
 def transcribe_file(loaded: "LoadedModel | Ct2Model", audio_path: Path, decoding: Decoding) -> list[Cue]:
     """Decode one recording and return its cues, with a progress bar in audio seconds."""
     audio = decode_audio(audio_path)
+    if is_silent(audio):        # Whisper would write "you" over it, a cue to train on
+        raise silent_error(audio_path)
     seconds = len(audio) / SAMPLE_RATE
     _warn_if_other_language(loaded, audio, audio_path, decoding)
     with tqdm(total=round(seconds, 1), unit="s", desc=audio_path.name, disable=None,
