@@ -114,6 +114,21 @@ def test_two_caption_files_for_one_recording_are_an_error(tmp_path):
     assert "Talk.VTT" in problem.message and "Talk.vtt" in problem.message
 
 
+def test_recordings_in_a_subfolder_are_named_not_silently_left_out(tmp_path):
+    touch(tmp_path, "train.mp3", "train.vtt")
+    (tmp_path / "day2" / "more").mkdir(parents=True)
+    touch(tmp_path / "day2", "take-3.m4a", "take-3.vtt", "notes.txt")
+    touch(tmp_path / "day2" / "more", "val.WAV")
+    (tmp_path / "__MACOSX").mkdir()
+    touch(tmp_path / "__MACOSX", "._train.mp3")                  # what unzipping on a Mac leaves
+    (tmp_path / "empty").mkdir()
+    recordings, (problem,) = discover_recordings(tmp_path)
+    assert [r.name for r in recordings] == ["train.mp3"]
+    assert (problem.severity, problem.file) == (Severity.WARNING, str(tmp_path / "day2"))
+    assert "not used: 2 recording(s)" in problem.message and "take-3.m4a" in problem.message
+    assert str(tmp_path) in problem.hint
+
+
 def test_discovery_empty_and_missing_folder(tmp_path):
     recordings, (problem,) = discover_recordings(tmp_path)
     assert recordings == [] and "no recordings" in problem.message

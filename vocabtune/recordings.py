@@ -1,6 +1,7 @@
 """Find the recordings in a folder, pair each with its caption file, and assign its split.
 
-Layout (one folder, not searched recursively)::
+Layout (one folder, not searched recursively; recordings in a subfolder are named in a
+warning)::
 
     recordings/train.mp3         audio: any suffix in config.AUDIO_SUFFIXES, any case
     recordings/train.vtt         its captions: the same stem + ".vtt"
@@ -110,7 +111,7 @@ def discover_recordings(folder: Path) -> tuple[list[Recording], list[Problem]]:
     problems = _duplicate_stems(audio) + _duplicate_captions(
         [p for p in files if is_caption(p)], captions)
     recordings = [Recording(a, captions.get(name_key(a.stem)), split_for(a.name)) for a in audio]
-    problems += _unpaired(recordings, captions, folder)
+    problems += _unpaired(recordings, captions, folder) + _in_subfolders(folder)
     for rec in recordings:
         log.debug("%s: %s, captions %s", rec.name, rec.split, rec.vtt.name if rec.vtt else "none")
     return recordings, problems
@@ -141,6 +142,25 @@ def _duplicate_captions(paths: list[Path], captions: dict[str, Path]) -> list[Pr
                                     f'two caption files are named "{path.stem}" ({first.name} and '
                                     f"{path.name})",
                                     "keep the one you corrected and move the other out of this folder"))
+    return problems
+
+
+def _in_subfolders(folder: Path) -> list[Problem]:
+    """A WARNING per subfolder holding recordings: takes sorted into ``recordings/day2/``
+    were silently left out of the dataset. Not searched for real: a recording's name is
+    its identity (the ``source`` column, its split, its caption file) and subfolders would
+    make two "train.mp3" possible; hidden folders (``__MACOSX`` holds only ``._*``) are
+    skipped."""
+    problems = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        found = [p for p in sub.rglob("*") if p.is_file() and is_audio(p)
+                 and not any(part.startswith(".") for part in p.relative_to(sub).parts)]
+        if found:
+            names = ", ".join(p.name for p in found[:3]) + (", …" if len(found) > 3 else "")
+            problems.append(Problem(Severity.WARNING, str(sub), None,
+                                    f"not used: {len(found)} recording(s) in this subfolder ({names}); "
+                                    "subfolders are not searched",
+                                    f"move the ones you want used into {folder}, each with its .vtt"))
     return problems
 
 

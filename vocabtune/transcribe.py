@@ -40,7 +40,7 @@ from .cues_from_whisper import Piece, cues_from_pieces, pieces_from_tokens
 from .errors import VocabtuneError
 from .modelio import LoadedModel, language_kwargs, load_whisper, whisper_of
 from .prompting import log_dropped, max_new_tokens_for, vocab_prompt_ids
-from .schema import Cue
+from .schema import Cue, Severity
 from .vocab import read_vocab, term_texts
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,10 @@ def audio_files(folder: Path) -> list[Path]:
     with one name (train.mp3 + train.wav) would share one caption file: refused."""
     from .recordings import discover_recordings, name_key
 
-    recordings, _ = discover_recordings(Path(folder))   # unpaired files are what we fix
+    recordings, problems = discover_recordings(Path(folder))   # unpaired files are what we fix
+    for problem in problems:
+        if problem.severity is Severity.WARNING:      # e.g. recordings left in a subfolder
+            log.warning("%s", problem)
     if not recordings:
         raise VocabtuneError("no recordings found", file=folder,
                              hint=f"add audio files ({', '.join(AUDIO_SUFFIXES[:5])} …) to this folder")
