@@ -76,6 +76,8 @@ def test_spelling_problems_are_warnings_at_the_cue_line():
     ("val_2.wav", "validation"), ("dev-take3.flac", "validation"), ("VAL2.ogg", "validation"),
     ("train.mp3", "train"), ("development.mp3", "train"), ("valentine.mp3", "train"),
     ("devices.mp3", "train"), ("my-validation.mp3", "train"),
+    ("valid.mp3", "validation"), ("Valid-2.wav", "validation"), ("validity.mp3", "train"),
+    ("test.mp3", "train"),                      # bench/demo.sh's general-speech set is a lone test.mp3
 ])
 def test_split_rule(name, split):
     assert split_for(name) == split

@@ -4,7 +4,8 @@ Flow: find the recordings, decode each one once, run the same checks as ``check`
 durations just decoded (any error stops the build before anything is written), pack the
 cues into <= 30 s chunks, assign splits, slice the audio, save atomically, summarise.
 
-Splits: recordings named ``validation*``/``val*``/``dev*`` form validation, the rest train.
+Splits: recordings named ``validation*``/``valid*``/``val*``/``dev*`` form validation, the
+rest train.
 With no validation recording, ``--validation-fraction`` of the chunks (whole chunks,
 seeded) is held out; 0, the default, means 0.1 then — a dataset without validation cannot
 measure anything, and one in ten chunks is the usual share for a few minutes of audio.
@@ -197,7 +198,7 @@ def assign_splits(recordings: Sequence[Recording], chunks: Mapping[str, list[Chu
         by_split[rec.split].extend(chunks[rec.name])
     if not by_split["train"]:
         raise VocabtuneError("every recording is a validation recording: nothing to train on",
-                             hint="add a recording not named validation*/val*/dev*")
+                             hint="add a recording not named validation*/valid*/val*/dev*")
     if by_split["validation"]:
         if cfg.validation_fraction:
             log.warning("--validation-fraction ignored: validation recording(s) found")

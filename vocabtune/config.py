@@ -21,7 +21,8 @@ SILENCE_PEAK_DBFS = -60.0       # dBFS: a recording whose loudest sample is quie
 DEFAULT_MODEL = "openai/whisper-small"
 DEFAULT_LANGUAGE = "en"
 AUDIO_SUFFIXES = (".mp3", ".m4a", ".wav", ".flac", ".ogg", ".opus", ".webm", ".mp4", ".aac")
-VALIDATION_PREFIXES = ("validation", "val", "dev")
+# "valid" as fairseq and ESPnet name the split: a take named as held out must not be trained on
+VALIDATION_PREFIXES = ("validation", "valid", "val", "dev")
 
 
 @dataclass(frozen=True)

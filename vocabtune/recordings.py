@@ -29,9 +29,11 @@ log = logging.getLogger(__name__)
 
 TRAIN, VALIDATION = "train", "validation"
 DERIVED_VTT_SUFFIXES = (".finetuned.vtt", ".suggested.vtt", ".bak.vtt")
-# "validation", "val" or "dev", then the end of the name or a non-letter: "val.mp3",
-# "validation_2.mp3", "dev-take3.mp3" and "Val2.m4a" are validation; "development.mp3",
-# "valentine.mp3" and "devices.mp3" are ordinary words and stay in train.
+# A prefix of config.VALIDATION_PREFIXES, then the end of the name or a non-letter: "val.mp3",
+# "validation_2.mp3", "valid.wav", "dev-take3.mp3" and "Val2.m4a" are validation;
+# "development.mp3", "valentine.mp3", "devices.mp3" and "validity.mp3" are ordinary words and
+# stay in train. "test.mp3" stays in train too: bench/demo.sh builds the general-speech set
+# from a lone test.mp3.
 _VALIDATION_NAME = re.compile(
     rf"(?:{'|'.join(map(re.escape, sorted(VALIDATION_PREFIXES, key=len, reverse=True)))})(?![a-z])")
 
@@ -51,7 +53,7 @@ class Recording:
 
 
 def split_for(name: str) -> str:
-    """``validation`` for names starting validation/val/dev (any case) followed by the end
+    """``validation`` for names starting validation/valid/val/dev (any case) followed by the end
     or a non-letter; ``train`` for the rest."""
     stem = Path(name).stem.casefold()
     return VALIDATION if _VALIDATION_NAME.match(stem) else TRAIN
