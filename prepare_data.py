@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """prepare_data.py: from your recordings of your vocabulary to a train/validation dataset.
 
-Put recordings (mp3, m4a, wav, flac, ogg) in recordings/ and your terms, one per line, in
+Put recordings (mp3, m4a, wav, flac, ogg, aiff…) in recordings/ and your terms, one per line, in
 vocab/terms.txt; then run the commands below in order. Nothing you edit by hand is ever
 overwritten.
 """

@@ -98,6 +98,13 @@ def test_discovery_pairs_and_ignores_derived_files(tmp_path):
                           Recording(tmp_path / "train.mp3", tmp_path / "train.vtt", "train")]
 
 
+def test_what_recording_apps_write_is_a_recording(tmp_path):
+    names = ["a.aiff", "b.AIF", "c.caf", "d.mov", "e.3gp", "f.amr", "g.wma", "h.mkv"]
+    touch(tmp_path, *names, *(Path(n).stem + ".vtt" for n in names))
+    recordings, problems = discover_recordings(tmp_path)
+    assert [r.name for r in recordings] == names and problems == []
+
+
 def test_discovery_problems(tmp_path):
     touch(tmp_path, "a.mp3", "a.wav", "a.vtt", "b.mp3", "orphan.vtt")
     recordings, problems = discover_recordings(tmp_path)

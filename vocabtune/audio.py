@@ -109,8 +109,9 @@ def segment_of(data: bytes) -> AudioSegment:
 
 # PyAV does not apply an MP4 file's edit list, so AAC's priming samples (about 14 ms) stay
 # in front, and every time would be that much later than build's ffmpeg slices (measured:
-# 224 extra samples; mp3, wav, flac, ogg, opus, webm and raw aac agreed to the sample)
-FFMPEG_ONLY_SUFFIXES = (".m4a", ".mp4")
+# 224 extra samples; mp3, wav, flac, ogg, opus, webm and raw aac agreed to the sample).
+# QuickTime .mov and Android's .3gp are the same container (measured: 28 and 896 extra).
+FFMPEG_ONLY_SUFFIXES = (".m4a", ".mp4", ".mov", ".3gp")
 
 
 def decode_audio(path: Path) -> np.ndarray:

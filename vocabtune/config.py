@@ -20,7 +20,11 @@ SILENCE_PEAK_DBFS = -60.0       # dBFS: a recording whose loudest sample is quie
 #                                 speech (a muted or wrong input); Whisper writes "you" over it
 DEFAULT_MODEL = "openai/whisper-small"
 DEFAULT_LANGUAGE = "en"
-AUDIO_SUFFIXES = (".mp3", ".m4a", ".wav", ".flac", ".ogg", ".opus", ".webm", ".mp4", ".aac")
+# what phones, browsers and recording apps write; the rest were silently not recordings:
+# aiff/aif/caf (GarageBand, Logic, Audacity), mov (QuickTime), 3gp/amr (Android recorders),
+# wma (Windows), mkv (OBS). All decode with the wheel's ffmpeg.
+AUDIO_SUFFIXES = (".mp3", ".m4a", ".wav", ".flac", ".ogg", ".opus", ".webm", ".mp4", ".aac",
+                  ".aiff", ".aif", ".caf", ".mov", ".3gp", ".amr", ".wma", ".mkv")
 # "valid" as fairseq and ESPnet name the split: a take named as held out must not be trained on
 VALIDATION_PREFIXES = ("validation", "valid", "val", "dev")
 
