@@ -245,6 +245,20 @@ def test_a_silent_recording_is_an_error_in_check_and_build(folder, tmp_path, cap
     assert not (tmp_path / "ds").exists()
 
 
+def test_a_video_without_sound_is_named_as_such(folder, capsys):
+    import subprocess
+    from vocabtune.audio import ffmpeg_exe
+
+    rec = folder / "recordings"
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "color=c=black:s=64x64:d=1:r=5", str(rec / "screen.mp4")], check=True)
+    (rec / "screen.vtt").write_text("WEBVTT\n\n00:00:00.100 --> 00:00:00.900\nsome words\n")
+    assert prepare_data.main(["check", "--recordings", str(rec), "--vocab", str(folder / "vocab")]) == 1
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.startswith(f"{rec / 'screen.mp4'}: error: unreadable audio: cannot decode audio "
+                           "(the file has no audio track) — is it a video recorded without sound")
+
+
 def test_clean_folder_passes(folder, capsys):
     status = prepare_data.main(["check", "--recordings", str(folder / "recordings"),
                                 "--vocab", str(folder / "vocab")])

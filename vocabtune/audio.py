@@ -74,13 +74,27 @@ def decode_checked(path: Path) -> Decoded:
            "-ar", str(SAMPLE_RATE), "-"]
     proc = subprocess.run(cmd, capture_output=True)
     if proc.returncode != 0 or not proc.stdout:
-        detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        reason = detail[-1] if detail else "no audio stream"
-        raise VocabtuneError(f"cannot decode audio ({reason})", file=path,
-                             hint="is it a complete audio file? re-export it as mp3, wav or flac")
+        raise decode_error(path, proc.stderr.decode("utf-8", "replace"))
     data = proc.stdout
     return Decoded(data[: len(data) - len(data) % SAMPLE_WIDTH],
                    damage_of(proc.stderr.decode("utf-8", "replace")))
+
+
+def decode_error(path: Path, stderr: str) -> VocabtuneError:
+    """Why ffmpeg gave no samples, in the person's terms where we can tell. A video without
+    sound (or a picture) made ffmpeg end on "Error opening output files: Invalid argument",
+    which says nothing about the file."""
+    if _NO_AUDIO_TRACK in stderr:
+        return VocabtuneError("cannot decode audio (the file has no audio track)", file=path,
+                              hint="is it a video recorded without sound, or a picture? export "
+                                   "the recording's sound as mp3, wav or flac")
+    detail = stderr.strip().splitlines()
+    reason = detail[-1] if detail else "no audio stream"
+    return VocabtuneError(f"cannot decode audio ({reason})", file=path,
+                          hint="is it a complete audio file? re-export it as mp3, wav or flac")
+
+
+_NO_AUDIO_TRACK = "does not contain any stream"      # ffmpeg: -vn left nothing to write
 
 
 def damage_of(stderr: str) -> str | None:
