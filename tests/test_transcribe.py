@@ -297,6 +297,17 @@ def test_an_unreadable_recording_does_not_stop_the_others(recordings, tiny_whisp
     assert sorted(p.name for p in recordings.glob("*.vtt")) == ["talk.vtt"]
 
 
+def test_an_empty_file_is_named_as_empty(recordings, tiny_whisper, capsys):
+    import prepare_data
+
+    (recordings / "memo.m4a").write_bytes(b"")                 # an interrupted copy
+    args = ["transcribe", "--recordings", str(recordings), "--model", str(tiny_whisper), "--device", "cpu",
+            "--engine", "transformers"]
+    assert prepare_data.main(args) == 1
+    err = capsys.readouterr().err
+    assert f"error: {recordings / 'memo.m4a'}: cannot decode audio (the file is empty: 0 bytes) — " in err
+
+
 def test_a_silent_recording_is_named_not_transcribed(recordings, tiny_whisper, capsys):
     """A muted microphone gave "you" (whisper-base, twice in 60 s of silence), a cue that
     check passed and build trained on."""

@@ -68,6 +68,10 @@ def decode_checked(path: Path) -> Decoded:
     path = Path(path)
     if not path.is_file():
         raise VocabtuneError("audio file not found", file=path, hint="check the path")
+    if path.stat().st_size == 0:        # ffmpeg: "Invalid data found when processing input"
+        raise VocabtuneError("cannot decode audio (the file is empty: 0 bytes)", file=path,
+                             hint="an interrupted copy or download leaves this: copy it again "
+                                  "from where it was recorded")
     cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "0",
            # absolute, so a name such as "talk:drugs.mp3" is not read as an ffmpeg protocol
            "-i", str(path.absolute()), "-vn", "-f", "s16le", "-ac", "1", "-acodec", "pcm_s16le",
