@@ -297,6 +297,18 @@ def test_an_unreadable_recording_does_not_stop_the_others(recordings, tiny_whisp
     assert sorted(p.name for p in recordings.glob("*.vtt")) == ["talk.vtt"]
 
 
+def test_cues_over_digital_silence_are_left_out(caplog):
+    """whisper-base wrote "you" over each 30 s window of a 60 s silent lead-in."""
+    from vocabtune.transcribe import without_silent_cues
+
+    t = np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
+    audio = np.concatenate([np.zeros(4 * SAMPLE_RATE), 0.3 * np.sin(2 * np.pi * 220 * t)]).astype(np.float32)
+    cues = [Cue(0.0, 2.0, "you"), Cue(1.5, 4.5, "starts in silence"), Cue(4.0, 6.0, "words")]
+    with caplog.at_level(logging.INFO):
+        assert without_silent_cues(cues, audio, Path("lead-in.mp3")) == cues[1:]
+    assert 'lead-in.mp3: left out 1 cue(s) over silence ("you" at 0.0 s)' in caplog.text
+
+
 def test_an_empty_file_is_named_as_empty(recordings, tiny_whisper, capsys):
     import prepare_data
 

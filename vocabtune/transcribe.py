@@ -264,9 +264,24 @@ def transcribe_file(loaded: "LoadedModel | Ct2Model", audio_path: Path, decoding
         cues = _decode_cues(loaded, audio, decoding, bar)
         bar.n = bar.total
         bar.refresh()
-    cues = rescue_sparse_spans(loaded, audio, decoding, cues)
+    cues = without_silent_cues(rescue_sparse_spans(loaded, audio, decoding, cues), audio, audio_path)
     log.info("%s: %.1f s of audio, %d cue%s", audio_path.name, seconds, len(cues), "" if len(cues) == 1 else "s")
     return cues
+
+
+def without_silent_cues(cues: list[Cue], audio: np.ndarray, path: Path) -> list[Cue]:
+    """Cues over stretches where no sample reaches the silence level left out: Whisper wrote
+    "you" over each 30 s window of a long silent lead-in (whisper-base, twice in 60 s), a
+    cue the person had to find and delete or it became training text."""
+    def silent(cue: Cue) -> bool:
+        return is_silent(audio[round(cue.start * SAMPLE_RATE): round(cue.end * SAMPLE_RATE)])
+
+    kept = [c for c in cues if not silent(c)]
+    dropped = [c for c in cues if silent(c)]
+    if dropped:
+        log.info("%s: left out %d cue(s) over silence (%s)", path.name, len(dropped),
+                 ", ".join(f'"{c.text}" at {c.start:.1f} s' for c in dropped[:3]))
+    return kept
 
 
 OTHER_LANGUAGE_MIN_P = 0.8      # how sure Whisper must be before we say it is another language
