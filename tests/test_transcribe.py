@@ -560,7 +560,7 @@ def test_a_recording_damaged_in_the_middle_is_decoded_whole_and_named(tmp_path, 
         samples = decode_audio(path)
     assert np.array_equal(samples, pcm16_to_float(decoded.data))
     assert len(samples) > 4 * SAMPLE_RATE                  # the clip is 6 s; ~5 s survive
-    assert "take.mp3: damaged audio" in caplog.text and "copy or export" in caplog.text
+    assert "take.mp3: damaged audio" in caplog.text and "export it again" in caplog.text
     assert decode_checked(clip).damage is None
 
 

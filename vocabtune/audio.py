@@ -154,9 +154,12 @@ def decode_audio(path: Path) -> np.ndarray:
 
 
 def damage_hint(damage: str) -> str:
-    """What a damaged recording means for the person, after ffmpeg's own words."""
-    return (f"{damage}: the damaged stretch is left out, so the times after it are earlier "
-            "than a player may show — copy or export the recording again from its source")
+    """What a damaged recording means for the person, after ffmpeg's own words. ffmpeg does
+    not say where the damage was (junk appended after the audio, e.g. a Lyrics3 tag, says
+    "Header missing" too), so the hint says what to listen for rather than assert a loss."""
+    return (f"{damage}: what it could not decode is left out, so if that was inside the speech, "
+            "the times after it are earlier than a player may show (junk after the end is "
+            "harmless) — listen to it, and copy or export it again from its source")
 
 
 def _decode_in_process(path: Path) -> np.ndarray:
