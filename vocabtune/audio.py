@@ -51,8 +51,8 @@ class Decoded:
     damage: str | None = None    # e.g. 'ffmpeg said "Header missing" and 5 more messages'; None = clean
 
     @property
-    def silent(self) -> bool:
-        return is_silent(pcm16_to_float(self.data))
+    def silent(self) -> bool:       # on the int16 samples: no float copy of an hour's audio
+        return is_silent(np.frombuffer(self.data, dtype=np.int16), full_scale=INT16_SCALE)
 
 
 def decode_pcm16(path: Path) -> bytes:
@@ -192,11 +192,14 @@ def _decode_in_process(path: Path) -> np.ndarray:
 PYAV_GROUP_SAMPLES = 500_000                   # faster-whisper's grouping before resampling
 
 
-def is_silent(samples: np.ndarray) -> bool:
+def is_silent(samples: np.ndarray, full_scale: float = 1.0) -> bool:
     """True when no sample reaches ``SILENCE_PEAK_DBFS``: a muted microphone, the wrong input,
     or stereo whose two channels cancel in the down-mix (one wired in reverse). Whisper
     "hears" words in silence ("you"), which would become training text."""
-    return not len(samples) or float(np.max(np.abs(samples))) < 10 ** (SILENCE_PEAK_DBFS / 20)
+    if not len(samples):
+        return True
+    peak = max(float(samples.max()), -float(samples.min()))     # no abs(): int16 -32768 overflows
+    return peak < full_scale * 10 ** (SILENCE_PEAK_DBFS / 20)
 
 
 def silent_error(path: Path) -> VocabtuneError:
