@@ -43,6 +43,10 @@ def ffmpeg_exe() -> str:
     return exe
 
 
+_NO_AUDIO_TRACK = "does not contain any stream"      # ffmpeg: -vn left nothing to write
+_LOG_PREFIX = re.compile(r"^(?:\[[^\]]*\]\s*)+")     # "[mp3float @ 0x55…] " and the like
+
+
 @dataclass(frozen=True)
 class Decoded:
     """A recording's samples, and what ffmpeg said about damage it decoded past."""
@@ -98,8 +102,6 @@ def decode_error(path: Path, stderr: str) -> VocabtuneError:
                           hint="is it a complete audio file? re-export it as mp3, wav or flac")
 
 
-_NO_AUDIO_TRACK = "does not contain any stream"      # ffmpeg: -vn left nothing to write
-
 
 def damage_of(stderr: str) -> str | None:
     """ffmpeg's error lines (``-loglevel error``) after a successful decode, in short:
@@ -110,9 +112,6 @@ def damage_of(stderr: str) -> str | None:
     more = f" and {len(lines) - 1} more message{'' if len(lines) == 2 else 's'}" if len(lines) > 1 else ""
     return f'ffmpeg said "{lines[0]}"{more}'
 
-
-
-_LOG_PREFIX = re.compile(r"^(?:\[[^\]]*\]\s*)+")     # "[mp3float @ 0x55…] " and the like
 
 
 def load_segment(path: Path) -> AudioSegment:
