@@ -53,6 +53,20 @@ def test_line_numbers_count_cr_and_crlf_as_editors_do(data_dir):
     assert [(c.line, c.text) for c in cues] == [(3, "first & only second <b> line"), (7, "third")]
 
 
+def test_lines_of_spaces_between_cues_are_blank_lines():
+    # an editor that keeps trailing spaces leaves "   " lines between cues; by the W3C rule
+    # they are not blank, so the identifier "2" was glued to the text above ("hello 2")
+    text = ("WEBVTT   \n   \n1\n00:01.000 --> 00:02.000   \nhello  \n \t \n"
+            "2\n00:03.000 --> 00:04.000\nworld\n")
+    cues, problems = parse_vtt(text)
+    assert [(c.line, c.text) for c in cues] == [(4, "hello"), (8, "world")]
+    assert problems == []
+    # inside a STYLE or NOTE block such a line is the block's own, as the spec reads it
+    text = ("WEBVTT\n\nSTYLE\n::cue {\n  color: red;\n  \n}\n\nNOTE a note\n \nits second line\n\n"
+            "00:01.000 --> 00:02.000\nhello\n")
+    assert parse_vtt(text) == ([Cue(1.0, 2.0, "hello", 13)], [])
+
+
 def test_broken_timing_and_lost_text_are_errors_with_lines(data_dir):
     cues, problems = read_vtt(data_dir / "vtt" / "broken_timing.vtt")
     assert [c.text for c in cues] == ["kept", "kept too"]

@@ -145,11 +145,19 @@ def split_blocks(lines: Sequence[str]) -> list[_Block]:
 
     A blank line ends a block; a line with ``-->`` starts a new one unless it can be the
     current block's timing line (its first line, or its second after an identifier). The
-    header block ends at any ``-->`` line. Whitespace-only lines are *not* blank.
+    header block ends at any ``-->`` line.
+
+    Unlike the W3C parser (and webvtt-py), a line of nothing but spaces or tabs counts as
+    blank, except inside a NOTE, STYLE or REGION block (where CSS or a long note may hold
+    one): it looks blank in every editor, and editors that keep trailing spaces leave such
+    lines between cues. Read by the spec, the cue identifier below one was glued to the
+    text above ("hello 2") with only a misleading "no blank line" warning.
     """
     blocks: list[_Block] = []
     block = _Block([], 1)
     for number, line in enumerate(lines, start=1):
+        if not line.strip(" \t") and not _is_comment(block):
+            line = ""
         in_header = not blocks
         if block.lines and (not line or (ARROW in line and (
                 in_header or len(block.lines) > 1 or ARROW in block.lines[0]))):
@@ -165,13 +173,19 @@ def split_blocks(lines: Sequence[str]) -> list[_Block]:
     return blocks
 
 
+def _is_comment(block: _Block) -> bool:
+    """A NOTE, STYLE or REGION block: no cue, and webvtt-py skips it."""
+    return bool(block.lines) and bool(_NOTE.match(block.lines[0]) or _STYLE_OR_REGION.match(block.lines[0]))
+
+
 def _orphan_problems(block: _Block, file: str) -> list[Problem]:
     """A block without a timing line: a NOTE, STYLE or REGION block is fine; text is an
     ERROR (webvtt-py drops it silently, SOURCES.md #24), since its audio would still be in
     a chunk whose text lacks it. One line cut off by the next timing line, after lines of
-    spaces, is that cue's identifier (SOURCES.md #7): ignored, as browsers ignore it."""
+    other blank-looking characters (no-break spaces; spaces and tabs already end a block),
+    is that cue's identifier (SOURCES.md #7): ignored, as browsers ignore it."""
     head = block.lines[0]
-    if _NOTE.match(head) or _STYLE_OR_REGION.match(head):
+    if _is_comment(block):
         return []
     text = [(block.first + i, line) for i, line in enumerate(block.lines) if line.strip()]
     if not text or (block.cut and len(text) == 1):
