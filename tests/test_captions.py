@@ -67,6 +67,18 @@ def test_lines_of_spaces_between_cues_are_blank_lines():
     assert parse_vtt(text) == ([Cue(1.0, 2.0, "hello", 13)], [])
 
 
+def test_words_above_a_timing_line_are_not_lost_silently():
+    # merging two cues by deleting the first one's timing line and the blank line below
+    # its text leaves that text where an identifier goes: webvtt-py drops it
+    text = ("WEBVTT\n\nHellaSwag asks the model.\n00:00:00.700 --> 00:00:11.200\n"
+            "The SFTTrainer class.\n\n12\n00:00:12.000 --> 00:00:13.000\nnumbered\n")
+    cues, problems = parse_vtt(text)
+    assert [c.text for c in cues] == ["The SFTTrainer class.", "numbered"]
+    assert warnings(problems) == [(3, 'this line is read as the cue\'s identifier, not as text: '
+                                      '"HellaSwag asks the model."')]
+    assert "line 4" in problems[0].hint
+
+
 def test_broken_timing_and_lost_text_are_errors_with_lines(data_dir):
     cues, problems = read_vtt(data_dir / "vtt" / "broken_timing.vtt")
     assert [c.text for c in cues] == ["kept", "kept too"]

@@ -102,6 +102,7 @@ def parse_vtt(text: str, file: str = "<vtt>") -> tuple[list[Cue], list[Problem]]
             problems += _orphan_problems(block, file)
             continue
         problems += _layout_problems(prev, block, blocks[0], file)
+        problems += _identifier_problems(block, file)
         if _repeats_timing(prev, block) and cues and cues[-1].line == prev.first:
             cues.pop()          # one cue whose timing line was pasted twice, not two cues
         cue, problem = _parse_cue_block(block, file)
@@ -211,6 +212,20 @@ def _layout_problems(prev: _Block, block: _Block, header: _Block, file: str) -> 
                         "delete one of the two lines")]
     return [Problem(Severity.WARNING, file, line, "no blank line before this timing line",
                     "add an empty line above it")]
+
+
+def _identifier_problems(block: _Block, file: str) -> list[Problem]:
+    """The line above a timing line is the cue's identifier and never reaches the dataset.
+    Whisper writes none and tools number cues ("12", "sub3"), so one with a space in it is
+    most likely words: a cue merged into the next by deleting its timing line and the
+    blank line below its text leaves that text there, and it would vanish silently."""
+    if block.timing_index() != 1 or not block.lines[0].strip().count(" "):
+        return []
+    words = block.lines[0].strip()
+    return [Problem(Severity.WARNING, file, block.first,
+                    f'this line is read as the cue\'s identifier, not as text: "{words[:60]}"',
+                    f"if it is said in the recording, move it below the timing line "
+                    f"(line {block.first + 1})")]
 
 
 def _repeats_timing(prev: _Block, block: _Block) -> bool:
