@@ -47,6 +47,16 @@ def test_tags_removed_before_entities_decoded():
     assert problems == []
 
 
+def test_words_in_angle_brackets_that_are_no_tag_are_warned_about():
+    # webvtt-py drops everything from "<" to the next ">": "the <s> token" lost its "<s>"
+    text = ("WEBVTT\n\n00:01.000 --> 00:02.000\n<v Kyle>the <i>end</i> <c.red>of</c><00:01.500> it\n\n"
+            "00:03.000 --> 00:04.000\nthe first line\nthe <s> token and x < 3 and y > 2\n")
+    cues, problems = parse_vtt(text)
+    assert cues[1].text == "the first line the token and x 2"
+    assert warnings(problems) == [(8, '"<s>" is read as a WebVTT tag and left out of the text')]
+    assert "&lt;" in problems[0].hint
+
+
 def test_line_numbers_count_cr_and_crlf_as_editors_do(data_dir):
     cues, problems = read_vtt(data_dir / "vtt" / "bom_crlf_cr.vtt")
     assert problems == []

@@ -49,6 +49,10 @@ _SPEC_TIMINGS = re.compile(rf"[ \t]*{_SPEC_TS}[ \t]*-->[ \t]*{_SPEC_TS}(?=[ \t]|
 # Block kinds webvtt-py skips without saying; we must tell them from lost cue text.
 _NOTE = re.compile(r"NOTE(?:[ \t]|$)")
 _STYLE_OR_REGION = re.compile(r"(?:STYLE|REGION)[ \t]*$")
+# Cue text tags (W3C §4.2.2): c, i, b, u, ruby, rt, v, lang, each optionally closed and
+# with .classes and an annotation, and inline timestamps; anything else in <> is dropped.
+_TAG = re.compile(r"<(.*?)>")
+_KNOWN_TAG = re.compile(rf"/?(?:(?:c|i|b|u|ruby|rt|v|lang)(?:[.\s].*)?|{_SPEC_TS})", re.DOTALL)
 ARROW = "-->"
 
 
@@ -108,6 +112,7 @@ def parse_vtt(text: str, file: str = "<vtt>") -> tuple[list[Cue], list[Problem]]
         cue, problem = _parse_cue_block(block, file)
         cues += [cue] if cue else []
         problems += [problem] if problem else []
+        problems += _unknown_tag_problems(block, file) if cue else []
     cues, rolled = drop_rolling_repeats(cues)
     if rolled:
         problems.append(Problem(Severity.WARNING, file, rolled[0],
@@ -253,6 +258,23 @@ def _parse_cue_block(block: _Block, file: str) -> tuple[Cue | None, Problem | No
               end=caption.end_time.in_milliseconds() / 1000,
               text="\n".join(t for t in text_lines if t), line=line)
     return cue, None
+
+
+def _unknown_tag_problems(block: _Block, file: str) -> list[Problem]:
+    """Words in angle brackets that are no WebVTT tag ("the <s> token", "vector<int>",
+    "x < 3 and y > 2"): webvtt-py, like a browser, drops everything from a "<" to the next
+    ">", so they left the text without a word. The tags are found with webvtt-py's own
+    rule (``<.*?>`` per line): the library strips them but does not say which it stripped."""
+    first_text = block.first + (block.timing_index() or 0) + 1
+    problems = []
+    for number, line in enumerate(block.lines[(block.timing_index() or 0) + 1:], first_text):
+        unknown = [t for t in _TAG.findall(line) if not _KNOWN_TAG.fullmatch(t)]
+        if unknown:
+            problems.append(Problem(
+                Severity.WARNING, file, number,
+                f'"<{unknown[0]}>" is read as a WebVTT tag and left out of the text',
+                "if it is said, write < as &lt; and > as &gt;"))
+    return problems
 
 
 def fold_whitespace(text: str) -> str:
