@@ -45,6 +45,8 @@ def test_no_false_alarm(text):
     ("HuggingFace hub", [("HuggingFace", "Hugging Face")]),
     ("deep seek v3", [("deep seek v3", "DeepSeek-V3")]),
     ("(Olama)", [("Olama", "Ollama")]),
+    # a last letter typed twice is a typo, not a grammatical ending like "Gemmas"
+    ("a TinyLlamaa and an Ollamaa", [("TinyLlamaa", "TinyLlama"), ("Ollamaa", "Ollama")]),
     ("the kv-cache grows", [("kv-cache", "KV cache")]),
     # capitals are part of the spelling; a capital first letter only at a sentence start
     ("mixtral 8x7b and MIXTRAL 8X7B", [("mixtral 8x7b", "Mixtral 8x7B"), ("MIXTRAL 8X7B", "Mixtral 8x7B")]),

@@ -112,11 +112,13 @@ def inflected(found: str, term: str) -> bool:
     mis-hearing (suggest turned "embeddings" into "embedding"). Only after a letter:
     "GPT-4o" is not a form of "GPT-4". Not the other way round: a term cut short ("Axolot",
     "Smol" for "SmolLM") is mostly a mis-hearing, though in German "Rückenschmerz" is also
-    the singular of "Rückenschmerzen"."""
+    the singular of "Rückenschmerzen". Nor the term's last letter typed twice
+    ("HellaSwagg", "LoRAA"): a key held a moment too long, not an ending in any language."""
     a, b = (" ".join(t.lower().split()) for t in (found, term))
     if len(b) < MIN_INFLECTED_CHARS or not b[-1].isalpha() or not a.startswith(b):
         return False
-    return _ENDING.fullmatch(a[len(b):]) is not None
+    ending = a[len(b):]
+    return ending != b[-1] and _ENDING.fullmatch(ending) is not None
 
 
 def find_term(term: str, text: str) -> list[tuple[int, int]]:
