@@ -140,6 +140,17 @@ def test_recordings_in_a_subfolder_are_named_not_silently_left_out(tmp_path):
     assert str(tmp_path) in problem.hint
 
 
+def test_captions_saved_under_another_name_are_named_not_transcribed_over(tmp_path):
+    # "run transcribe" would have made a fresh draft beside the person's corrected file
+    touch(tmp_path, "a.mp3", "a.srt", "b.mp3", "b.vtt.txt", "c.mp3", "c.mp3.part", "c-script.txt")
+    _, problems = discover_recordings(tmp_path)
+    by_file = {Path(p.file).name: p for p in problems}
+    assert by_file["a.mp3"].message == "recording has no caption file a.vtt (there is a.srt)"
+    assert "webvtt.from_srt('" + (tmp_path / "a.srt").as_posix() in by_file["a.mp3"].hint
+    assert by_file["b.mp3"].hint == "if it holds your corrections, rename it to b.vtt"
+    assert "transcribe" in by_file["c.mp3"].hint
+
+
 def test_discovery_empty_and_missing_folder(tmp_path):
     recordings, (problem,) = discover_recordings(tmp_path)
     assert recordings == [] and "no recordings" in problem.message

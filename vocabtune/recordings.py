@@ -113,7 +113,7 @@ def discover_recordings(folder: Path) -> tuple[list[Recording], list[Problem]]:
     problems = _duplicate_stems(audio) + _duplicate_captions(
         [p for p in files if is_caption(p)], captions)
     recordings = [Recording(a, captions.get(name_key(a.stem)), split_for(a.name)) for a in audio]
-    problems += _unpaired(recordings, captions, folder) + _in_subfolders(folder)
+    problems += _unpaired(recordings, captions, folder, [p.name for p in files]) + _in_subfolders(folder)
     for rec in recordings:
         log.debug("%s: %s, captions %s", rec.name, rec.split, rec.vtt.name if rec.vtt else "none")
     return recordings, problems
@@ -167,16 +167,34 @@ def _in_subfolders(folder: Path) -> list[Problem]:
 
 
 def _unpaired(recordings: list[Recording], captions: dict[str, Path],
-              folder: Path) -> list[Problem]:
+              folder: Path, names: list[str]) -> list[Problem]:
     if not recordings:
         return [Problem(Severity.ERROR, str(folder), None, "no recordings found",
                         f"add audio files ({', '.join(AUDIO_SUFFIXES[:5])} …) to this folder")]
-    problems = [Problem(Severity.ERROR, str(r.audio), None, "recording has no caption file",
-                        f"run prepare_data.py transcribe to create {r.audio.stem}.vtt")
-                for r in recordings if r.vtt is None]
+    problems = [_no_captions(r.audio, names) for r in recordings if r.vtt is None]
     stems = {name_key(r.audio.stem) for r in recordings}
     problems += [Problem(Severity.ERROR, str(path), None, "caption file has no recording",
                          f"name it after its recording ({stem}.vtt beside {stem}.mp3) "
                          "or move it out of this folder")
                  for stem, path in sorted(captions.items()) if stem not in stems]
     return problems
+
+
+def _no_captions(audio: Path, names: list[str]) -> Problem:
+    """A recording without ``<stem>.vtt``. Where a file of the same stem is there, it is
+    most likely the person's corrected captions under another name — saved as SRT by a
+    subtitle editor, or as ``train.vtt.txt`` by Notepad — and running ``transcribe`` as
+    told would have made a fresh draft beside it, their corrections unused."""
+    stem = audio.stem
+    other = next((n for n in names if name_key(n).startswith(name_key(stem) + ".")
+                  and (n.lower().endswith(".srt") or ".vtt" in n.lower())), None)
+    if other is None:
+        return Problem(Severity.ERROR, str(audio), None, "recording has no caption file",
+                       f"run prepare_data.py transcribe to create {stem}.vtt")
+    if other.lower().endswith(".srt"):
+        hint = (f"vocabtune reads WebVTT: save it as {stem}.vtt, or convert it with python -c "
+                f"\"import webvtt; webvtt.from_srt('{(audio.parent / other).as_posix()}').save()\"")
+    else:
+        hint = f"if it holds your corrections, rename it to {stem}.vtt"
+    return Problem(Severity.ERROR, str(audio), None,
+                   f"recording has no caption file {stem}.vtt (there is {other})", hint)
