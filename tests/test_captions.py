@@ -109,7 +109,7 @@ def test_editor_slips_are_warnings_and_a_pasted_timing_line_is_one_cue(data_dir)
     ("", "empty file"),
     ("\n\nWEBVTT\n\n00:01.000 --> 00:02.000\nx\n", "blank line before WEBVTT"),
     ("00:01.000 --> 00:02.000\nx\n", "missing WEBVTT header"),
-    ("WEBVTTX\n\n00:01.000 --> 00:02.000\nx\n", "missing WEBVTT header"),
+    ("WEBVTTX\n\n00:01.000 --> 00:02.000\nx\n", "is not a WebVTT header"),
 ])
 def test_bad_signature_is_one_error_on_line_1(text, message):
     cues, problems = parse_vtt(text, "f.vtt")
@@ -131,6 +131,36 @@ def test_timestamp_field_widths_follow_the_w3c_parser(timing, ok):
     assert (len(cues), not problems) == ((1, True) if ok else (0, False))
     if not ok:
         assert problems[0].line == 3
+
+
+@pytest.mark.parametrize("timing, hint", [
+    # a word processor's no-break space or dash, a zero-width space: the line looks right
+    ("00:03.000\u00a0--> 00:04.000", "U+00A0 (no-break space)"),
+    ("00:03.000 \u2013> 00:04.000", "U+2013 (en dash)"),
+    ("00:03.000 --> 00:04.000\u200b", "U+200B (zero width space)"),
+    ("\u200b00:03.000 --> 00:04.000", "U+200B (zero width space)"),
+    ("00:03,000 --> 00:04,000", "not a comma"),
+    ("00:03.000 -> 00:04.000", 'join the two times with "-->"'),
+    ("00:03.000 00:04.000", 'join the two times with "-->"'),
+    ("A --> B is the mapping", 'cue text cannot hold "-->"'),
+])
+def test_an_unreadable_timing_line_says_why(timing, hint):
+    cues, problems = parse_vtt(f"WEBVTT\n\n00:01.000 --> 00:02.000\nhello\n\n{timing}\nworld\n")
+    assert [c.text for c in cues] == ["hello"]
+    (line, message), = errors(problems)
+    assert (line, message) == (6, f'cannot read the timing line "{timing.strip()}"')
+    assert hint in next(p.hint for p in problems if p.line == 6 and p.severity is Severity.ERROR)
+
+
+@pytest.mark.parametrize("first, hint", [
+    ("\u200bWEBVTT", "U+200B (zero width space)"),
+    ("webvtt", "must start with WEBVTT exactly"),
+    ("WEBVTT:", "must start with WEBVTT exactly"),
+])
+def test_a_header_that_is_nearly_webvtt_says_why(first, hint):
+    _, (problem,) = parse_vtt(f"{first}\n\n00:01.000 --> 00:02.000\nhello\n")
+    assert problem.message == f'the first line "{first}" is not a WebVTT header'
+    assert hint in problem.hint
 
 
 def test_note_style_and_space_only_blocks_are_not_lost_text():

@@ -20,6 +20,7 @@ import html
 import io
 import logging
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -54,6 +55,10 @@ _STYLE_OR_REGION = re.compile(r"(?:STYLE|REGION)[ \t]*$")
 _TAG = re.compile(r"<(.*?)>")
 _KNOWN_TAG = re.compile(rf"/?(?:(?:c|i|b|u|ruby|rt|v|lang)(?:[.\s].*)?|{_SPEC_TS})", re.DOTALL)
 ARROW = "-->"
+# Two times at the start of a line with no "-->" between them: "->", "–>" (a word
+# processor's dash), "→" or nothing. webvtt-py sees no timing line there at all.
+_STARTS_WITH_TIME = re.compile(r"[ \t]*\d+:\d+")
+_TIMES_WITHOUT_ARROW = re.compile(r"[ \t]*(?:\d+:)?\d+:\d+(?:[.,]\d+)?[ \t]*\S{0,3}[ \t]*(?:\d+:)?\d+:\d+")
 
 
 @dataclass
@@ -142,8 +147,26 @@ def _signature_problem(lines: list[str], file: str) -> Problem | None:
     if not first.strip() and later:
         return error("blank line before WEBVTT: the file must start with WEBVTT",
                      f"delete the empty line(s) above WEBVTT (line {later})")
+    if SIGNATURE in first.upper():
+        odd = odd_character(first)
+        return error(f'the first line "{first[:40]}" is not a WebVTT header',
+                     f"it holds {odd}: retype the line as WEBVTT" if odd else
+                     "it must start with WEBVTT exactly: capitals, nothing before it, "
+                     "and a space before any text after it")
     return error("missing WEBVTT header: the first line must be WEBVTT",
                  "add a line WEBVTT and an empty line at the top of the file")
+
+
+def odd_character(line: str) -> str | None:
+    """The first character of a header or timing line that is not plain ASCII, named, or
+    None. A no-break space from a word processor, a zero-width space or a second BOM is
+    invisible in the error message itself, so the person would be shown a line that looks
+    right and told it is wrong."""
+    ch = next((c for c in line if not (" " <= c <= "~" or c == "\t")), None)
+    if ch is None:
+        return None
+    name = unicodedata.name(ch, "a control character").lower()
+    return f"an invisible or look-alike character, U+{ord(ch):04X} ({name})"
 
 
 def split_blocks(lines: Sequence[str]) -> list[_Block]:
@@ -193,6 +216,8 @@ def _orphan_problems(block: _Block, file: str) -> list[Problem]:
     head = block.lines[0]
     if _is_comment(block):
         return []
+    if _TIMES_WITHOUT_ARROW.match(head):
+        return [_timing_problem(head, block.first, file)]
     text = [(block.first + i, line) for i, line in enumerate(block.lines) if line.strip()]
     if not text or (block.cut and len(text) == 1):
         return []
@@ -250,8 +275,7 @@ def _parse_cue_block(block: _Block, file: str) -> tuple[Cue | None, Problem | No
     except (MalformedCaptionError, MalformedFileError):
         captions = []
     if not captions or not _SPEC_TIMINGS.match(timing):
-        return None, Problem(Severity.ERROR, file, line, f'cannot read the timing line "{timing.strip()}"',
-                             TIMING_HINT)
+        return None, _timing_problem(timing, line, file)
     caption = captions[0]
     text_lines = [fold_whitespace(html.unescape(t)) for t in caption.text.split("\n")]
     cue = Cue(start=caption.start_time.in_milliseconds() / 1000,
@@ -275,6 +299,24 @@ def _unknown_tag_problems(block: _Block, file: str) -> list[Problem]:
                 f'"<{unknown[0]}>" is read as a WebVTT tag and left out of the text',
                 "if it is said, write < as &lt; and > as &gt;"))
     return problems
+
+
+def _timing_problem(timing: str, line: int, file: str) -> Problem:
+    """A timing line that cannot be read, with the likeliest cause as the hint: a
+    character that does not show, an SRT comma, an arrow that is not "-->"."""
+    odd = odd_character(timing)
+    visible = "".join(c for c in timing if " " <= c <= "~" or c == "\t")
+    if ARROW in timing and not _STARTS_WITH_TIME.match(visible):
+        hint = 'cue text cannot hold "-->" (it starts a new cue): write "->" or "to" instead'
+    elif odd:
+        hint = f"it holds {odd}: retype the line as 00:00:01.000 --> 00:00:04.000"
+    elif "," in timing:
+        hint = "write a full stop before the milliseconds, not a comma (SRT style): 00:00:01.500"
+    elif ARROW not in timing:
+        hint = 'join the two times with "-->" (two hyphens and >): 00:00:01.000 --> 00:00:04.000'
+    else:
+        hint = TIMING_HINT
+    return Problem(Severity.ERROR, file, line, f'cannot read the timing line "{timing.strip()}"', hint)
 
 
 def fold_whitespace(text: str) -> str:
