@@ -33,14 +33,14 @@ from datasets import DatasetDict
 
 from . import __version__
 from .audio import AudioSegment, Decoded, decode_checked, segment_of, segment_seconds
-from .check import audio_problem, check_pairs, decoded_problems, load_cues, load_terms
+from .check import (audio_problem, check_pairs, decoded_problems, load_cues, load_terms,
+                    text_hints)
 from .config import SAMPLE_RATE, BuildConfig
 from .dataset import check_output, make_dataset_dict, save_dataset
 from .errors import VocabtuneError
 from .recordings import Recording, discover_recordings
 from .schema import Chunk, Cue, Problem, Severity
 from .segments import hold_out, pack_cues
-from .spelling import spelling_problems
 from .summary import SplitStats, format_summary, split_stats
 
 log = logging.getLogger(__name__)
@@ -122,10 +122,10 @@ def checked_inputs(cfg: BuildConfig) -> tuple[list[Recording], list[str],
         decoding = background.submit(decode_recordings, recordings)
         parsed = load_cues(recordings)
         hints = [p for r in recordings if r.vtt
-                 for p in spelling_problems(parsed.cues.get(r.audio, []), terms, str(r.vtt))]
+                 for p in text_hints(parsed.cues.get(r.audio, []), terms, str(r.vtt))]
         audio, audio_problems = decoding.result()
     durations = {r.audio: segment_seconds(audio[r.name]) for r in recordings if r.name in audio}
-    report = check_pairs(recordings, durations, (), parsed)      # the rest of check's rules
+    report = check_pairs(recordings, durations, (), parsed, hints=False)   # the rest of check's rules
     raise_on_errors(audio_problems + report.problems + hints)
     return recordings, terms, audio, {r.name: parsed.cues.get(r.audio, []) for r in recordings}
 

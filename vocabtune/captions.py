@@ -34,6 +34,7 @@ from .config import MAX_CHUNK_S, OVERLAP_WARN_S, PAST_END_TOLERANCE_S
 from .errors import VocabtuneError
 from .fsutil import atomic_write_text, read_utf8
 from .schema import Cue, Problem, Severity
+from .vocab import find_term
 
 log = logging.getLogger(__name__)
 
@@ -418,6 +419,27 @@ def _pair_problems(prev: Cue, cue: Cue, file: str) -> list[Problem]:
     severity = Severity.WARNING if overlap < OVERLAP_WARN_S else Severity.ERROR
     return [Problem(severity, file, cue.line, f"cue overlaps {where} by {overlap:.3f} s",
                     f"make it start at or after {fmt_time(prev.end)}")]
+
+
+# Transcript conventions that are not speech: "[inaudible]", "[music]", "[SPEAKER_01]:",
+# "[Alba]", and plain speaker labels "SPEAKER 1:". Trained on, Whisper writes them.
+_NOT_SPEECH = re.compile(r"\[[^\]]*\]|^\s*speaker[ _]?\w{0,3}\s*:", re.IGNORECASE)
+
+
+def not_speech_problems(cues: Sequence[Cue], file: str, terms: Sequence[str] = ()) -> list[Problem]:
+    """A WARNING per cue holding a marker such as "[inaudible]" or a speaker label: the
+    audio has speech (or none) where the text has the marker, so the model would learn to
+    write it. A vocabulary term in brackets ("[CLS]") is the person's own word and is fine."""
+    problems = []
+    for cue in cues:
+        terms_at = [span for term in terms for span in find_term(term, cue.text)]
+        marker = next((m for m in _NOT_SPEECH.finditer(cue.text)
+                       if not any(s < m.end() and m.start() < e for s, e in terms_at)), None)
+        if marker:
+            problems.append(Problem(Severity.WARNING, file, cue.line,
+                                    f'"{marker.group().strip()}" is not what is said: the model '
+                                    "would learn to write it", "delete it, or type the words said there"))
+    return problems
 
 
 # --- formatting and writing ------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 from tqdm import tqdm
 
 from .audio import Decoded, damage_hint, decode_checked, silent_error
-from .captions import read_vtt, validate_cues
+from .captions import not_speech_problems, read_vtt, validate_cues
 from .config import SAMPLE_RATE
 from .errors import VocabtuneError
 from .recordings import Recording, discover_recordings
@@ -121,11 +121,13 @@ def audio_problem(path: Path, err: VocabtuneError, what: str = "unreadable audio
 
 
 def check_pairs(recordings: Sequence[Recording], durations: Mapping[Path, float | None],
-                terms: Sequence[str] = (), parsed: ParsedCaptions | None = None) -> CheckReport:
+                terms: Sequence[str] = (), parsed: ParsedCaptions | None = None,
+                hints: bool = True) -> CheckReport:
     """The checks of every recording with its captions (pure apart from reading VTTs when
     ``parsed`` is not given). ``durations[audio]`` in seconds; None or missing = unknown,
     and then the "cue past the end of the audio" rule is skipped for that recording.
-    ``terms``: vocabulary spellings for the misspelling hints (empty = no hints)."""
+    ``terms``: vocabulary spellings for the misspelling hints (empty = no hints);
+    ``hints=False`` leaves out the text hints (``build`` runs them itself)."""
     parsed = parsed or load_cues(recordings)
     report = CheckReport(recordings=len(recordings))
     for rec in recordings:
@@ -134,20 +136,28 @@ def check_pairs(recordings: Sequence[Recording], durations: Mapping[Path, float 
         cues = parsed.cues.get(rec.audio, [])
         report.cues += len(cues)
         report.problems += caption_problems(cues, parsed.problems.get(rec.audio, []),
-                                            str(rec.vtt), durations.get(rec.audio), terms)
+                                            str(rec.vtt), durations.get(rec.audio), terms, hints)
     return report
 
 
 def caption_problems(cues: Sequence[Cue], parse_problems: Sequence[Problem], file: str,
-                     duration: float | None, terms: Sequence[str] = ()) -> list[Problem]:
+                     duration: float | None, terms: Sequence[str] = (),
+                     hints: bool = True) -> list[Problem]:
     """All problems of one caption file, in line order. A file that did not parse at all
-    (no cues and a parse ERROR) is not also told it has "no cues"."""
+    (no cues and a parse ERROR) is not also told it has "no cues". ``hints=False`` leaves
+    out :func:`text_hints` (``build`` runs them while the audio decodes)."""
     problems = list(parse_problems)
     unusable = not cues and any(p.severity is Severity.ERROR for p in problems)
     if not unusable:
         problems += validate_cues(cues, file, duration)
-    problems += spelling_problems(cues, terms, file)
+    problems += text_hints(cues, terms, file) if hints else []
     return sorted(problems, key=lambda p: p.line or 0)
+
+
+def text_hints(cues: Sequence[Cue], terms: Sequence[str], file: str) -> list[Problem]:
+    """Warnings about what the text says, which need no audio: likely misspelt terms and
+    markers that are not speech ("[inaudible]")."""
+    return spelling_problems(cues, terms, file) + not_speech_problems(cues, file, terms)
 
 
 def load_terms(vocab: Path) -> tuple[list[str], list[Problem], list[str]]:
