@@ -68,6 +68,14 @@ def test_markers_that_are_not_speech_are_warned_about_but_terms_in_brackets_are_
     assert len(not_speech_problems(cues, "a.vtt")) == 3
 
 
+def test_an_empty_cue_is_not_to_be_deleted():
+    # an empty cue ends a chunk, so its audio is left out; a deleted one's audio would lie
+    # inside the chunk around it with no words for it (segments.pack_cues)
+    (problem,) = validate_cues([Cue(0, 1, "a", 3), Cue(1, 2, "", 6), Cue(2, 3, "b", 9)], "a.vtt")
+    assert problem.message.startswith("empty cue text") and problem.line == 6
+    assert "delete the cue" not in problem.hint and "leave it empty" in problem.hint
+
+
 def test_line_numbers_count_cr_and_crlf_as_editors_do(data_dir):
     cues, problems = read_vtt(data_dir / "vtt" / "bom_crlf_cr.vtt")
     assert problems == []

@@ -398,7 +398,8 @@ def _cue_problems(cue: Cue, file: str, audio_duration: float | None) -> list[Pro
                      f"({fmt_time(audio_duration)})", "correct its times or check it is the right recording"))
     if not cue.text.strip():
         out.append(p(Severity.WARNING, "empty cue text (its audio will not be used)",
-                     "type what is said, or delete the cue"))
+                     "type what is said, or leave it empty: deleting the cue would put its "
+                     "audio in a chunk without its words"))
     return out
 
 
