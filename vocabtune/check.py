@@ -26,6 +26,7 @@ from .config import SAMPLE_RATE
 from .errors import VocabtuneError
 from .recordings import Recording, discover_recordings
 from .schema import Cue, Problem, Severity
+from .speech_gaps import SpeechGap, find_speech_gaps, gap_problem
 from .spelling import spelling_problems
 from .vocab import read_vocab, term_texts
 
@@ -79,9 +80,11 @@ def load_cues(recordings: Sequence[Recording]) -> ParsedCaptions:
     return ParsedCaptions(cues, problems)
 
 
-def measure_durations(recordings: Sequence[Recording]) -> tuple[dict[Path, float | None], list[Problem]]:
+def measure_durations(recordings: Sequence[Recording], parsed: ParsedCaptions | None = None
+                      ) -> tuple[dict[Path, float | None], list[Problem]]:
     """Length in seconds of each recording, decoding each once with the wheel's ffmpeg.
-    An unreadable file gets None and an ERROR problem instead of stopping the check."""
+    An unreadable file gets None and an ERROR problem instead of stopping the check.
+    With ``parsed``, the decoded audio is also searched for speech with no cue."""
     durations: dict[Path, float | None] = {}
     problems = []
     for rec in tqdm(recordings, desc="reading audio", unit="recording", disable=None):
@@ -93,6 +96,8 @@ def measure_durations(recordings: Sequence[Recording]) -> tuple[dict[Path, float
             continue
         durations[rec.audio] = len(decoded.data) // BYTES_PER_SAMPLE / SAMPLE_RATE
         problems += decoded_problems(rec.audio, decoded)
+        gaps = speech_gaps_of(rec, parsed, decoded.data) if parsed else []
+        problems += [gap_problem(gap, str(rec.vtt)) for gap in gaps]
     return durations, problems
 
 
@@ -112,6 +117,19 @@ def damage_problems(path: Path, damage: str | None) -> list[Problem]:
         return []
     return [Problem(Severity.WARNING, str(path), None, "damaged audio",
                     damage_hint(damage))]
+
+
+def speech_gaps_of(rec: Recording, parsed: ParsedCaptions, pcm16: bytes) -> list[SpeechGap]:
+    """Speech between cues (:mod:`vocabtune.speech_gaps`) of a caption file with no
+    errors: beside one, the gap is most likely the cue that failed to parse or is out of
+    order, and the error says all there is to say."""
+    if rec.vtt is None:
+        return []
+    cues = parsed.cues.get(rec.audio, [])
+    problems = [*parsed.problems.get(rec.audio, []), *validate_cues(cues, str(rec.vtt))]
+    if any(p.severity is Severity.ERROR for p in problems):
+        return []
+    return find_speech_gaps(cues, pcm16)
 
 
 def audio_problem(path: Path, err: VocabtuneError, what: str = "unreadable audio: ") -> Problem:
@@ -180,9 +198,14 @@ def check_recordings(recordings: Path, vocab: Path) -> CheckReport:
     file once, run every rule. Bad input never raises (except a missing folder)."""
     found, layout = discover_recordings(recordings)
     terms, vocab_problems, notes = load_terms(vocab)
-    durations, audio_problems = measure_durations(found)
-    report = check_pairs(found, durations, terms)
-    report.problems = layout + vocab_problems + audio_problems + report.problems
+    parsed = load_cues(found)
+    durations, audio_problems = measure_durations(found, parsed)
+    report = check_pairs(found, durations, terms, parsed)
+    gaps = [p for p in audio_problems if p.severity is Severity.WARNING]
+    unreadable = [p for p in audio_problems if p.severity is Severity.ERROR]
+    # each caption file's problems in line order, the speech gaps among them
+    captions = sorted(report.problems + gaps, key=lambda p: (p.file or "", p.line or 0))
+    report.problems = layout + vocab_problems + unreadable + captions
     report.notes += notes
     log.debug("check: %s", report.summary())
     return report

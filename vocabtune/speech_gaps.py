@@ -1,0 +1,97 @@
+"""Speech between cues: the trace of a cue deleted by hand.
+
+A chunk spans its first cue's start to its last cue's end (``segments.pack_cues``), so
+everything said between two of its cues is in its audio. A Whisper draft has a cue for
+every phrase; when a person deletes one ("I stumbled there"), its words stay in the audio
+of the chunk around it with no text for them, and the model learns to drop words. An
+emptied cue does not do that (it ends the chunk). The text cannot show a deleted cue,
+but the audio can: a gap between two cues that is as loud as the speech in the cues.
+
+Loudness is compared with the recording's own speech (the median level of the 20 ms
+frames inside its cues), so it holds for a quiet or a loud recording alike. A gap counts
+only when at least ``MIN_SPEECH_S`` of it, away from the cue edges Whisper times loosely,
+is within ``SPEECH_DB`` of that level: a breath or an "um" between sentences is shorter.
+
+``check`` warns; ``build`` also leaves such a gap's audio out, as an emptied cue's is, so
+the dataset never pairs those words with a text that lacks them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .captions import fmt_time
+from .config import SAMPLE_RATE
+from .schema import Cue, Problem, Severity
+
+FRAME_S = 0.02          # s: loudness is measured in 20 ms frames
+EDGE_S = 0.25           # s: left out at each end of a gap (cue times are loose by this much)
+MIN_SPEECH_S = 1.0      # s: loud stretch needed in a gap to call it speech
+SPEECH_DB = 10.0        # dB: a frame this close to the median speech level is speech
+MAX_GAP_S = 30.0        # s: a longer gap never lies inside a chunk
+
+
+@dataclass(frozen=True)
+class SpeechGap:
+    """Speech with no cue, between the cues ``before`` and ``after``."""
+
+    before: Cue
+    after: Cue
+    speech_s: float             # how much of the gap sounds like speech
+
+
+def find_speech_gaps(cues: Sequence[Cue], pcm16: bytes,
+                     sample_rate: int = SAMPLE_RATE) -> list[SpeechGap]:
+    """Gaps between two consecutive cues with text that sound like speech. ``pcm16``: the
+    recording as 16-bit mono samples at ``sample_rate``."""
+    levels = frame_levels(np.frombuffer(pcm16, dtype="<i2"), sample_rate)
+    inside = np.concatenate([levels[_frames(c.start, c.end)] for c in cues if _spoken(c)]
+                            or [np.empty(0)])
+    if not inside.size:
+        return []
+    threshold = float(np.median(inside)) - SPEECH_DB
+    gaps = []
+    for before, after in zip(cues, cues[1:]):
+        # next to an empty cue a chunk ends anyway, so that gap is in no chunk
+        if not (_spoken(before) and _spoken(after)) or after.start - before.end > MAX_GAP_S:
+            continue
+        gap = levels[_frames(before.end + EDGE_S, after.start - EDGE_S)]
+        speech_s = int(np.count_nonzero(gap >= threshold)) * FRAME_S
+        if speech_s >= MIN_SPEECH_S:
+            gaps.append(SpeechGap(before, after, speech_s))
+    return gaps
+
+
+def _spoken(cue: Cue) -> bool:
+    return bool(cue.text.strip()) and cue.end > cue.start
+
+
+def frame_levels(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Level of each 20 ms frame in dB (full scale = 0; digital silence is very low)."""
+    size = int(FRAME_S * sample_rate)
+    frames = samples[: len(samples) // size * size].astype(np.float64).reshape(-1, size)
+    rms = np.sqrt(np.mean(frames ** 2, axis=1)) / 32768.0
+    return 20.0 * np.log10(rms + 1e-10)
+
+
+def _frames(start: float, end: float) -> slice:
+    return slice(max(0, int(start / FRAME_S)), max(0, int(end / FRAME_S)))
+
+
+def gap_problem(gap: SpeechGap, file: str) -> Problem:
+    """The WARNING for one gap, at the timing line of the cue after it."""
+    return Problem(Severity.WARNING, file, gap.after.line,
+                   f"{gap.speech_s:.1f} s of what sounds like speech between "
+                   f"{fmt_time(gap.before.end)} and {fmt_time(gap.after.start)} has no cue "
+                   "(left out of the dataset)",
+                   "if you deleted a cue there, put it back with the words said")
+
+
+def leave_out(cues: Sequence[Cue], gaps: Sequence[SpeechGap]) -> list[Cue]:
+    """``cues`` with an empty cue over each gap: packing ends a chunk at an empty cue and
+    never puts its time inside one (``segments.pack_cues``)."""
+    fill = [Cue(g.before.end, g.after.start, "", g.after.line) for g in gaps]
+    return sorted([*cues, *fill], key=lambda c: (c.start, c.end))
