@@ -182,6 +182,15 @@ def test_a_header_that_is_nearly_webvtt_says_why(first, hint):
     assert hint in problem.hint
 
 
+@pytest.mark.parametrize("timing", ["00:01.000 --> 00:02.000 The SFTTrainer",
+                                    "00:01.000 --> 00:02.000 align:start The SFTTrainer"])
+def test_text_joined_onto_the_timing_line_is_an_error_not_lost(timing):
+    # a deleted line break: webvtt-py took "The SFTTrainer" for cue settings and dropped it
+    cues, problems = parse_vtt(f"WEBVTT\n\n{timing}\nclass in TRL\n\n00:03.000 --> 00:04.000\nb\n")
+    assert [c.text for c in cues] == ["b"]
+    assert errors(problems) == [(3, 'text on the timing line: "The SFTTrainer"')]
+
+
 def test_note_style_and_space_only_blocks_are_not_lost_text():
     text = ("WEBVTT\n\nSTYLE\n::cue { color: red }\n\nNOTE a comment\nover lines\n\n   \n\n"
             "   \n7\n00:01.000 --> 00:02.000\nhello\n")

@@ -268,15 +268,24 @@ def _repeats_timing(prev: _Block, block: _Block) -> bool:
 
 def _parse_cue_block(block: _Block, file: str) -> tuple[Cue | None, Problem | None]:
     """One cue block through webvtt-py; a timing line it or the W3C rules reject is an
-    ERROR naming the line (never a silent drop, SOURCES.md #22 and #27)."""
+    ERROR naming the line (never a silent drop, SOURCES.md #22 and #27). So are words after
+    the times that are no cue setting (every setting is name:value): the cue text's first
+    line joined onto the timing line by a deleted line break, which webvtt-py, like a
+    browser, ignores as unknown settings."""
     index = block.timing_index() or 0
     line, timing = block.first + index, block.lines[index]
     try:
         captions = webvtt.from_string("\n".join([SIGNATURE, "", *block.lines])).captions
     except (MalformedCaptionError, MalformedFileError):
         captions = []
-    if not captions or not _SPEC_TIMINGS.match(timing):
+    times = _SPEC_TIMINGS.match(timing)
+    if not captions or not times:
         return None, _timing_problem(timing, line, file)
+    words = [w for w in timing[times.end():].split() if ":" not in w]
+    if words:
+        return None, Problem(Severity.ERROR, file, line,
+                             f'text on the timing line: "{" ".join(words)[:60]}"',
+                             "move it to the line below the timing line")
     caption = captions[0]
     text_lines = [fold_whitespace(html.unescape(t)) for t in caption.text.split("\n")]
     cue = Cue(start=caption.start_time.in_milliseconds() / 1000,
