@@ -68,6 +68,15 @@ def test_markers_that_are_not_speech_are_warned_about_but_terms_in_brackets_are_
     assert len(not_speech_problems(cues, "a.vtt")) == 3
 
 
+def test_a_cue_with_more_words_than_its_time_allows_is_warned_about():
+    # "00:00:07.282" typed for "00:00:11.282": 11 words said in 1.1 s
+    text = "The SFTTrainer class in TRL handles supervised fine-tuning on chat data."
+    cues = [Cue(6.163, 7.282, text, 3), Cue(8.0, 9.0, "Yes, okay, right, go.", 6),
+            Cue(11.7, 16.8, text, 9)]
+    assert warnings(validate_cues(cues, "a.vtt")) == [
+        (3, "11 words in 1.12 s: faster than anyone speaks, so the times are probably wrong")]
+
+
 def test_an_empty_cue_is_not_to_be_deleted():
     # an empty cue ends a chunk, so its audio is left out; a deleted one's audio would lie
     # inside the chunk around it with no words for it (segments.pack_cues)
@@ -359,7 +368,7 @@ FIXTURES = [
     ("mixed_cr_lf_crlf_newlines", 4, [8, 12, 16], []),
     ("chapters_cues_over_30s", 9, [14, 18, 22, 26, 30, 34, 38, 42], []),
     ("arabic_rtl_captions_ellipses", 77, [], []),
-    ("voice_tags_talk_transcript", 15, [], []),
+    ("voice_tags_talk_transcript", 15, [], [6]),      # 9 words in 1 s: rough hand timing
     ("entities_misnested_tags", 4, [], []),
     ("overlapping_cues", 4, [6, 12], []),
     ("cue_settings_valid_and_invalid", 8, [], []),

@@ -51,6 +51,11 @@ _SPEC_TIMINGS = re.compile(rf"[ \t]*{_SPEC_TS}[ \t]*-->[ \t]*{_SPEC_TS}(?=[ \t]|
 # Block kinds webvtt-py skips without saying; we must tell them from lost cue text.
 _NOTE = re.compile(r"NOTE(?:[ \t]|$)")
 _STYLE_OR_REGION = re.compile(r"(?:STYLE|REGION)[ \t]*$")
+# A cue saying more than this many words a second is mistimed (a typo such as 00:00:07.282
+# for 00:00:11.282): fast speech is 4-5 words a second. Short cues' times are too loose
+# to judge, so it needs MIN_RATE_WORDS words.
+MAX_WORDS_PER_S = 8.0
+MIN_RATE_WORDS = 5
 # Cue text tags (W3C §4.2.2): c, i, b, u, ruby, rt, v, lang, each optionally closed and
 # with .classes and an annotation, and inline timestamps; anything else in <> is dropped.
 _TAG = re.compile(r"<(.*?)>")
@@ -405,6 +410,10 @@ def _cue_problems(cue: Cue, file: str, audio_duration: float | None) -> list[Pro
     if audio_duration is not None and cue.end > audio_duration + PAST_END_TOLERANCE_S:
         out.append(p(Severity.ERROR, f"cue ends at {fmt_time(cue.end)}, after the end of the audio "
                      f"({fmt_time(audio_duration)})", "correct its times or check it is the right recording"))
+    words = len(cue.text.split())
+    if cue.duration > 0 and words >= MIN_RATE_WORDS and words / cue.duration > MAX_WORDS_PER_S:
+        out.append(p(Severity.WARNING, f"{words} words in {cue.duration:.2f} s: faster than anyone "
+                     "speaks, so the times are probably wrong", "correct the start or end time"))
     if not cue.text.strip():
         out.append(p(Severity.WARNING, "empty cue text (its audio will not be used)",
                      "type what is said, or leave it empty: deleting the cue would put its "
