@@ -46,6 +46,7 @@ def test_speech_where_a_cue_was_deleted_is_found_and_warned_at_the_next_cue():
     problem = gap_problem(gap, "t.vtt")
     assert (problem.severity, problem.line) == (Severity.WARNING, 9)
     assert "00:00:08.000 and 00:00:11.000 has no cue" in problem.message
+    assert "check the times" in problem.hint        # a mistyped time leaves such a gap too
 
 
 def test_a_gap_beside_an_empty_cue_is_in_no_chunk_and_not_reported():

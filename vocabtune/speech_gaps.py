@@ -87,7 +87,8 @@ def gap_problem(gap: SpeechGap, file: str) -> Problem:
                    f"{gap.speech_s:.1f} s of what sounds like speech between "
                    f"{fmt_time(gap.before.end)} and {fmt_time(gap.after.start)} has no cue "
                    "(left out of the dataset)",
-                   "if you deleted a cue there, put it back with the words said")
+                   "if you deleted a cue there, put it back with the words said; "
+                   "otherwise check the times of the cues on either side")
 
 
 def leave_out(cues: Sequence[Cue], gaps: Sequence[SpeechGap]) -> list[Cue]:
