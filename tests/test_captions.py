@@ -228,9 +228,9 @@ def test_newline_normalisation():
 
 @pytest.mark.parametrize("cues, severity, words", [
     ([Cue(2.0, 1.0, "x", 3)], Severity.ERROR, "ends before it starts"),
-    ([Cue(1.0, 1.0, "x", 3)], Severity.WARNING, "zero-length"),
+    ([Cue(0.0, 0.5, "w", 1), Cue(1.0, 1.0, "x", 3)], Severity.WARNING, "zero-length"),
     ([Cue(0.0, MAX_CHUNK_S + 0.001, "x", 3)], Severity.ERROR, "longer than"),
-    ([Cue(0.0, 1.0, "  ", 3)], Severity.WARNING, "empty cue text"),
+    ([Cue(0.0, 0.5, "w", 1), Cue(1.0, 2.0, "  ", 3)], Severity.WARNING, "empty cue text"),
     ([Cue(5.0, 6.0, "a", 3), Cue(1.0, 2.0, "b", 6)], Severity.ERROR, "out of order"),
     ([Cue(0.0, 3.0, "a", 3), Cue(2.0, 4.0, "b", 6)], Severity.ERROR, "overlaps the cue on line 3"),
     ([Cue(0.0, 3.0, "a", 3), Cue(3.0 - OVERLAP_WARN_S / 2, 4.0, "b", 6)], Severity.WARNING, "overlaps"),

@@ -390,6 +390,13 @@ def validate_cues(cues: Sequence[Cue], file: str,
         problems += _cue_problems(cue, file, audio_duration)
         if i:
             problems += _pair_problems(cues[i - 1], cue, file)
+    usable = any(c.text.strip() and c.end > c.start for c in cues)
+    if not usable and not any(p.severity is Severity.ERROR for p in problems):
+        # only warnings (empty or zero-length cues), yet build would find nothing to pack
+        problems.append(Problem(Severity.ERROR, file, None,
+                                "no cue has both text and a length: this file cannot be used for "
+                                "training", "type what is said in the cues, or move the recording "
+                                "and this file out of the folder"))
     return problems
 
 
