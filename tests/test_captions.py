@@ -363,7 +363,7 @@ FIXTURES = [
     ("youtube_dl_auto_captions_excerpt", 4, [], [16, 19, 22]),
     ("netflix_es_old_settings_notes", 865, [], 103),
     ("notes_header_text_cue_ids_sv", 3, [], []),
-    ("style_block_ids_entity_long_cue_fr", 6, [49], []),
+    ("style_block_ids_entity_long_cue_fr", 6, [49], [41, 49]),   # "---" cues: no words
     ("bom_no_trailing_newline", 4, [], []),
     ("mixed_cr_lf_crlf_newlines", 4, [8, 12, 16], []),
     ("chapters_cues_over_30s", 9, [14, 18, 22, 26, 30, 34, 38, 42], []),

@@ -390,7 +390,7 @@ def validate_cues(cues: Sequence[Cue], file: str,
         problems += _cue_problems(cue, file, audio_duration)
         if i:
             problems += _pair_problems(cues[i - 1], cue, file)
-    usable = any(c.text.strip() and c.end > c.start for c in cues)
+    usable = any(c.has_words and c.end > c.start for c in cues)
     if not usable and not any(p.severity is Severity.ERROR for p in problems):
         # only warnings (empty or zero-length cues), yet build would find nothing to pack
         problems.append(Problem(Severity.ERROR, file, None,
@@ -421,8 +421,9 @@ def _cue_problems(cue: Cue, file: str, audio_duration: float | None) -> list[Pro
     if cue.duration > 0 and words >= MIN_RATE_WORDS and words / cue.duration > MAX_WORDS_PER_S:
         out.append(p(Severity.WARNING, f"{words} words in {cue.duration:.2f} s: faster than anyone "
                      "speaks, so the times are probably wrong", "correct the start or end time"))
-    if not cue.text.strip():
-        out.append(p(Severity.WARNING, "empty cue text (its audio will not be used)",
+    if not cue.has_words:
+        what = f'cue text "{cue.text.strip()[:20]}" has no words' if cue.text.strip() else "empty cue text"
+        out.append(p(Severity.WARNING, f"{what} (its audio will not be used)",
                      "type what is said, or leave it empty: deleting the cue would put its "
                      "audio in a chunk without its words"))
     return out

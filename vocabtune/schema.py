@@ -19,6 +19,13 @@ class Cue:
     def duration(self) -> float:
         return self.end - self.start
 
+    @property
+    def has_words(self) -> bool:
+        """Whether the text says anything. "...", "-" or "♪" (Whisper's text for music or
+        silence, or a person's mark for words they could not make out) transcribes nothing,
+        so such a cue is left out of the dataset like an empty one."""
+        return any(ch.isalnum() for ch in self.text)
+
 
 @dataclass(frozen=True)
 class Chunk:

@@ -7,10 +7,10 @@ cues into one chunk gives the model context and fewer padded windows. The rules:
 * A new chunk starts when the next cue would push the span past ``max_s``.
 * A cue longer than ``max_s`` is an error (``check`` reports it too): dropping it silently
   would lose the person's corrected text.
-* A cue with empty text is left out *and ends the current chunk*. Its audio is of unknown
-  content (a cough, music, or speech the person deleted because it was wrong); inside a
-  chunk it would be audio without a transcript, which teaches Whisper to drop words. So
-  its time span never lies inside any chunk.
+* A cue with empty text, or text with no words ("...", "♪"), is left out *and ends the
+  current chunk*. Its audio is of unknown content (a cough, music, or speech the person
+  deleted because it was wrong); inside a chunk it would be audio without a transcript,
+  which teaches Whisper to drop words. So its time span never lies inside any chunk.
 * A zero-length cue is left out the same way (``check`` warns): its text has no audio.
 * Overlapping cues (``check`` lets a few ms through as a warning): within a chunk the
   overlap is harmless (the span covers both); across a chunk boundary the later chunk's
@@ -47,7 +47,7 @@ def pack_cues(cues: Sequence[Cue], source: str, max_s: float = MAX_CHUNK_S, *,
     for cue in cues:
         _check_cue(cue, previous, max_s, where)
         previous = cue
-        if not cue.text.strip() or cue.end == cue.start:
+        if not cue.has_words or cue.end == cue.start:
             last_end = _close(chunks, current, source, last_end)
             last_end = max(last_end, cue.end)
             current = []

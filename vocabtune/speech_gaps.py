@@ -66,7 +66,7 @@ def find_speech_gaps(cues: Sequence[Cue], pcm16: bytes,
 
 
 def _spoken(cue: Cue) -> bool:
-    return bool(cue.text.strip()) and cue.end > cue.start
+    return cue.has_words and cue.end > cue.start
 
 
 def frame_levels(samples: np.ndarray, sample_rate: int) -> np.ndarray:
