@@ -93,6 +93,19 @@ def test_a_vocab_file_not_in_utf8_is_one_line_error(tmp_path: Path, data: bytes,
     assert err.value.file.endswith("terms.txt") and err.value.line
 
 
+@pytest.mark.parametrize("data, kind", [
+    (b"{\\rtf1\\ansi\\ansicpg1252\n\\f0\\fs24 \\cf0 LoRA\\\nQLoRA}", "rich text (RTF)"),
+    (b"PK\x03\x04\x14\x00\x06\x00", "a word-processor document"),
+])
+def test_a_vocab_file_saved_by_a_word_processor_is_one_line_error(tmp_path: Path, data, kind):
+    # TextEdit's RTF is ASCII: its lines were read as terms ("LoRA\\", "QLoRA}")
+    (tmp_path / "terms.txt").write_bytes(data)
+    with pytest.raises(VocabtuneError) as err:
+        read_vocab(tmp_path)
+    assert f"saved as {kind}" in str(err.value) and err.value.line == 1
+    assert "Make Plain Text" in err.value.hint
+
+
 def test_read_vocab_skips_hidden_files_and_folders(tmp_path: Path):
     (tmp_path / "terms.txt").write_text("LoRA\n")
     (tmp_path / "._terms.txt").write_bytes(b"\x00\x05\x16\x07\xff\xfe")   # macOS resource fork

@@ -67,6 +67,11 @@ def swap_in(new: Path, out: Path) -> None:
         old.unlink()
 
 
+# What a word processor writes when a text file is saved from it by mistake.
+_WORD_PROCESSOR_FILES = ((b"{\\rtf", "rich text (RTF)"),
+                         (b"PK\x03\x04", "a word-processor document (.docx, .odt or .pages)"))
+
+
 def read_utf8(path: Path, what: str = "the file") -> str:
     """A text file a person edits (captions, vocabulary) as text, or a one-line error with
     the line of the first bad byte. Read as bytes so a BOM is dropped on every platform;
@@ -81,6 +86,13 @@ def read_utf8(path: Path, what: str = "the file") -> str:
                              hint="check that it exists and is readable") from None
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise VocabtuneError("saved as UTF-16, not UTF-8", file=path, line=1, hint=hint)
+    for magic, kind in _WORD_PROCESSOR_FILES:
+        if data.lstrip(b"\xef\xbb\xbf").startswith(magic):
+            # RTF is ASCII and would otherwise be read as text: "{\rtf1\ansi…" lines as
+            # vocabulary terms, "LoRA\" for LoRA
+            raise VocabtuneError(f"saved as {kind}, not plain text", file=path, line=1,
+                                 hint="save it as plain text, UTF-8 (TextEdit: Format > Make "
+                                      "Plain Text; Word: Save As > Plain Text)")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
