@@ -59,6 +59,21 @@ def test_term_hits_need_the_vocabulary_capitals(ref, hyp, hits):
     assert sum(s.occurrences for s in scored.values()) == 1
 
 
+@pytest.mark.parametrize("ref, hyp, expected", [
+    # one spoken "C++" is one occurrence of C++, not also one of "C"
+    ("I write C++ daily.", "I write C++ daily.", {"C++": (1, 1, 0)}),
+    ("I write C++ daily.", "I write c++ daily.", {"C++": (1, 0, 0)}),
+    ("We run Llama 3 and Llama.", "We run Llama 3 and Llama.", {"Llama 3": (1, 1, 0), "Llama": (1, 1, 0)}),
+    ("We run Llama 3.", "We run Llama three.", {"Llama 3": (1, 0, 0), "Llama": (0, 0, 1)}),
+    ("Node.js is fast.", "Node.js is fast.", {"Node.js": (1, 1, 0)}),
+])
+def test_a_term_inside_a_longer_term_is_the_longer_term(ref, hyp, expected):
+    terms = ["C", "C++", "Llama", "Llama 3", "Node", "Node.js"]
+    got = {s.term: (s.occurrences, s.hits, s.false_alarms) for s in term_scores([ref], [hyp], terms)
+           if s.occurrences or s.false_alarms}
+    assert got == expected
+
+
 def test_term_in_other_chunk_does_not_count():
     scores = term_scores(["LoRA here", "nothing"], ["nothing", "LoRA here"], ["LoRA"])
     assert (scores[0].hits, scores[0].false_alarms) == (0, 1)

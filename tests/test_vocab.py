@@ -32,6 +32,13 @@ def test_find_term(term, text, expected):
     assert len(find_term(term, text)) == expected
 
 
+def test_count_terms_counts_a_term_inside_a_longer_one_once():
+    # build's coverage table: "Llama 3" read three times is not also three "Llama"s
+    text = "Llama 3 beats Llama. C++ and C# are not C. Llama 3 again, Llama 3."
+    assert count_terms(["Llama", "Llama 3", "C", "C++", "C#"], text) == \
+        {"Llama 3": 3, "Llama": 1, "C++": 1, "C#": 1, "C": 1}
+
+
 def test_count_terms_leaves_out_absent_terms():
     counts = count_terms(["LoRA", "QLoRA", "DPO"], "QLoRA LoRA lora")
     assert counts == {"LoRA": 2, "QLoRA": 1}

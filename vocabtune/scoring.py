@@ -9,7 +9,8 @@ term spelt exactly as in vocab/, capitals included (vocab.find_exact: "Lora" is 
 "LoRA"; surrounding punctuation and line breaks are ignored, and a lower-case term may
 start with a capital, as at the start of a sentence). Per chunk, hits are
 min(reference count, hypothesis count); exact hypothesis occurrences beyond the reference
-count are false alarms (they lower precision).
+count are false alarms (they lower precision). On both sides an occurrence inside a longer
+term's ("C" in "C++", "Llama" in "Llama 3") is the longer term's only (vocab.term_spans).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import jiwer
 
 from .schema import EvalReport, TermScore
 from .targets import is_english
-from .vocab import find_exact, find_term
+from .vocab import find_term, term_spans
 
 
 @lru_cache(maxsize=2)
@@ -81,8 +82,9 @@ def term_scores(refs: Sequence[str], hyps: Sequence[str], terms: Sequence[str]) 
     """Per-term occurrences, hits and false alarms, chunk by chunk."""
     scores = {t: TermScore(term=t) for t in terms}
     for ref, hyp in zip(refs, hyps, strict=True):
+        in_ref, in_hyp = term_spans(terms, ref), term_spans(terms, hyp, exact=True)
         for term, score in scores.items():
-            n_ref, n_hyp = len(find_term(term, ref)), len(find_exact(term, hyp))
+            n_ref, n_hyp = len(in_ref[term]), len(in_hyp[term])
             score.occurrences += n_ref
             score.hits += min(n_ref, n_hyp)
             score.false_alarms += max(0, n_hyp - n_ref)

@@ -158,16 +158,30 @@ def find_exact(term: str, text: str) -> list[tuple[int, int]]:
     return [(s, e) for s, e in find_term(term, text) if spelt_right_at(term, text, s, e)]
 
 
+def term_spans(terms: Iterable[str], text: str, *, exact: bool = False) -> dict[str, list[tuple[int, int]]]:
+    """Each term's occurrences in ``text`` (:func:`find_term`; with ``exact``, only those
+    spelt right), leaving out any that lie inside a longer term's occurrence: "C" in "C++",
+    "Llama" in "Llama 3" or "Node" in "Node.js" is that longer term, said once, not two
+    terms. Counted twice, one mis-heard "Llama 3" was two misses and one right "C++" a hit
+    for "C" too. The longer occurrence counts whatever its capitals, so a misspelt "c++"
+    does not become an occurrence of "C"."""
+    found = {term: find_term(term, text) for term in dict.fromkeys(terms)}
+    every = [span for spans in found.values() for span in spans]
+    return {term: [(s, e) for s, e in spans if not _inside_longer(s, e, every)
+                   and (not exact or spelt_right_at(term, text, s, e))]
+            for term, spans in found.items()}
+
+
+def _inside_longer(start: int, end: int, spans: Sequence[tuple[int, int]]) -> bool:
+    return any(s <= start and end <= e and e - s > end - start for s, e in spans)
+
+
 def count_terms(terms: Iterable[str], text: str, *, exact: bool = False) -> Counter[str]:
-    """How often each term occurs in ``text`` (terms that do not occur are left out); with
+    """How often each term occurs in ``text`` (terms that do not occur are left out; an
+    occurrence inside a longer term's is the longer term's, :func:`term_spans`); with
     ``exact``, only occurrences spelt as in the vocabulary, capitals included."""
-    counts: Counter[str] = Counter()
-    find = find_exact if exact else find_term
-    for term in terms:
-        n = len(find(term, text))
-        if n:
-            counts[term] = n
-    return counts
+    return Counter({term: len(spans) for term, spans in term_spans(terms, text, exact=exact).items()
+                    if spans})
 
 
 def term_texts(terms: Sequence[Term]) -> list[str]:
