@@ -48,6 +48,7 @@ def match(text: str, *terms: str | Term) -> list[tuple[str, str]]:
     ("Ramipril 5 mg", "ramipril five milligrams"),
     ("16GB", "sixteen gigabytes"),
     ("5G and MG", "five g and m g"),
+    ("C# and F#", "c sharp and f sharp"),
 ])
 def test_spoken_words(written: str, said: str) -> None:
     assert spoken_words(written) == said.split()
@@ -202,6 +203,10 @@ def test_a_spoken_unit_is_replaced_with_the_term_not_left_behind() -> None:
         [("Ramipril 5 milligrams", "Ramipril 5 mg")]
     assert match("Ramipril 5 Milligramm täglich", "Ramipril 5 mg") == \
         [("Ramipril 5 Milligramm", "Ramipril 5 mg")]
+
+
+def test_a_sharp_is_replaced_with_its_letter() -> None:
+    assert match("in C sharp and f sharp", "C#", "F#") == [("C sharp", "C#"), ("f sharp", "F#")]
 
 
 def test_no_phrase_across_a_sentence_end() -> None:

@@ -81,7 +81,11 @@ def _letter_words(piece: str) -> list[str]:
 def _symbol_words(symbol: str, prev: str, next_: str) -> list[str]:
     """A symbol between tokens: "." is "point" between digits and "dot" inside a name
     (but not between initials);
-    separators (hyphen, slash, comma, quotes) and sentence punctuation say nothing."""
+    separators (hyphen, slash, comma, quotes) and sentence punctuation say nothing. "#"
+    after a letter is "sharp" ("C#", "F#"): unspoken, "F#" was keyed as the bare letter
+    "f", and suggest turned "f sharp" into "F# sharp"."""
+    if symbol == "#" and prev.isalpha():
+        return ["sharp"]
     if symbol == ".":
         if prev.isdigit() and next_.isdigit():
             return ["point"]
