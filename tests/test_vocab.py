@@ -27,6 +27,9 @@ from vocabtune.vocab import count_terms, find_term, parse_vocab_text, read_vocab
     ("GPT-4", "GPT-4.5 and GPT-4o, then GPT-4, GPT-4.", 2),   # a version number goes on
     ("Llama 3", "Llama 3.1 beat Llama 3,2 ways", 0),
     ("7B", "SOLAR 10.7B and Mistral 7B", 1),
+    ("Llama", "I ran llama.cpp on Llama. Then Llama.", 2),   # a dotted name is another word
+    ("Node", "Node.js, not Node", 1),
+    ("cpp", "llama.cpp", 0),
 ])
 def test_find_term(term, text, expected):
     assert len(find_term(term, text)) == expected

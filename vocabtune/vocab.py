@@ -95,9 +95,12 @@ def parse_vocab_text(text: str, file: str = "<vocab>") -> list[Term]:
 @lru_cache(maxsize=4096)
 def term_pattern(term: str) -> re.Pattern[str]:
     """Regex for one term: exact characters, any whitespace run inside, no alnum glued on,
-    and no version digits either ("GPT-4" is not in "GPT-4.5", "Llama 3" not in "Llama 3.1")."""
+    and no version digits either ("GPT-4" is not in "GPT-4.5", "Llama 3" not in "Llama 3.1").
+    Nor a dot glued to a letter or digit on either side: that is a dotted name of its own,
+    "Llama" is not in "llama.cpp", nor "Node" in "Node.js" (suggest proposed "Llama.cpp")."""
     body = r"\s+".join(re.escape(word) for word in term.split())
-    return re.compile(rf"(?<![^\W_])(?<!\d[.,]){body}(?![^\W_])(?![.,]\d)", re.IGNORECASE)
+    return re.compile(rf"(?<![^\W_])(?<![^\W_]\.)(?<!\d[.,]){body}(?![^\W_])(?!\.[^\W_])(?![.,]\d)",
+                      re.IGNORECASE)
 
 
 # A grammatical ending: up to 3 letters, maybe after an apostrophe ("LLMs", "tokenizer's",
