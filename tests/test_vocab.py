@@ -65,6 +65,33 @@ def test_parse_vocab_errors_name_the_line(text, line, what):
     assert str(err.value).startswith(f"vocab/terms.txt:{line}: ")
 
 
+@pytest.mark.parametrize("text, line, what, fix", [
+    ("term,alias\nLoRA,lower\n", 1, 'a "," between words', 'aliases after "|"'),      # a CSV export
+    ("LoRA;lower\n", 1, 'a ";"', 'aliases after "|"'),
+    ("LoRA\nPhi-2\tphi two\n", 2, "a tab", 'aliases after "|"'),                      # spreadsheet columns
+    ('LoRA\n"Mixtral 8x7B","mixtral"\n', 2, "quotes around the term", "remove the quotes"),
+    ("LoRA\n\u201cPhi-2\u201d\n", 2, "quotes around the term", "remove the quotes"),
+    ("Phi-2,\n", 1, 'a "," at the end', 'remove the ","'),
+    ("LoRA\n- Phi-2\n", 2, "a list bullet", "remove the bullets"),
+    ("* LoRA\n", 1, "a list bullet", "remove the bullets"),
+    ("\u2022 LoRA\n", 1, "a list bullet", "remove the bullets"),
+    ("# LLM terms\n1. LoRA\n2) Phi-2\n", 2, "every line is numbered", "remove the numbers"),
+    ("LoRA\n<!-- later -->\n", 2, "an HTML comment", 'start with "#"'),
+])
+def test_a_list_pasted_in_another_layout_is_refused(text, line, what, fix):
+    with pytest.raises(VocabtuneError) as err:
+        parse_vocab_text(text, "vocab/terms.txt")
+    assert err.value.line == line and what in err.value.message and fix in err.value.hint
+
+
+def test_commas_tabs_and_numbers_that_belong_to_terms_are_kept():
+    text = ("2,4-D\nN,N-DMF\nDr. Reddy's Laboratories, Ltd.\n1. FC Köln\n3.5 mg\nC++ - the language\n"
+            "vLLM\t | v l l m\t\n")
+    assert [t.text for t in parse_vocab_text(text)] == [
+        "2,4-D", "N,N-DMF", "Dr. Reddy's Laboratories, Ltd.", "1. FC Köln", "3.5 mg", "C++ - the language",
+        "vLLM"]
+
+
 def test_read_vocab_duplicates_across_files(tmp_path: Path):
     (tmp_path / "a.txt").write_text("LoRA\nvLLM\n")
     (tmp_path / "b.txt").write_text("GGUF\nlora\n")

@@ -2,7 +2,8 @@
 
 File format: one term per line, spelt exactly as it must come out; optional aliases after
 ``|`` (spoken forms or known mis-hearings, used by ``suggest``), separated by ``|`` too;
-``#`` starts a comment line; blank lines are ignored.
+``#`` starts a comment line; blank lines are ignored. Other layouts (spreadsheet columns,
+bullets, numbering) are refused naming the line, not guessed at.
 
     Mixtral 8x7B | mixtral eight by seven b | mixed role
 
@@ -80,6 +81,7 @@ def parse_vocab_text(text: str, file: str = "<vocab>") -> list[Term]:
         if not line or line.startswith("#"):
             continue
         parts = [p.strip() for p in line.split("|")]
+        _check_layout(" | ".join(parts), file, number)    # spacing around "|" is free
         if not parts[0]:
             raise VocabtuneError("aliases without a term", file=file, line=number,
                                  hint='write the exact spelling first: "Term | alias"')
@@ -89,7 +91,49 @@ def parse_vocab_text(text: str, file: str = "<vocab>") -> list[Term]:
         terms.append(Term(text=" ".join(parts[0].split()),
                           aliases=tuple(" ".join(a.split()) for a in parts[1:]),
                           file=file, line=number))
+    _check_numbering(terms, file)
     return terms
+
+
+ONE_PER_LINE = 'one term per line, aliases after "|": LoRA | lower'
+_COLUMNS = "write " + ONE_PER_LINE
+# Lists pasted from elsewhere: a spreadsheet's columns (a tab, "term;alias", "term,alias",
+# a quoted cell, an empty last cell), a bulleted list, a Markdown comment. No term is spelt
+# with these, so taken as written each would be a "term" that never matches and reads
+# wrong in a script. A comma after a space or between digits is kept: "Dr. Reddy's
+# Laboratories, Ltd.", "2,4-D", "N,N-DMF".
+_LAYOUTS = (
+    (re.compile(r"\t"), "a tab in the line (columns pasted from a spreadsheet?)", _COLUMNS),
+    (re.compile(r";"), 'a ";" in the line (columns of a spreadsheet or CSV file?)', _COLUMNS),
+    (re.compile(r"[^\W\d_]{2},[^\W\d_]"), 'a "," between words (columns of a CSV file?)', _COLUMNS),
+    (re.compile(r"^[\"“”]|[\"“”]\s*(?:[|,]|$)"), "quotes around the term (a CSV cell?)",
+     "remove the quotes: write the term as it must come out"),
+    (re.compile(r",\s*(?:\||$)"), 'a "," at the end of the term (an empty spreadsheet column?)',
+     'remove the ","; aliases go after "|": LoRA | lower'),
+    (re.compile(r"^[-*+•‣◦▪–]\s"), "a list bullet before the term",
+     "remove the bullets: each line holds the term itself, e.g. LoRA | lower"),
+    (re.compile(r"^<!--"), "an HTML comment", 'comment lines start with "#"'),
+)
+
+
+def _check_layout(line: str, file: str, number: int) -> None:
+    """Refuse a line laid out as something other than a term: guessing which column or
+    part is the term would sometimes guess wrong, and the fix is quick for the person."""
+    for pattern, what, hint in _LAYOUTS:
+        if pattern.search(line):
+            raise VocabtuneError(f"{what}: {line!r}", file=file, line=number, hint=hint)
+
+
+_NUMBERED = re.compile(r"\d{1,4}[.)]\s")
+
+
+def _check_numbering(terms: Sequence[Term], file: str) -> None:
+    """A numbered list ("1. LoRA", "2) Phi-2") would keep its numbers in every term. One
+    numbered line alone may be a name ("1. FC Köln"), so only a file whose every term is
+    numbered is refused."""
+    if len(terms) >= 2 and all(_NUMBERED.match(t.text) for t in terms):
+        raise VocabtuneError(f"every line is numbered ({terms[0].text!r})", file=file,
+                             line=terms[0].line, hint=f"remove the numbers: {ONE_PER_LINE}")
 
 
 @lru_cache(maxsize=4096)
