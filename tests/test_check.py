@@ -187,6 +187,12 @@ def test_load_terms_optional_and_broken(tmp_path):
     assert terms == [] and problem.severity is Severity.ERROR and problem.line == 2
 
 
+def test_load_terms_reads_a_txt_file_in_any_capitals(tmp_path):
+    # read_vocab (build, script) reads TERMS.TXT; check skipped its hints as "no vocabulary"
+    (tmp_path / "TERMS.TXT").write_text("LoRA\n")
+    assert load_terms(tmp_path) == (["LoRA"], [], [])
+
+
 # --- real audio ------------------------------------------------------------------------
 
 @pytest.fixture

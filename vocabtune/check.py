@@ -28,7 +28,7 @@ from .recordings import Recording, discover_recordings
 from .schema import Cue, Problem, Severity
 from .speech_gaps import SpeechGap, find_speech_gaps, gap_problem
 from .spelling import spelling_problems
-from .vocab import read_vocab, term_texts
+from .vocab import read_vocab, term_texts, vocab_files
 
 log = logging.getLogger(__name__)
 BYTES_PER_SAMPLE = 2            # decode_pcm16 gives signed 16-bit mono
@@ -183,7 +183,7 @@ def load_terms(vocab: Path) -> tuple[list[str], list[Problem], list[str]]:
     a missing or empty one only skips the hints (a note, not an error); a broken one
     (e.g. a duplicate term) is an ERROR, since ``build`` and training need it."""
     vocab = Path(vocab)
-    if not vocab.exists() or (vocab.is_dir() and not any(vocab.glob("*.txt"))):
+    if not vocab.exists() or (vocab.is_dir() and not vocab_files(vocab)):
         return [], [], [f"no vocabulary in {vocab}: spelling hints skipped"]
     try:
         terms = term_texts(read_vocab(vocab))

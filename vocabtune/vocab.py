@@ -36,10 +36,7 @@ def read_vocab(path: Path) -> list[Term]:
     if not path.exists():
         raise VocabtuneError("vocabulary not found", file=path,
                              hint="create it with one term per line, e.g. vocab/terms.txt")
-    files = [path]
-    if path.is_dir():
-        files = sorted(f for f in path.iterdir() if f.suffix.lower() == ".txt"
-                       and not f.name.startswith(".") and not f.is_dir())
+    files = vocab_files(path) if path.is_dir() else [path]
     terms: list[Term] = []
     seen: dict[str, Term] = {}
     for file in files:
@@ -53,6 +50,15 @@ def read_vocab(path: Path) -> list[Term]:
             terms.append(term)
     _check_aliases(terms, seen)
     return terms
+
+
+def vocab_files(folder: Path) -> list[Path]:
+    """The vocabulary files of a folder: ``*.txt`` in any capitals, hidden ones left out."""
+    return sorted(f for f in _visible_files(folder) if f.suffix.lower() == ".txt")
+
+
+def _visible_files(folder: Path) -> list[Path]:
+    return [f for f in folder.iterdir() if not f.name.startswith(".") and not f.is_dir()]
 
 
 def _check_aliases(terms: list[Term], by_key: dict[str, Term]) -> None:
