@@ -193,6 +193,13 @@ def test_load_terms_reads_a_txt_file_in_any_capitals(tmp_path):
     assert load_terms(tmp_path) == (["LoRA"], [], [])
 
 
+def test_load_terms_names_a_vocabulary_in_a_file_it_cannot_read(tmp_path):
+    # terms.csv alone was "no vocabulary: spelling hints skipped", and build went on without it
+    (tmp_path / "terms.csv").write_text("LoRA\n")
+    terms, (problem,), notes = load_terms(tmp_path)
+    assert problem.severity is Severity.ERROR and "terms.csv not read" in problem.message
+
+
 # --- real audio ------------------------------------------------------------------------
 
 @pytest.fixture

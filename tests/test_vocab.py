@@ -100,6 +100,24 @@ def test_read_vocab_duplicates_across_files(tmp_path: Path):
     assert err.value.line == 2 and err.value.file.endswith("b.txt")
 
 
+@pytest.mark.parametrize("names", [["terms.csv"], ["terms.csv", "terms.md"], ["terms"]])
+def test_a_folder_with_terms_in_other_files_only_says_what_is_not_read(tmp_path: Path, names):
+    for name in names:
+        (tmp_path / name).write_text("term,alias\nLoRA,lower\n")
+    (tmp_path / ".DS_Store").write_bytes(b"\x00")
+    (tmp_path / "README.md").write_text("Put your terms here.\n")          # not a list of terms
+    with pytest.raises(VocabtuneError) as err:
+        read_vocab(tmp_path)
+    assert f"({', '.join(sorted(names))} not read)" in err.value.message
+    assert "terms.txt" in err.value.hint
+
+
+def test_an_empty_folder_is_an_empty_vocabulary(tmp_path: Path):
+    (tmp_path / ".DS_Store").write_bytes(b"\x00")
+    (tmp_path / "README.md").write_text("Put your terms here as *.txt files.\n")
+    assert read_vocab(tmp_path) == []
+
+
 def test_read_vocab_missing_folder(tmp_path: Path):
     with pytest.raises(VocabtuneError, match="vocabulary not found"):
         read_vocab(tmp_path / "nope")

@@ -183,7 +183,7 @@ def load_terms(vocab: Path) -> tuple[list[str], list[Problem], list[str]]:
     a missing or empty one only skips the hints (a note, not an error); a broken one
     (e.g. a duplicate term) is an ERROR, since ``build`` and training need it."""
     vocab = Path(vocab)
-    if not vocab.exists() or (vocab.is_dir() and not vocab_files(vocab)):
+    if not vocab.exists() or (vocab.is_dir() and not any(vocab.iterdir())):
         return [], [], [f"no vocabulary in {vocab}: spelling hints skipped"]
     try:
         terms = term_texts(read_vocab(vocab))

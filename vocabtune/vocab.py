@@ -37,6 +37,8 @@ def read_vocab(path: Path) -> list[Term]:
         raise VocabtuneError("vocabulary not found", file=path,
                              hint="create it with one term per line, e.g. vocab/terms.txt")
     files = vocab_files(path) if path.is_dir() else [path]
+    if not files:
+        _refuse_other_files(path)
     terms: list[Term] = []
     seen: dict[str, Term] = {}
     for file in files:
@@ -59,6 +61,18 @@ def vocab_files(folder: Path) -> list[Path]:
 
 def _visible_files(folder: Path) -> list[Path]:
     return [f for f in folder.iterdir() if not f.name.startswith(".") and not f.is_dir()]
+
+
+def _refuse_other_files(folder: Path) -> None:
+    """A folder whose only list is ``terms.csv`` or ``terms.docx`` read as "no terms" and
+    went on without the person's vocabulary: name what is not read and what to do. A
+    README (this project ships ``vocab/README.md``) is not a list of terms."""
+    others = sorted(f.name for f in _visible_files(folder) if f.stem.casefold() != "readme")
+    if others:
+        raise VocabtuneError(f"no .txt file to read terms from ({', '.join(others[:3])}"
+                             f"{' …' if len(others) > 3 else ''} not read)", file=folder,
+                             hint="save the terms as plain text, one per line, e.g. "
+                                  f"{folder / 'terms.txt'}")
 
 
 def _check_aliases(terms: list[Term], by_key: dict[str, Term]) -> None:
