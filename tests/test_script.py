@@ -92,6 +92,15 @@ def test_terms_spelt_exactly_and_not_twice_in_a_sentence() -> None:
             t != u and t in u for u in TRICKY)), sentence
 
 
+def test_a_term_with_its_own_end_mark_ends_the_sentence_once() -> None:
+    terms = ["Acme Inc.", "Yahoo!", "Who? Me", "St."]
+    scripts = make_scripts(terms, train_repeats=10, seed=0)
+    sentences = scripts.train + scripts.validation
+    assert not [s for s in sentences if re.search(r"[.!?]\.$", s)]
+    assert any(s.endswith("Acme Inc.") for s in sentences)
+    assert all(occurrences(t, sentences) >= 11 for t in terms)
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError):
         make_scripts([], seed=0)

@@ -123,10 +123,16 @@ def _fresh_sentence(cycle: _FrameCycle, picked: list[str], said: set[str]) -> st
     sentence come back: coverage matters more than variety."""
     sentence = ""
     for _ in range(len(cycle.frames)):
-        sentence = cycle.next().format(**dict(zip(SLOTS, picked)))
+        sentence = _one_end_mark(cycle.next().format(**dict(zip(SLOTS, picked))))
         if sentence not in said:
             break
     return sentence
+
+
+def _one_end_mark(sentence: str) -> str:
+    """Drop the frame's full stop after a term that ends a sentence with its own mark:
+    "about Acme Inc." and "about Yahoo!", not "Acme Inc.." or "Yahoo!."."""
+    return sentence[:-1] if sentence.endswith(".") and sentence[-2:-1] in (".", "!", "?", "…") else sentence
 
 
 def make_scripts(terms: Sequence[str], train_repeats: int = 3, seed: int = 0) -> Scripts:
