@@ -57,6 +57,17 @@ def test_near_misses_flagged(text, expected):
     assert found(text) == expected
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("Take vitamin c, grade f, then call att.", []),      # the letters, not C++, F#, AT&T
+    ("We wrote it in C plus plus.", []),                  # "C" of "C plus plus" is not "C++"
+    ("The net result was good.", []),                     # a lone common word, not .NET
+    ("We use c++, f# and At&t.", [("c++", "C++"), ("f#", "F#"), ("At&t", "AT&T")]),
+])
+def test_symbols_said_aloud_are_part_of_the_spelling(text, expected):
+    hits = [(m.found, m.term) for m in near_misses(text, ["C++", "F#", "AT&T", ".NET"])]
+    assert hits == expected
+
+
 def test_other_forms_are_not_flagged_and_sharp_s_is_not_ss():
     terms = ["Größenordnung", "Wechselwirkung", "embedding"]
     hits = [(m.found, m.term) for m in near_misses(

@@ -6,8 +6,9 @@ letter at the start of a sentence):
 
 * **written differently** — the same letters and digits with other capitals, separators
   or spacing: "Lora" for "LoRA", "Mixtral 8 x 7B", "Tiny Llama", "llamacpp", "Phi 2" for
-  "Phi-2". Other capitals are not flagged on a lone common word ("solar" for "SOLAR"),
-  which is mostly the word itself, as ``suggest`` does;
+  "Phi-2" (symbols said aloud are not separators: "c" is not "C++"). Nor is a lone common
+  word flagged ("solar" for "SOLAR", "net" for ".NET"): it is mostly the word itself, as
+  ``suggest`` has it;
 * **a near miss** — Damerau (OSA) edits, counted by rapidfuzz, of at most a quarter of the
   term's letters and digits (a similarity of 0.75 or more), and never more than 2 (the cap
   Lucene's fuzzy matching uses, as more edits mostly match unrelated words). So 5-7
@@ -38,6 +39,10 @@ MAX_EDITS = 2                # ... and never more than 2
 MAX_EXTRA_WORDS = 2          # "Mixtral 8 x 7B": a 2-word term written as up to 4 words
 _EDGE = "\"'()[]{}<>“”‘’«».,;:!?"
 _NON_ALNUM = re.compile(r"[\W_]+")
+# What "written differently" may differ in: separators, spacing and dots, not the symbols
+# that are said aloud. "C++" is not "C" written differently, nor "F#" "f", nor "AT&T" "att";
+# check told the person to turn "vitamin c" into "C++".
+_SEPARATORS = re.compile(r"[^\w+#&%@]+|_+")
 _DIGITS = re.compile(r"\d+")
 _PLURAL = ("s", "es", "'s", "’s")
 
@@ -68,7 +73,7 @@ def near_misses(text: str, terms: Sequence[str]) -> list[Misspelling]:
             if w.words > term.words + MAX_EXTRA_WORDS:
                 continue
             edits = _edits(w, term)
-            if edits is not None:
+            if edits is not None and not (edits == 0 and is_lone_common_word(w.found)):
                 hits.append(Misspelling(w.found, term.text, w.start, w.end, edits))
     return _non_overlapping(hits)
 
@@ -86,7 +91,7 @@ class _Keyed:
     @classmethod
     def of(cls, text: str, words: int) -> "_Keyed":
         key = _key(text)
-        return cls(text, words, key, _NON_ALNUM.sub("", key), tuple(_DIGITS.findall(key)))
+        return cls(text, words, key, _SEPARATORS.sub("", key), tuple(_DIGITS.findall(key)))
 
 
 @dataclass(frozen=True)
