@@ -74,6 +74,20 @@ def test_a_term_inside_a_longer_term_is_the_longer_term(ref, hyp, expected):
     assert got == expected
 
 
+@pytest.mark.parametrize("ref, hyp, expected", [
+    ("Let's go home.", "Let's go home.", {}),                  # the verb, not the language Go
+    ("An apple a day, rust on a car", "An apple a day, rust on a car", {}),
+    ("We use Go and Rust.", "We use go and rust.", {"Go": (1, 0, 0), "Rust": (1, 0, 0)}),
+    ("Go is fast.", "Go is fast.", {"Go": (1, 1, 0)}),
+    ("we use lora", "we use LoRA", {"LoRA": (1, 1, 0)}),       # not a word: a sloppy reference
+])
+def test_an_everyday_word_is_not_the_term_it_is_spelt_like(ref, hyp, expected):
+    got = {s.term: (s.occurrences, s.hits, s.false_alarms)
+           for s in term_scores([ref], [hyp], ["Go", "Apple", "Rust", "LoRA"])
+           if s.occurrences or s.false_alarms}
+    assert got == expected
+
+
 def test_term_in_other_chunk_does_not_count():
     scores = term_scores(["LoRA here", "nothing"], ["nothing", "LoRA here"], ["LoRA"])
     assert (scores[0].hits, scores[0].false_alarms) == (0, 1)

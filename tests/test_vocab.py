@@ -42,6 +42,12 @@ def test_count_terms_counts_a_term_inside_a_longer_one_once():
         {"Llama 3": 3, "Llama": 1, "C++": 1, "C#": 1, "C": 1}
 
 
+def test_count_terms_leaves_out_the_everyday_word():
+    # build's coverage table: "let's go" read in the recording is not a reading of "Go"
+    assert count_terms(["Go", "Swift"], "Let's go. Go is fast, Swift too; a swift reply.") == \
+        {"Go": 1, "Swift": 1}
+
+
 def test_count_terms_leaves_out_absent_terms():
     counts = count_terms(["LoRA", "QLoRA", "DPO"], "QLoRA LoRA lora")
     assert counts == {"LoRA": 2, "QLoRA": 1}

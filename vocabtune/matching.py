@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 from typing import Sequence
 
 import jellyfish
 import numpy as np
 from rapidfuzz import fuzz, process
 
+from .common_words import common_words, is_common_word, is_lone_common_word  # noqa: F401 (re-exported)
 from .schema import Term
 from .spoken import ONES, TENS, spoken_key, spoken_words
 from .vocab import MIN_INFLECTED_CHARS, find_term, inflected, spelt_right_at
@@ -92,22 +91,6 @@ class _Phrase:
     words: int
     key: str
     common: bool                # every word is a common English word
-
-
-@lru_cache(maxsize=1)
-def common_words() -> frozenset[str]:
-    """The 10,000 most frequent English words (see the header of the asset for the source)."""
-    text = resources.files("vocabtune.assets").joinpath("common_words.txt").read_text("utf-8")
-    return frozenset(w for w in text.split("\n") if w and not w.startswith("#"))
-
-
-def is_common_word(word: str) -> bool:
-    return word.strip(_EDGE).replace("’", "'").lower().removesuffix("'s") in common_words()
-
-
-def is_lone_common_word(text: str) -> bool:
-    """One common word: "solar" written for the term "SOLAR" is mostly the word itself."""
-    return len(text.split()) == 1 and is_common_word(text)
 
 
 # --- the vocabulary side ---------------------------------------------------------------

@@ -4,7 +4,7 @@ recall/precision on exact spelling (the number the person cares about most).
 All pure functions over lists of strings; models and audio stay elsewhere.
 
 Term rules: an occurrence of a term in a reference (found whatever its capitals,
-vocab.find_term) counts as recognised when the hypothesis of the same chunk contains the
+vocab.find_term, though an everyday word in other capitals is the word) counts as recognised when the hypothesis of the same chunk contains the
 term spelt exactly as in vocab/, capitals included (vocab.find_exact: "Lora" is not
 "LoRA"; surrounding punctuation and line breaks are ignored, and a lower-case term may
 start with a capital, as at the start of a sentence). Per chunk, hits are

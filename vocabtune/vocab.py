@@ -25,6 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from .common_words import is_lone_common_word
 from .errors import VocabtuneError
 from .fsutil import read_utf8
 from .schema import Term
@@ -231,12 +232,21 @@ def term_spans(terms: Iterable[str], text: str, *, exact: bool = False) -> dict[
     "Llama" in "Llama 3" or "Node" in "Node.js" is that longer term, said once, not two
     terms. Counted twice, one mis-heard "Llama 3" was two misses and one right "C++" a hit
     for "C" too. The longer occurrence counts whatever its capitals, so a misspelt "c++"
-    does not become an occurrence of "C"."""
+    does not become an occurrence of "C". An everyday word in other capitals than the term
+    is left out too (:func:`_the_word`)."""
     found = {term: find_term(term, text) for term in dict.fromkeys(terms)}
     every = [span for spans in found.values() for span in spans]
     return {term: [(s, e) for s, e in spans if not _inside_longer(s, e, every)
-                   and (not exact or spelt_right_at(term, text, s, e))]
+                   and (spelt_right_at(term, text, s, e) or not exact and not _the_word(text[s:e]))]
             for term, spans in found.items()}
+
+
+def _the_word(found: str) -> bool:
+    """An everyday word in other capitals than the term is the word, not the term: "go" in
+    "let's go" is not "Go", nor "an apple" "Apple". Counted as the term, a right
+    transcript of "let's go" scored a miss for "Go" (check and suggest leave it alone too).
+    A reference written "lora" still counts as "LoRA"."""
+    return is_lone_common_word(found)
 
 
 def _inside_longer(start: int, end: int, spans: Sequence[tuple[int, int]]) -> bool:
