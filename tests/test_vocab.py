@@ -124,6 +124,15 @@ def test_an_empty_folder_is_an_empty_vocabulary(tmp_path: Path):
     assert read_vocab(tmp_path) == []
 
 
+def test_one_alias_for_two_terms_is_an_error_naming_both(tmp_path: Path):
+    (tmp_path / "a.txt").write_text("LoRA | lower | lora\nPhi-2 | Phi-2\n")   # own spelling: fine
+    (tmp_path / "b.txt").write_text("GGUF\nLowerBound | Lower\n")
+    with pytest.raises(VocabtuneError) as err:
+        read_vocab(tmp_path)
+    assert err.value.file.endswith("b.txt") and err.value.line == 2
+    assert '"LoRA" (line 1 of' in err.value.message and "a.txt" in err.value.message
+
+
 def test_read_vocab_missing_folder(tmp_path: Path):
     with pytest.raises(VocabtuneError, match="vocabulary not found"):
         read_vocab(tmp_path / "nope")

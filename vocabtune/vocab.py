@@ -78,7 +78,10 @@ def _refuse_other_files(folder: Path) -> None:
 
 def _check_aliases(terms: list[Term], by_key: dict[str, Term]) -> None:
     """An alias that is another term ("LoRA | QLoRA" beside "QLoRA") would have suggest
-    rewrite every correct QLoRA into LoRA: surely a slip, so an error naming both lines."""
+    rewrite every correct QLoRA into LoRA: surely a slip, so an error naming both lines.
+    So is one alias given to two terms ("LoRA | lower" and "LowerBound | lower"): suggest
+    can propose only one of them, and silently took the first."""
+    owners: dict[str, Term] = {}
     for term in terms:
         for alias in term.aliases:
             other = by_key.get(alias.casefold())
@@ -86,6 +89,11 @@ def _check_aliases(terms: list[Term], by_key: dict[str, Term]) -> None:
                 raise VocabtuneError(f'alias "{alias}" of "{term.text}" is also a term (line {other.line} '
                                      f"of {other.file})", file=term.file, line=term.line,
                                      hint="remove the alias, or the term, so each spelling means one thing")
+            first = owners.setdefault(" ".join(alias.casefold().split()), term)
+            if first is not term:
+                raise VocabtuneError(f'alias "{alias}" of "{term.text}" is also an alias of "{first.text}" '
+                                     f"(line {first.line} of {first.file})", file=term.file, line=term.line,
+                                     hint="keep it on the term it stands for, so suggest knows which one to propose")
 
 
 def read_vocab_text(file: Path) -> str:
