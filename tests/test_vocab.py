@@ -83,6 +83,8 @@ def test_parse_vocab_errors_name_the_line(text, line, what):
     ("\u2022 LoRA\n", 1, "a list bullet", "remove the bullets"),
     ("# LLM terms\n1. LoRA\n2) Phi-2\n", 2, "every line is numbered", "remove the numbers"),
     ("LoRA\n<!-- later -->\n", 2, "an HTML comment", 'start with "#"'),
+    ("C#\nLoRA  # low-rank adapters\n", 2, 'a "#" comment after', "a line of its own"),
+    ("Phi-2 | phi two # a small model\n", 1, 'a "#" comment after', "a line of its own"),
 ])
 def test_a_list_pasted_in_another_layout_is_refused(text, line, what, fix):
     with pytest.raises(VocabtuneError) as err:

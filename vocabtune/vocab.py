@@ -142,6 +142,10 @@ _LAYOUTS = (
     (re.compile(r"^[-*+•‣◦▪–]\s"), "a list bullet before the term",
      "remove the bullets: each line holds the term itself, e.g. LoRA | lower"),
     (re.compile(r"^<!--"), "an HTML comment", 'comment lines start with "#"'),
+    # "LoRA  # low-rank adapters": a comment after the term was read into the term (or its
+    # last alias); "C#" and "F#" have no space before the "#"
+    (re.compile(r"\s#(?:\s|$)"), 'a "#" comment after the term',
+     'put the comment on a line of its own, starting with "#"'),
 )
 
 
