@@ -30,6 +30,7 @@ def _text(processor, ids):
 def test_format_is_a_comma_separated_glossary():
     assert format_prompt(["Mixtral 8x7B", "Phi-2", "vLLM"]) == "Glossary: Mixtral 8x7B, Phi-2, vLLM."
     assert format_prompt([]) == ""
+    assert format_prompt(["Yahoo!", "Acme Inc."]) == "Glossary: Yahoo!, Acme Inc."
 
 
 def test_everything_fits_in_order_and_starts_with_startofprev(processor):

@@ -26,10 +26,13 @@ MAX_PROMPT_TOKENS = MAX_TARGET_TOKENS // 2 - 1   # 223: Whisper's prompt window
 
 
 def format_prompt(terms: Sequence[str]) -> str:
-    """``"Glossary: Mixtral 8x7B, Phi-2, vLLM."``; empty string for no terms."""
+    """``"Glossary: Mixtral 8x7B, Phi-2, vLLM."``; empty string for no terms. A last term
+    with its own end mark ends the list ("… Acme Inc.", not "Acme Inc.."): Whisper takes
+    the prompt as text it wrote before, and should not see a doubled full stop there."""
     if not terms:
         return ""
-    return f"{PROMPT_LABEL} {', '.join(terms)}."
+    text = f"{PROMPT_LABEL} {', '.join(terms)}"
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
 
 
 def _tokenizer(processor: Any) -> Any:
