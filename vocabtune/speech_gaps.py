@@ -72,9 +72,11 @@ def _spoken(cue: Cue) -> bool:
 def frame_levels(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """Level of each 20 ms frame in dB (full scale = 0; digital silence is very low)."""
     size = int(FRAME_S * sample_rate)
-    frames = samples[: len(samples) // size * size].astype(np.float64).reshape(-1, size)
-    rms = np.sqrt(np.mean(frames ** 2, axis=1)) / 32768.0
-    return 20.0 * np.log10(rms + 1e-10)
+    frames = samples[: len(samples) // size * size].astype(np.float32).reshape(-1, size)
+    # float32 and one pass (einsum): build runs this over every recording after decoding;
+    # float64 with a squared copy took 0.13 s per 6 minutes of audio
+    power = np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / size
+    return 10.0 * np.log10(power / 32768.0 ** 2 + 1e-20)
 
 
 def _frames(start: float, end: float) -> slice:

@@ -151,15 +151,16 @@ def _windows(words: list[tuple[int, int]], n: int) -> Iterable[tuple[int, int, i
 
 
 def _edits(window: _Window, term: _Term) -> int | None:
-    """Edits from the window's text to ``term`` when it counts as a misspelling, else None."""
+    """Edits from the window's text to ``term`` when it counts as a misspelling, else None.
+    The cheap tests come first: this runs for every (window, term) pair of every cue."""
     a, b = window.keyed, term.keyed
-    if a.key == b.key or a.key in (b.key + s for s in _PLURAL) or inflected(a.key, b.key):
-        return None             # exact (case, spacing), or another form of the term
-    if a.bare == b.bare:
-        return 0
+    if a.bare == b.bare:        # an ending would add letters, so this is never another form
+        return None if a.key == b.key else 0    # exact (case, spacing), or separators only
     allowed = term.allowed
     if a.words != b.words or not allowed or abs(len(a.key) - len(b.key)) > allowed:
         return None
+    if a.key in (b.key + s for s in _PLURAL) or inflected(a.key, b.key):
+        return None             # another form of the term
     if a.digits != b.digits:
         return None
     edits = OSA.distance(a.key, b.key, score_cutoff=allowed)
