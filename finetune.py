@@ -19,6 +19,7 @@ the flow:
   finetune.py evaluate --model runs/my-voice/best --dataset data/my-voice
   finetune.py merge --adapter runs/my-voice/best       # -> models/my-voice-merged/
   finetune.py transcribe --model models/my-voice-merged recordings/validation.mp3
+  finetune.py export --model models/my-voice-merged    # -> models/my-voice-merged-ct2-int8/
   finetune.py push --model models/my-voice-merged --repo you/whisper-my-voice
 """
 
@@ -210,7 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--quantization", default="int8",
                    help="int8 (CPU), float16 (GPU), int8_float16, int8_float32 or float32")
     x.add_argument("--out", type=Path, default=None, help="output folder (default <model>-ct2-<quantization>)")
-    x.add_argument("--force", action="store_true", help="replace an existing output folder")
+    x.add_argument("--force", action="store_true",
+                   help="also replace an output folder that is not an earlier export (an earlier "
+                        "export is replaced without it)")
     return p
 
 

@@ -17,8 +17,10 @@ from vocabtune.cli import HelpFormatter, add_engine_flags, exit_without_teardown
 
 EPILOG = """\
 the flow:
+  prepare_data.py script       # optional: sentences to read, covering every term
   prepare_data.py transcribe   # recordings/*.mp3 -> recordings/*.vtt (base Whisper)
   (correct the .vtt files by hand in any editor)
+  prepare_data.py suggest recordings/train.vtt   # proposes term corrections
   prepare_data.py check        # points at problems: file:line: what — how to fix
   prepare_data.py build        # -> data/<name>/ with train and validation splits
   prepare_data.py push --repo you/my-voice   # private on the Hugging Face Hub
@@ -97,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def recordings(sp):
         sp.add_argument("--recordings", type=Path, default=Path("recordings"),
-                        help="folder of recordings (mp3/m4a/wav/flac/ogg) and their .vtt files")
+                        help=f"folder of recordings ({', '.join(x[1:] for x in C.AUDIO_SUFFIXES)}) "
+                             "and their .vtt files")
 
     def vocab(sp):
         sp.add_argument("--vocab", type=Path, default=Path("vocab"),
@@ -131,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     # SUPPRESS: the help states the real default (0.1), which applies only without a
     # validation recording; build warns when a fraction given is ignored for one
     b.add_argument("--validation-fraction", type=float, default=argparse.SUPPRESS,
-                   help="share of chunks held out for validation when no validation* recording exists "
-                        "(default: 0.1)")
+                   help="share of chunks held out for validation when no recording is named "
+                        f"{'*/'.join(C.VALIDATION_PREFIXES)}* (default: 0.1)")
 
     u = add("push", cmd_push, "push the dataset to the Hugging Face Hub (private unless --public)")
     u.add_argument("--dataset", type=Path, default=None,
@@ -154,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     recordings(r)
     r.add_argument("--train-repeats", type=int, default=3, help="times each term appears in train")
     r.add_argument("--seed", type=int, default=0, help="random seed for sentence choice")
-    r.add_argument("--force", action="store_true", help="overwrite existing script files")
+    r.add_argument("--force", action="store_true",
+                   help="write new scripts over existing ones (the old ones are kept as .bak.txt)")
     return p
 
 

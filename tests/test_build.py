@@ -396,7 +396,7 @@ def test_cli_build_takes_a_validation_fraction(project, capsys, monkeypatch):
     capsys.readouterr()
     with pytest.raises(SystemExit):
         prepare_data.main(["build", "--help"])
-    assert "exists (default: 0.1)" in " ".join(capsys.readouterr().out.split())
+    assert "dev* (default: 0.1)" in " ".join(capsys.readouterr().out.split())
 
 
 def test_cli_build_error_is_one_clear_message(project, capsys, monkeypatch):

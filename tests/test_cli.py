@@ -26,6 +26,42 @@ def test_every_subcommand_has_help_with_defaults(module, command, capsys):
     assert out.startswith("usage:") and "--help" in out
 
 
+def _option_help(module, command: str, option: str) -> str:
+    """The help text of one option, as --help prints it (wrapping undone)."""
+    sub = next(a for a in module.build_parser()._actions if a.dest == "command")
+    action = next(a for a in sub.choices[command]._actions if option in a.option_strings)
+    return action.help
+
+
+@pytest.mark.parametrize("command", ["transcribe", "check", "build", "script"])
+def test_recordings_help_names_every_audio_format_found(command):
+    """It listed mp3/m4a/wav/flac/ogg while aiff, mov, 3gp, wma, mkv ... were found too."""
+    from vocabtune.config import AUDIO_SUFFIXES
+    words = _option_help(prepare_data, command, "--recordings")
+    words = words.replace(",", " ").replace("(", " ").replace(")", " ").split()
+    assert [s for s in AUDIO_SUFFIXES if s[1:] not in words] == []
+
+
+def test_validation_fraction_help_names_every_validation_name():
+    from vocabtune.config import VALIDATION_PREFIXES
+    text = _option_help(prepare_data, "build", "--validation-fraction")
+    assert all(f"{prefix}*" in text for prefix in VALIDATION_PREFIXES)
+
+
+def test_force_help_says_what_is_kept_or_replaced():
+    """script --force backs the old scripts up (it said "overwrite"); export replaces an
+    earlier export without --force (it said --force was needed to replace one)."""
+    assert ".bak.txt" in _option_help(prepare_data, "script", "--force")
+    assert "earlier export is replaced without it" in _option_help(finetune, "export", "--force")
+
+
+@pytest.mark.parametrize("module,commands", [(prepare_data, PREPARE), (finetune, FINETUNE)])
+def test_the_flow_in_the_epilog_names_every_command(module, commands):
+    """finetune.py --help left export out of the flow, prepare_data.py script and suggest."""
+    epilog = module.build_parser().epilog
+    assert [c for c in commands if f".py {c}" not in epilog] == []
+
+
 def test_help_does_not_import_torch():
     """--help must be instant: the scripts import heavy libraries only inside commands."""
     code = "import sys, prepare_data, finetune; print('torch' in sys.modules)"
