@@ -258,7 +258,9 @@ def test_finetune_transcribe_with_an_adapter_merges_then_converts(recordings, ti
     args = ["transcribe", "--model", str(adapter), "--device", "cpu", "--compute-type", "float32", str(audio)]
     assert finetune.main(args) == 0
     assert f"wrote {recordings / 'talk.finetuned.vtt'}" in capsys.readouterr().out
-    assert _errors(recordings / "talk.finetuned.vtt", audio) == []
+    # the random model's words may be none (" � �"): only the file's form is checked here
+    errors = _errors(recordings / "talk.finetuned.vtt", audio)
+    assert [p.message for p in errors if not p.message.startswith("no cue has both text")] == []
     [converted] = list(cache.iterdir())                          # merge scratch removed
     assert converted.name.startswith("adapter-") and converted.name.endswith("-float32")
 
@@ -333,3 +335,32 @@ def test_speech_in_another_language_than_asked_is_named(caplog, tmp_path):
     assert T.other_language(("de", 0.5), "en") is None and T.other_language(None, "en") is None
     T._warn_if_other_language(loaded(), audio, tmp_path / "a.mp3", T.Decoding(language="en"))
     assert "a.mp3 sounds like de (97% sure)" in caplog.text and "--language de" in caplog.text
+
+
+def test_windows_are_not_capped_below_faster_whisper_s_own_limit(tiny_whisper, tmp_path, monkeypatch):
+    """No max_new_tokens, as in faster-whisper's own transcribe: a cap of 224 made CTranslate2
+    end a 113-token window of llm-lingo validation differently (its last sentence lost: 21.1%
+    WER against faster-whisper's 18.6%, same model and options; the tiny random model here
+    writes too little to show it). With the 200-term glossary prompt too, it decodes
+    without the 448-position error (PITFALLS #4)."""
+    from faster_whisper.transcribe import WhisperModel
+
+    from vocabtune.transcribe import decoding_for
+
+    seen, real = [], WhisperModel.generate_with_fallback
+
+    def spy(self, encoder_output, prompt, tokenizer, options):
+        result = real(self, encoder_output, prompt, tokenizer, options)
+        seen.append((options.max_new_tokens, len(prompt), len(result[0].sequences_ids[0])))
+        return result
+
+    monkeypatch.setattr(WhisperModel, "generate_with_fallback", spy)
+    noise = np.random.default_rng(1).normal(0, 0.05, 40 * SAMPLE_RATE).astype(np.float32)
+    terms = "\n".join(f"Term{i}x{i * 7}B" for i in range(200))
+    for prompt in (False, True):
+        cfg = TranscribeConfig(model=str(tiny_whisper), device="cpu", prompt_vocab=prompt,
+                               vocab=_vocab(tmp_path, terms), temperature_fallback=False)
+        loaded = ct2_engine.load_ct2(cfg.model, device="cpu", language="en")
+        ct2_engine.transcribe_audio(loaded, noise, decoding_for(loaded, cfg))
+    assert seen and all(cap is None for cap, _, _ in seen)
+    assert max(p for _, p, _ in seen) > 200                 # the glossary was there
