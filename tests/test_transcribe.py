@@ -596,3 +596,21 @@ def test_the_transformers_engine_hears_a_language_from_the_language_tokens(tiny_
     assert heard is not None and f"<|{heard[0]}|>" in lang_to_id and 0 < heard[1] <= 1
     loaded.multilingual = False
     assert T._heard_language(loaded, np.zeros(16000, np.float32)) is None
+
+
+@pytest.mark.parametrize("name, what", [("recordings", "this is a folder; transcribe takes audio files"),
+                                        ("nope.mp3", "audio file not found")])
+def test_finetune_transcribe_checks_its_files_before_loading_the_model(recordings, monkeypatch, capsys,
+                                                                       name, what):
+    """Loading (and first converting) a model takes minutes: a folder or a typo is named first."""
+    import finetune
+    from vocabtune import transcribe
+
+    def no_loading(cfg):
+        raise AssertionError("the model was loaded before the files were checked")
+
+    monkeypatch.setattr(transcribe, "load_engine", no_loading)
+    path = recordings if name == "recordings" else recordings / name
+    assert finetune.main(["transcribe", "--model", "some/model", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {path}: {what}" in err and "Traceback" not in err

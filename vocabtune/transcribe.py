@@ -122,6 +122,7 @@ def transcribe_files(cfg: TranscribeConfig) -> list[str]:
     and, where the person's VTT and a vocabulary exist, how the term counts differ."""
     if not cfg.files:
         raise VocabtuneError("no audio files given", hint="name one or more recordings")
+    check_audio_args(cfg.files)
     cfg = with_language(cfg)
     loaded = load_engine(cfg)
     decoding = decoding_for(loaded, cfg)
@@ -142,6 +143,18 @@ def transcribe_files(cfg: TranscribeConfig) -> list[str]:
 
 
 # ---------------------------------------------------------------- pieces of the commands
+
+def check_audio_args(files: Sequence[Path]) -> None:
+    """Every named file exists and is a file, checked before the model is loaded. Why: loading
+    (and, the first time, converting it for CTranslate2) takes up to minutes, and a folder was
+    reported as "audio file not found" only after that."""
+    for path in map(Path, files):
+        if path.is_dir():
+            raise VocabtuneError("this is a folder; transcribe takes audio files", file=path,
+                                 hint=f"name the recordings, e.g. {path / '*.mp3'}")
+        if not path.is_file():
+            raise VocabtuneError("audio file not found", file=path, hint="check the path")
+
 
 def with_language(cfg: TranscribeConfig) -> TranscribeConfig:
     """``cfg`` with its language settled (modelio.resolve_language)."""
