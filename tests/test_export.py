@@ -108,3 +108,21 @@ def test_a_folder_that_is_not_whisper_is_named_so(tmp_path: Path):
     with pytest.raises(VocabtuneError, match="not a Whisper model \\(model_type is 'bert'\\)"):
         export_ctranslate2(tmp_path / "bert")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bert"]
+
+
+def test_a_whisper_saved_by_transformers_5_exports_with_its_feature_extractor(tiny_whisper: Path,
+                                                                            tmp_path: Path):
+    """processor.save_pretrained in transformers 5 writes no preprocessor_config.json
+    (PITFALLS #10); a Whisper fine-tuned elsewhere and saved so was refused ("merge again")."""
+    from faster_whisper import WhisperModel
+    from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
+    folder = tmp_path / "fine-tuned elsewhere"
+    WhisperForConditionalGeneration.from_pretrained(tiny_whisper).save_pretrained(folder)
+    WhisperProcessor.from_pretrained(tiny_whisper).save_pretrained(folder)
+    assert not (folder / "preprocessor_config.json").exists()
+    out = export_ctranslate2(folder, tmp_path / "ct2", quantization="int8")
+    settings = json.loads((out / "preprocessor_config.json").read_text())
+    assert settings["feature_size"] == 80 and settings["sampling_rate"] == 16000
+    model = WhisperModel(str(out), device="cpu", compute_type="int8")
+    assert model.feature_extractor.n_fft == settings["n_fft"]

@@ -18,7 +18,9 @@ from .fsutil import read_json_object, swap_in, temp_dir
 log = logging.getLogger(__name__)
 QUANTIZATIONS = ("int8", "int8_float16", "int8_float32", "float16", "float32")
 # faster-whisper reads these beside model.bin: the tokenizer, and n_mels from the extractor.
-COPIED_FILES = ("tokenizer.json", "preprocessor_config.json")
+FEATURES_FILE = "preprocessor_config.json"
+COPIED_FILES = ("tokenizer.json", FEATURES_FILE)
+PROCESSOR_FILE = "processor_config.json"       # transformers 5 keeps the extractor's settings here
 MARKER = "vocabtune_export.json"
 
 
@@ -46,13 +48,38 @@ def export_ctranslate2(model_dir: Path, out: Path | None = None, quantization: s
     if out.exists() and not force and not (out / MARKER).is_file():
         raise VocabtuneError("output folder exists and was not written by export", file=out,
                              hint="choose another --out, or remove it (--force replaces it)")
-    missing = [f for f in COPIED_FILES if not (model_dir / f).is_file()]
-    if missing:
-        raise VocabtuneError(f"model folder lacks {', '.join(missing)}", file=model_dir,
-                             hint="merge again with this version of vocabtune")
+    _check_copied_files(model_dir)
     _convert_atomically(model_dir, out, quantization)
     log.info("exported %s to %s (%s)", model_dir, out, quantization)
     return out
+
+
+def _check_copied_files(model_dir: Path) -> None:
+    """faster-whisper needs the tokenizer and the feature extractor's settings beside
+    model.bin. A folder saved by transformers 5's ``processor.save_pretrained`` (a Whisper
+    fine-tuned elsewhere) holds the latter only inside ``processor_config.json``
+    (PITFALLS #10): accepted, and written out as ``preprocessor_config.json`` by
+    ``_feature_extractor_file``."""
+    missing = [f for f in COPIED_FILES if not (model_dir / f).is_file()]
+    if FEATURES_FILE in missing and _feature_extractor_settings(model_dir):
+        missing.remove(FEATURES_FILE)
+    if missing:
+        raise VocabtuneError(f"model folder lacks {', '.join(missing)}", file=model_dir,
+                             hint="save the model's processor into it (WhisperProcessor.save_pretrained), "
+                                  "or merge again with this version of vocabtune")
+
+
+def _feature_extractor_settings(model_dir: Path) -> dict:
+    section = read_json_object(model_dir / PROCESSOR_FILE).get("feature_extractor")
+    return section if isinstance(section, dict) else {}
+
+
+def _feature_extractor_file(model_dir: Path, out: Path) -> None:
+    """``preprocessor_config.json`` in ``out`` from the model's ``processor_config.json``,
+    where the model folder has no file of its own (``_check_copied_files``)."""
+    if not (out / FEATURES_FILE).is_file():
+        text = json.dumps(_feature_extractor_settings(model_dir), indent=2, sort_keys=True) + "\n"
+        (out / FEATURES_FILE).write_text(text, encoding="utf-8")
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -70,8 +97,10 @@ def _convert_atomically(model_dir: Path, out: Path, quantization: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_dir(out.parent, prefix=f".{out.name}.")
     try:
-        converter = TransformersConverter(str(model_dir), copy_files=list(COPIED_FILES))
+        present = [f for f in COPIED_FILES if (model_dir / f).is_file()]
+        converter = TransformersConverter(str(model_dir), copy_files=present)
         converter.convert(str(tmp), quantization=quantization, force=True)
+        _feature_extractor_file(model_dir, tmp)
         (tmp / MARKER).write_text(json.dumps({"source": model_dir.name, "quantization": quantization}))
         swap_in(tmp, out)
     except BaseException as err:    # Ctrl-C too: never leave the hidden folder behind
