@@ -274,3 +274,35 @@ def test_replacing_a_report_of_another_dataset_is_said(tmp_path, caplog):
         report.write_text("{ not json")
         _note_replaced_report(report, "data/b")                      # unreadable: replaced quietly
     assert len(caplog.records) == 1 and "measured on data/a, with this one on data/b" in caplog.text
+
+
+@pytest.mark.parametrize("offline, what", [
+    (True, "this Hub model is not in the local Hugging Face cache, and HF_HUB_OFFLINE is set"),
+    (False, "this Hub model is not in the local Hugging Face cache, and the Hub (https://hub.invalid) "
+            "cannot be reached to download it (no network?) — connect to the internet")])
+def test_a_hub_id_without_network_says_the_hub_is_out_of_reach(workspace, tmp_path, monkeypatch, capsys,
+                                                              offline, what):
+    """transformers' own words were "cannot load AutoConfig (We couldn't connect to ...)"."""
+    import finetune
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
+    monkeypatch.setattr(constants, "ENDPOINT", "https://hub.invalid")
+    if offline:
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    else:       # what the Hub client raises after its retries, without waiting for them
+        from huggingface_hub.errors import LocalEntryNotFoundError
+        from transformers import AutoConfig
+
+        def unreachable(name, **kw):
+            try:
+                raise LocalEntryNotFoundError("An error happened while trying to locate the file")
+            except LocalEntryNotFoundError as err:
+                raise OSError("We couldn't connect to 'https://hub.invalid' to load the files") from err
+
+        monkeypatch.setattr(AutoConfig, "from_pretrained", unreachable)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))       # an empty cache
+    assert finetune.main(["evaluate", "--model", "someone/whisper-voice", "--dataset", str(workspace["data"]),
+                          "--vocab", str(workspace["vocab"])]) == 1
+    err = capsys.readouterr().err
+    assert f"error: someone/whisper-voice: {what}" in err and "Traceback" not in err

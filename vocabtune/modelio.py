@@ -121,10 +121,41 @@ def _from_pretrained(cls, name: str, **kwargs):
     try:
         return cls.from_pretrained(name, **kwargs)
     except (OSError, ValueError, SafetensorError) as err:
+        if not Path(name).expanduser().exists() and _hub_unreachable(err):
+            raise hub_unreachable_error(name) from err
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise VocabtuneError(f"cannot load {cls.__name__} ({first})", file=name,
                              hint="check the path or Hub id; Hub ids need internet and, for private "
                                   "repos, `hf auth login`") from err
+
+
+def _hub_unreachable(err: BaseException) -> bool:
+    """Whether loading failed because the Hub could not be asked (no network, or offline mode)
+    and the files were not in the local cache: huggingface_hub's LocalEntryNotFoundError,
+    somewhere in the chain transformers wraps it in."""
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, LocalEntryNotFoundError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def hub_unreachable_error(name: str) -> VocabtuneError:
+    """Why: transformers said "cannot load AutoConfig (We couldn't connect to ...)", after
+    about 20 s of retries; a person needs to read that the Hub is out of reach."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        why = "HF_HUB_OFFLINE is set, so it cannot be downloaded"
+        hint = "unset HF_HUB_OFFLINE, or pass a local model folder"
+    else:
+        why = f"the Hub ({constants.ENDPOINT}) cannot be reached to download it (no network?)"
+        hint = "connect to the internet and try again, or pass a local model folder"
+    return VocabtuneError(f"this Hub model is not in the local Hugging Face cache, and {why}",
+                          file=name, hint=hint)
 
 
 def load_processor(name: str):
