@@ -793,3 +793,28 @@ def test_an_english_only_model_is_refused_another_language_before_any_work(
     assert "replay" not in caplog.text and not (tmp_path / "run").exists()
     for english in ("en", "English", "EN"):                 # all mean English
         load_whisper(str(tiny_whisper_en), device="cpu", language=english)
+
+
+def test_a_validation_split_without_any_term_is_named_and_the_best_is_picked_by_wer(
+        tiny_model, vocab_dir, tmp_path, caplog):
+    """Term recall is n/a at every epoch then: the summary must not claim it picked the best."""
+    from vocabtune.training import train
+
+    plain = ["The quick brown fox jumps over the lazy dog.", "Glue the sheet to the dark blue background."]
+    dataset = make_dataset(tmp_path / "plain", n_train=3, n_val=1, texts=plain)
+    with caplog.at_level("WARNING", logger="vocabtune"):
+        result = train(config(dataset, tiny_model, vocab_dir, tmp_path / "run", epochs=1, max_steps=1))
+    assert "the validation split holds none of your 5 vocabulary terms" in caplog.text
+    assert "best: checkpoint-1 (lowest validation WER" in result.summary
+    assert "highest validation term recall" not in result.summary
+
+
+def test_a_validation_split_with_a_term_gives_no_such_warning(tiny_dataset, vocab_dir, caplog):
+    from datasets import load_from_disk
+
+    from vocabtune.training import warn_if_no_term_in_validation
+
+    texts = load_from_disk(str(tiny_dataset))["validation"]["text"]
+    assert not warn_if_no_term_in_validation(texts, TERMS)
+    assert warn_if_no_term_in_validation(["Nothing of note here."], TERMS)
+    assert not warn_if_no_term_in_validation(["Nothing of note here."], [])

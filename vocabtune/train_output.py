@@ -157,6 +157,15 @@ def run_metadata(cfg: TrainConfig, inputs, trainer, result: TrainResult) -> dict
     }
 
 
+def rule_applied(epochs) -> str:
+    """The selection rule as it worked out: with no term in the validation split, recall is
+    "n/a" at every epoch and WER alone decided, which "highest term recall" would hide."""
+    if epochs and all(e.term_recall is None for e in epochs):
+        return ("lowest validation WER, then the earlier checkpoint: no vocabulary term occurs in "
+                "the validation split, so term recall was not measured")
+    return SELECTION_RULE
+
+
 def summary_text(result: TrainResult) -> str:
     def pct(x: float | None) -> str:
         return "n/a" if x is None else f"{100 * x:.1f}%"
@@ -169,7 +178,7 @@ def summary_text(result: TrainResult) -> str:
         mark = "  <- best" if result.best_checkpoint == f"checkpoint-{e.step}" else ""
         lines.append(f"{e.epoch:>6.2f} {e.step:>6d} {num(e.train_loss):>10} {num(e.eval_loss):>9} "
                      f"{pct(e.wer):>7} {pct(e.term_recall):>11}{mark}")
-    lines.append(f"best: {result.best_checkpoint} ({SELECTION_RULE})")
+    lines.append(f"best: {result.best_checkpoint} ({rule_applied(result.epochs)})")
     lines.append(f"trained {result.global_step} steps in {result.train_seconds:.0f} s "
                  f"({result.samples_per_second:.2f} samples/s while training, "
                  f"peak RSS {result.peak_rss_mib / 1024:.2f} GiB)")

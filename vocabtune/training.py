@@ -127,6 +127,7 @@ def prepare(cfg: TrainConfig, copies_in: Path | None = None) -> TrainInputs:
         log.warning("%s", warning)
     dataset = with_replay(with_speed_copies(own, cfg.speed_perturb, copies_in), cfg.replay)
     terms = load_terms(cfg)
+    warn_if_no_term_in_validation(own["validation"]["text"], terms)
     base_model = base_name(cfg.base_model)
     model, processor, multilingual = load_model(base_model, cfg.language)
     set_seed(cfg.seed)                      # LoRA's A matrices are drawn from torch's RNG
@@ -282,6 +283,21 @@ def _refuse_finished(checkpoint: Path) -> None:
         raise VocabtuneError(f"this run has finished (step {step} of {last}): nothing to resume",
                              file=checkpoint.parent, hint="evaluate its best/, or train anew "
                              "with another --output-dir")
+
+
+def warn_if_no_term_in_validation(texts: Sequence[str], terms: Sequence[str]) -> bool:
+    """Say so when no vocabulary term occurs in the validation split. Why: term recall is then
+    "n/a" at every epoch, so the best checkpoint is silently picked by WER alone while the
+    summary still names term recall as the rule (a vocabulary edited after build, or a
+    validation reading of other sentences). Returns whether it warned."""
+    from .vocab import count_terms
+
+    if not terms or any(sum(count_terms(terms, text).values()) for text in texts):
+        return False
+    log.warning("the validation split holds none of your %d vocabulary terms: term recall cannot "
+                "be measured, so the best checkpoint is picked by WER alone — read your terms in the "
+                "validation recording too (prepare_data.py script writes one) and build again", len(terms))
+    return True
 
 
 def load_terms(cfg: TrainConfig) -> list[str]:
