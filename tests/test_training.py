@@ -818,3 +818,15 @@ def test_a_validation_split_with_a_term_gives_no_such_warning(tiny_dataset, voca
     assert not warn_if_no_term_in_validation(texts, TERMS)
     assert warn_if_no_term_in_validation(["Nothing of note here."], TERMS)
     assert not warn_if_no_term_in_validation(["Nothing of note here."], [])
+
+
+def test_resume_with_speed_copies_turned_on_names_the_old_setting_none(tmp_path):
+    """--speed-perturb none is recorded as an empty list; it was shown as a blank."""
+    from vocabtune.errors import VocabtuneError
+    from vocabtune.recipe import check_resume_recipe, write_recipe
+
+    cfg = TrainConfig(dataset=tmp_path / "data", vocab=tmp_path / "vocab", output_dir=tmp_path / "run",
+                      speed_perturb=())
+    write_recipe(cfg)
+    with pytest.raises(VocabtuneError, match=r"\(speed_perturb: none at the start, 0.9 1.1 now\)"):
+        check_resume_recipe(replace(cfg, speed_perturb=(0.9, 1.1)))

@@ -70,8 +70,9 @@ def check_resume_recipe(cfg: TrainConfig) -> None:
 
 
 def _show(value: Any) -> str:
+    """A setting as it is typed: an empty list (``--speed-perturb none``) is "none", not blank."""
     if isinstance(value, list):
-        return " ".join(map(str, value))
+        return " ".join(map(str, value)) or "none"
     if isinstance(value, float):
         return f"{value:g}"
     return "unset" if value is None else str(value)
