@@ -150,6 +150,16 @@ def test_refuses_to_overwrite_a_folder_it_did_not_write(adapter, tmp_path, capsy
     assert os.listdir(target) == ["notes.txt"]
 
 
+def test_refuses_to_write_inside_the_adapter_folder(adapter, capsys):
+    """push --adapter would upload a merged model written there, and every copy of the
+    adapter would carry one."""
+    before = sorted(p.name for p in adapter.iterdir())
+    assert finetune.main(["merge", "--adapter", str(adapter), "--out", str(adapter / "merged")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the output folder is inside the adapter folder" in err[0], err
+    assert sorted(p.name for p in adapter.iterdir()) == before
+
+
 @pytest.mark.parametrize("make", ["missing", "not_adapter"])
 def test_bad_adapter_is_one_error_line_and_nothing_written(make, tmp_path, capsys):
     adapter = tmp_path / "run"

@@ -92,12 +92,17 @@ def _check_adapter(adapter: Path) -> Path:
 
 
 def _check_target(target: Path, adapter: Path) -> None:
-    """Refuse to overwrite anything that is not an earlier merge output."""
-    if not target.exists():
-        return
+    """Refuse to overwrite anything that is not an earlier merge output, and to write into
+    the adapter's folder: a merged model inside it would be uploaded whole by
+    ``push --adapter`` and copied with every copy of the adapter."""
     if target.resolve() == adapter.resolve():
         raise VocabtuneError("the output folder is the adapter folder", file=target,
                              hint="choose another --out")
+    if adapter.resolve() in target.resolve().parents:
+        raise VocabtuneError(f"the output folder is inside the adapter folder {adapter}", file=target,
+                             hint="choose an --out outside it, e.g. the default models/<name>-merged")
+    if not target.exists():
+        return
     if not target.is_dir() or (any(target.iterdir()) and not (target / MERGE_META).is_file()):
         raise VocabtuneError("output exists and is not an earlier merge output, so it is left alone",
                              file=target, hint="choose another --out or move it away")
