@@ -24,6 +24,16 @@ def test_every_subcommand_has_help_with_defaults(module, command, capsys):
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage:") and "--help" in out
+    assert "(default: [" not in out and "(default: (" not in out      # a list as it is typed
+    assert "(default: False)" not in out                                # a switch is off unless given
+
+
+def test_list_defaults_read_as_they_are_typed(capsys):
+    with pytest.raises(SystemExit):
+        finetune.main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: 0.9 1.1)" in out and "(default: builtin)" in out
+    assert "(default: encoder_attn.q_proj encoder_attn.out_proj fc1 fc2)" in out
 
 
 def _option_help(module, command: str, option: str) -> str:

@@ -36,11 +36,17 @@ def _raise_terminated(signum, frame) -> None:
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Show defaults on every flag and keep the hand-wrapped epilog examples. "(default:
     None)" says nothing (a required flag, or one whose help words its own default such as
-    "default runs/<dataset name>"), so it is left out."""
+    "default runs/<dataset name>"), so it is left out, as is "(default: False)" on a switch
+    such as --resume. A list default is shown as it is typed ("0.9 1.1", not "['0.9', '1.1']")."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         if action.default is None or action.default is argparse.SUPPRESS:
             return action.help
+        if action.nargs == 0 and action.default is False:       # store_true: off unless given
+            return action.help
+        if isinstance(action.default, (list, tuple)):
+            typed = " ".join(map(str, action.default)).replace("%", "%%")  # help is %-formatted
+            return f"{action.help} (default: {typed})"
         return super()._get_help_string(action)
 
 
