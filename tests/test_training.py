@@ -830,3 +830,35 @@ def test_resume_with_speed_copies_turned_on_names_the_old_setting_none(tmp_path)
     write_recipe(cfg)
     with pytest.raises(VocabtuneError, match=r"\(speed_perturb: none at the start, 0.9 1.1 now\)"):
         check_resume_recipe(replace(cfg, speed_perturb=(0.9, 1.1)))
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "merge", "export", "transcribe"])
+def test_an_output_place_that_cannot_be_written_is_one_error_line_before_any_work(
+        command, full_run, tiny_dataset, tiny_model, vocab_dir, tmp_path, capsys):
+    """A path through a file (as a read-only folder or /proc would) was a traceback, and for
+    train, merge and evaluate only after the model was loaded and the work done."""
+    import wave
+
+    import finetune
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("mine")
+    out = str(blocker / "out")
+    best = str(full_run[0].output_dir / "best")
+    audio = tmp_path / "talk.wav"
+    with wave.open(str(audio), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000), w.writeframes(b"\0\0" * 1600)
+    args = {"train": ["--dataset", str(tiny_dataset), "--base-model", str(tiny_model), "--vocab",
+                      str(vocab_dir), "--device", "cpu", "--speed-perturb", "none", "--replay", "none",
+                      "--output-dir", out],
+            "evaluate": ["--model", best, "--dataset", str(tiny_dataset), "--vocab", str(vocab_dir),
+                         "--device", "cpu", "--json", str(blocker / "report.json")],
+            "merge": ["--adapter", best, "--out", out],
+            "export": ["--model", str(tiny_model), "--out", out],
+            "transcribe": ["--model", str(tiny_model), "--device", "cpu", "--out", out, str(audio)]}[command]
+    capsys.readouterr()
+    assert finetune.main([command] + args) == 1
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "cannot write" in errors[0] and "a-file is a file" in errors[0], err
+    assert "Traceback" not in err and blocker.read_text() == "mine"

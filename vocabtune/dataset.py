@@ -31,7 +31,7 @@ from datasets import Audio, Dataset, DatasetDict, Features, Value
 from .audio import AudioSegment, slice_segment, wav_bytes, wav_to_array
 from .config import PAST_END_TOLERANCE_S, SAMPLE_RATE
 from .errors import VocabtuneError
-from .fsutil import fresh_name, process_alive, swap_in
+from .fsutil import check_writable, fresh_name, process_alive, swap_in
 from .schema import Chunk
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ def check_output(out: Path) -> None:
     """Only ever replace a folder that holds a dataset (or nothing): never a user's files.
     ``build`` calls this first too, so a bad ``--out`` fails before any slow work."""
     if not out.exists():
-        _check_writable(out)
+        check_writable(out, "a dataset", "choose another --out")
         return
     if not out.is_dir():
         raise VocabtuneError("output exists and is not a folder", file=out,
@@ -185,24 +185,6 @@ def _files_not_from_build(out: Path) -> list[str]:
         splits = []
     ours = {"dataset_dict.json", METADATA_FILE, *map(str, splits)}
     return sorted(p.name for p in out.iterdir() if p.name not in ours and not p.name.startswith("."))
-
-
-def _check_writable(out: Path) -> None:
-    """Make and remove a folder where the save will first create one: a path through a file,
-    a read-only place or a pseudo file system (/proc, /sys) fails now, not after decoding.
-    Nothing is left behind (a failed build writes nothing)."""
-    base = out.parent.absolute()
-    while not base.exists() and base != base.parent:
-        base = base.parent
-    try:
-        if not base.is_dir():
-            raise NotADirectoryError(20, f"{base} is a file, not a folder")
-        probe = fresh_name(base / "vocabtune", "probe")
-        probe.mkdir()
-        probe.rmdir()
-    except OSError as e:
-        raise VocabtuneError(f"cannot write a dataset here ({e.strerror or e})", file=out,
-                             hint="choose another --out") from None
 
 
 # --- loading: clear errors, and audio that never needs torchcodec ---------------------------

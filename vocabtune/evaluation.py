@@ -64,7 +64,7 @@ from . import __version__
 from . import report as R
 from .config import EvalConfig
 from .errors import VocabtuneError
-from .fsutil import atomic_write_bytes, atomic_write_text, read_json_object
+from .fsutil import atomic_write_bytes, atomic_write_text, check_writable, read_json_object
 from .modelio import (MERGE_META, TRAIN_META, LoadedModel, adapter_base, is_adapter_dir, load_whisper,
                       looks_local)
 from .schema import EvalReport
@@ -148,6 +148,10 @@ def model_plan(cfg: EvalConfig) -> list[Side]:
     if cfg.json_path is not None and Path(cfg.json_path).is_dir():
         raise VocabtuneError("--json names a folder; it takes a file name", file=cfg.json_path,
                              hint="e.g. --json results.json")
+    check_writable(output_dir(cfg.model), "the report", "evaluate a copy of the model in a folder you can "
+                   "write to")
+    if cfg.json_path is not None:
+        check_writable(Path(cfg.json_path).parent, "the --json report", "choose another --json")
     check_model(cfg.model)
     base = cfg.base_model or base_of(cfg.model)
     if base is None or same_model(base, cfg.model):

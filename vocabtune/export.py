@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from .errors import VocabtuneError
-from .fsutil import read_json_object, swap_in, temp_dir
+from .fsutil import check_writable, read_json_object, swap_in, temp_dir
 
 log = logging.getLogger(__name__)
 QUANTIZATIONS = ("int8", "int8_float16", "int8_float32", "float16", "float32")
@@ -48,6 +48,7 @@ def export_ctranslate2(model_dir: Path, out: Path | None = None, quantization: s
     if out.exists() and not force and not (out / MARKER).is_file():
         raise VocabtuneError("output folder exists and was not written by export", file=out,
                              hint="choose another --out, or remove it (--force replaces it)")
+    check_writable(out, "the export", "choose another --out")
     _check_copied_files(model_dir)
     _convert_atomically(model_dir, out, quantization)
     log.info("exported %s to %s (%s)", model_dir, out, quantization)

@@ -47,6 +47,28 @@ def fresh_name(out: Path, what: str) -> Path:
     return out.parent / f".{out.name}.{what}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
+def check_writable(out: Path, what: str, hint: str) -> None:
+    """Make and remove a folder where ``out`` will be written (``out`` itself if it is a
+    folder, else its nearest existing parent): a path through a file, a read-only place or
+    a pseudo file system (/proc, /sys) fails now, before minutes of work, as one line rather
+    than a traceback at the end. Nothing is left behind. ``what`` names the output in the
+    message ("cannot write the run here"), ``hint`` says what to change."""
+    from .errors import VocabtuneError
+
+    base = Path(out).absolute()
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    try:
+        if not base.is_dir():
+            raise NotADirectoryError(20, f"{base} is a file, not a folder")
+        probe = fresh_name(base / "vocabtune", "probe")
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as e:
+        raise VocabtuneError(f"cannot write {what} here ({e.strerror or e})", file=out,
+                             hint=hint) from None
+
+
 def swap_in(new: Path, out: Path) -> None:
     """Rename the finished ``new`` to ``out``. An existing ``out`` (a folder or a file) is
     moved aside first and deleted only once the new one is in place, and put back if that

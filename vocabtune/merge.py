@@ -30,7 +30,7 @@ from pathlib import Path
 from . import __version__
 from .config import DEFAULT_LANGUAGE, MergeConfig
 from .errors import VocabtuneError
-from .fsutil import atomic_write_text, swap_in, temp_dir
+from .fsutil import atomic_write_text, check_writable, swap_in, temp_dir
 from .modelio import (ADAPTER_CONFIG, MERGE_META, TRAIN_META, is_adapter_dir, load_whisper,
                       recorded_language, set_language, whisper_of)
 
@@ -101,6 +101,7 @@ def _check_target(target: Path, adapter: Path) -> None:
     if adapter.resolve() in target.resolve().parents:
         raise VocabtuneError(f"the output folder is inside the adapter folder {adapter}", file=target,
                              hint="choose an --out outside it, e.g. the default models/<name>-merged")
+    check_writable(target, "the merged model", "choose another --out")
     if not target.exists():
         return
     if not target.is_dir() or (any(target.iterdir()) and not (target / MERGE_META).is_file()):

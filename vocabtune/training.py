@@ -22,6 +22,7 @@ from typing import Any, Sequence
 from .augment import check_factors
 from .config import MAX_TARGET_TOKENS, TrainConfig
 from .errors import VocabtuneError
+from .fsutil import check_writable
 from .recipe import base_name, check_resume_recipe, write_recipe
 from .modelio import check_language_fits
 from .replay import for_language
@@ -250,6 +251,7 @@ def _check_output_dir(cfg: TrainConfig) -> str | None:
     if cfg.output_dir.exists() and not cfg.output_dir.is_dir():
         raise VocabtuneError("--output-dir is a file, not a folder", file=cfg.output_dir,
                              hint="choose another --output-dir")
+    check_writable(cfg.output_dir, "the run", "choose another --output-dir")
     found = last_checkpoint(cfg.output_dir)
     if cfg.resume:
         if found is None:

@@ -38,6 +38,7 @@ from .ct2_engine import transcribe_audio as ct2_transcribe_audio
 from .config import AUDIO_SUFFIXES, MAX_CHUNK_S, SAMPLE_RATE, TranscribeConfig
 from .cues_from_whisper import Piece, cues_from_pieces, pieces_from_tokens
 from .errors import VocabtuneError
+from .fsutil import check_writable
 from .modelio import LoadedModel, language_kwargs, load_whisper, whisper_of
 from .prompting import log_dropped, max_new_tokens_for, vocab_prompt_ids
 from .schema import Cue, Severity
@@ -123,6 +124,8 @@ def transcribe_files(cfg: TranscribeConfig) -> list[str]:
     if not cfg.files:
         raise VocabtuneError("no audio files given", hint="name one or more recordings")
     check_audio_args(cfg.files)
+    for folder in dict.fromkeys(output_path(Path(a), cfg).parent for a in cfg.files):
+        check_writable(folder, "the transcript", "choose a folder you can write to with --out")
     cfg = with_language(cfg)
     loaded = load_engine(cfg)
     decoding = decoding_for(loaded, cfg)
