@@ -306,3 +306,18 @@ def test_a_hub_id_without_network_says_the_hub_is_out_of_reach(workspace, tmp_pa
                           "--vocab", str(workspace["vocab"])]) == 1
     err = capsys.readouterr().err
     assert f"error: someone/whisper-voice: {what}" in err and "Traceback" not in err
+
+
+def test_a_model_with_no_recorded_base_is_said_to_be_scored_alone(workspace, adapter, caplog):
+    """A Whisper fine-tuned elsewhere came out as the row "base" with no word why."""
+    from vocabtune.config import EvalConfig
+    from vocabtune.evaluation import model_plan
+
+    with caplog.at_level("INFO", logger="vocabtune"):
+        plain = model_plan(EvalConfig(model=str(workspace["base"]), dataset=workspace["data"]))
+        assert [s.key for s in plain] == ["base"]
+        assert "records no base model" in caplog.text and "--base-model NAME" in caplog.text
+        caplog.clear()
+        assert [s.key for s in model_plan(EvalConfig(model=str(adapter), dataset=workspace["data"]))] == \
+            ["base", "finetuned"]
+        assert "records no base model" not in caplog.text

@@ -154,6 +154,9 @@ def model_plan(cfg: EvalConfig) -> list[Side]:
         check_writable(Path(cfg.json_path).parent, "the --json report", "choose another --json")
     check_model(cfg.model)
     base = cfg.base_model or base_of(cfg.model)
+    if base is None:            # a Whisper fine-tuned elsewhere would otherwise pass as "base"
+        log.info("%s records no base model (it is not an adapter or a merge by vocabtune): scored "
+                 "alone, in the row named base; --base-model NAME scores its base beside it", cfg.model)
     if base is None or same_model(base, cfg.model):
         return [Side("base", cfg.model)]
     check_model(base)
