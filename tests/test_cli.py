@@ -128,6 +128,16 @@ def test_huggingface_hub_warnings_are_printed_once_by_its_own_handler():
     assert logging.getLogger("huggingface_hub").propagate is False
 
 
+def test_torch_info_lines_stay_quiet_even_before_torch_sets_up_its_logging():
+    """Ctrl-C during `import torch` left torch's loggers at the root's INFO, and its exit
+    handler printed "FakeTensor cache stats: cache_hits: 0 …" after "interrupted:"."""
+    code = ("import logging, sys; from vocabtune.cli import setup_logging; setup_logging(False); "
+            "print(logging.getLogger('torch._subclasses.fake_tensor').isEnabledFor(logging.INFO), "
+            "'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
 TERM_SNIPPET = """
 import sys, time
 from pathlib import Path

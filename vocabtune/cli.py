@@ -58,8 +58,10 @@ def setup_logging(verbose: bool) -> None:
         warnings.filterwarnings("ignore", category=FutureWarning)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(message)s", stream=sys.stderr)
+    # torch: Ctrl-C while torch is being imported leaves its logging unconfigured, and an exit
+    # handler of torch's then printed "FakeTensor cache stats: …" under "interrupted:"
     for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "urllib3", "filelock", "fsspec", "datasets",
-                  "matplotlib", "huggingface_hub", "faster_whisper"):
+                  "matplotlib", "huggingface_hub", "faster_whisper", "torch"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # huggingface_hub prints its warnings (retries, "no files have been modified") with a
     # handler of its own, added when it is imported; passed on to ours too, each came out twice
