@@ -362,6 +362,7 @@ BAD_INPUTS = {
     ("--context-weight", "-0.1", "--context-weight must be in [0, 1]"),
     ("--timestamp-share", "2", "--timestamp-share must be in [0, 1]"),
     ("--learning-rate", "0", "--learning-rate must be above 0"),
+    ("--learning-rate", "inf", "--learning-rate must be above 0 and finite"),
     ("--max-steps", "0", "--max-steps must be at least 1"),
     ("--lora-alpha", "0", "--lora-alpha must be above 0"),
     ("--seed", "-5", "--seed must be between 0 and 4294967295"),
@@ -862,3 +863,23 @@ def test_an_output_place_that_cannot_be_written_is_one_error_line_before_any_wor
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "cannot write" in errors[0] and "a-file is a file" in errors[0], err
     assert "Traceback" not in err and blocker.read_text() == "mine"
+
+
+def test_a_diverged_checkpoint_is_never_the_best_and_the_summary_says_why():
+    """With a learning rate far too high the loss turns NaN and the model writes nothing: an
+    empty transcript's WER (100%) beat the first epoch's 528%, so the NaN adapter became best/."""
+    from vocabtune.train_hooks import best_evaluation
+    from vocabtune.train_output import divergence_note
+
+    nan = float("nan")
+    history = [{"loss": 3.5, "step": 2},
+               {"eval_wer": 5.28, "eval_term_recall": 0.0, "eval_loss": 7.59, "epoch": 1.0, "step": 2},
+               {"eval_wer": 1.0, "eval_term_recall": 0.0, "eval_loss": nan, "epoch": 2.0, "step": 4},
+               {"eval_wer": 1.0, "eval_term_recall": 0.0, "eval_loss": nan, "epoch": 3.0, "step": 6}]
+    assert best_evaluation(history)["step"] == 2
+    note = divergence_note(history, "checkpoint-2", 1e6)
+    assert "training diverged: the validation loss is not a number from epoch 2.00 on" in note
+    assert "checkpoint-2, from before, is kept as best/" in note and "lower --learning-rate" in note
+    assert best_evaluation(history[2:]) is None
+    assert "no checkpoint is usable and no best/ was written" in divergence_note(history[2:], None, 1e6)
+    assert divergence_note(history[:2], "checkpoint-2", 1e-3) == ""

@@ -119,8 +119,17 @@ def selection_key(entry: Mapping[str, Any]) -> tuple[float, float, int]:
     return (-1.0 if recall is None else recall, -entry["eval_wer"], -entry["step"])
 
 
+def diverged(entry: Mapping[str, Any]) -> bool:
+    """A validation whose loss is not a number: training blew up (a learning rate far too
+    high), and the adapter's weights are NaN. Such a model writes nothing, and an empty
+    transcript's WER (100%) can beat an early epoch's babble, so the rule would pick it."""
+    loss = entry.get("eval_loss")
+    return loss is not None and not math.isfinite(loss)
+
+
 def best_evaluation(log_history: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
-    found = evaluations(log_history)
+    """The best validation by :data:`SELECTION_RULE` among those that did not diverge."""
+    found = [e for e in evaluations(log_history) if not diverged(e)]
     return max(found, key=selection_key) if found else None
 
 

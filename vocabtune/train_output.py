@@ -21,7 +21,7 @@ from . import __version__
 from .config import TrainConfig
 from .fsutil import atomic_write_text, temp_dir
 from .modelio import TRAIN_META
-from .train_hooks import SELECTION_RULE, best_evaluation
+from .train_hooks import SELECTION_RULE, best_evaluation, diverged, evaluations
 
 log = logging.getLogger(__name__)
 BEST_DIR = "best"
@@ -99,11 +99,24 @@ def finish_run(cfg: TrainConfig, inputs, trainer, seconds: float, logger) -> Tra
         if result.best_checkpoint:
             result.best_dir = write_best(cfg.output_dir, result.best_checkpoint, inputs.processor, meta)
         result.summary = summary_text(result)
+        result.summary += divergence_note(state.log_history, result.best_checkpoint, cfg.learning_rate)
         if adapter_unchanged(trainer.model):
             result.summary += (f"\n! the adapter is still all zeros: {result.global_step} step(s) were too few "
                                "to change the model (the learning rate warms up from 0); train longer")
     trainer.accelerator.wait_for_everyone()
     return result
+
+
+def divergence_note(log_history, best_checkpoint: str | None, learning_rate: float) -> str:
+    """A summary line when validation loss became NaN (train_hooks.diverged): those
+    checkpoints were passed over, and the person should train again more gently."""
+    bad = [e for e in evaluations(log_history) if diverged(e)]
+    if not bad:
+        return ""
+    kept = (f"{best_checkpoint}, from before, is kept as best/" if best_checkpoint
+            else "no checkpoint is usable and no best/ was written")
+    return (f"\n! training diverged: the validation loss is not a number from epoch {bad[0]['epoch']:.2f} "
+            f"on; {kept} — train again with a lower --learning-rate (this run: {learning_rate:g})")
 
 
 def adapter_unchanged(model) -> bool:
@@ -178,7 +191,8 @@ def summary_text(result: TrainResult) -> str:
         mark = "  <- best" if result.best_checkpoint == f"checkpoint-{e.step}" else ""
         lines.append(f"{e.epoch:>6.2f} {e.step:>6d} {num(e.train_loss):>10} {num(e.eval_loss):>9} "
                      f"{pct(e.wer):>7} {pct(e.term_recall):>11}{mark}")
-    lines.append(f"best: {result.best_checkpoint} ({rule_applied(result.epochs)})")
+    if result.best_checkpoint:
+        lines.append(f"best: {result.best_checkpoint} ({rule_applied(result.epochs)})")
     lines.append(f"trained {result.global_step} steps in {result.train_seconds:.0f} s "
                  f"({result.samples_per_second:.2f} samples/s while training, "
                  f"peak RSS {result.peak_rss_mib / 1024:.2f} GiB)")

@@ -13,6 +13,7 @@ GPUs) and only the main process writes.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, replace
@@ -213,7 +214,7 @@ def _check_config(cfg: TrainConfig) -> None:
                 (0 <= cfg.seed < 2 ** 32, "--seed must be between 0 and 4294967295"),
                 (cfg.batch_size >= 1, "--batch-size must be at least 1"),
                 (cfg.gradient_accumulation >= 1, "--gradient-accumulation must be at least 1"),
-                (cfg.learning_rate > 0, "--learning-rate must be above 0"),
+                (0 < cfg.learning_rate < math.inf, "--learning-rate must be above 0 and finite"),
                 (cfg.lora_r >= 1, "--lora-r must be at least 1"),
                 (0 <= cfg.lora_dropout < 1, "--lora-dropout must be in [0, 1)"),
                 (0 <= cfg.timestamp_share <= 1, "--timestamp-share must be in [0, 1]"),
