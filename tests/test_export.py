@@ -58,7 +58,7 @@ def test_faster_whisper_loads_the_export(tiny_whisper: Path, tmp_path: Path):
 
 def test_export_cli_and_errors(tiny_whisper: Path, tmp_path: Path, capsys):
     assert finetune.main(["export", "--model", str(tmp_path / "nope")]) == 1
-    assert "error:" in capsys.readouterr().err
+    assert f"error: {tmp_path / 'nope'}: model folder not found" in capsys.readouterr().err
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "mine.txt").write_text("keep me")
     with pytest.raises(VocabtuneError, match="was not written by export"):

@@ -34,6 +34,9 @@ def export_ctranslate2(model_dir: Path, out: Path | None = None, quantization: s
     if quantization not in QUANTIZATIONS:
         raise VocabtuneError(f"unknown quantization {quantization!r}",
                              hint=f"choose one of {', '.join(QUANTIZATIONS)}")
+    if not model_dir.exists():      # not "no config.json": there is no folder to look in
+        raise VocabtuneError("model folder not found", file=model_dir,
+                             hint="pass the folder `finetune.py merge` wrote: models/<name>-merged")
     if not (model_dir / "config.json").is_file():
         raise VocabtuneError("not a merged model folder (no config.json)", file=model_dir,
                              hint="run finetune.py merge first and export its output")
