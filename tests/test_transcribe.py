@@ -614,3 +614,26 @@ def test_finetune_transcribe_checks_its_files_before_loading_the_model(recording
     assert finetune.main(["transcribe", "--model", "some/model", str(path)]) == 1
     err = capsys.readouterr().err
     assert f"error: {path}: {what}" in err and "Traceback" not in err
+
+
+def test_two_recordings_of_one_name_into_one_out_folder_are_refused_before_any_work(
+        clip, tmp_path, monkeypatch, capsys):
+    """The second was "skipped (exists; --force redoes it)" on the transcript the same run had
+    just written for the first; with --force it replaced it."""
+    import finetune
+    from vocabtune import transcribe
+    from vocabtune.config import TranscribeConfig
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(clip, tmp_path / folder / "talk.mp3")
+    monkeypatch.setattr(transcribe, "load_engine", lambda cfg: pytest.fail("loaded before the check"))
+    args = ["transcribe", "--model", "some/model", "--out", str(tmp_path / "out"),
+            str(tmp_path / "a" / "talk.mp3"), str(tmp_path / "b" / "talk.mp3")]
+    assert finetune.main(args) == 1
+    err = capsys.readouterr().err
+    assert "would both be transcribed into this file" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+    same = TranscribeConfig(files=(tmp_path / "a" / "talk.mp3", tmp_path / "a" / ".." / "a" / "talk.mp3"),
+                            suffix=".finetuned.vtt")
+    assert list(transcribe.planned_outputs(same).values()) == [tmp_path / "a" / "talk.finetuned.vtt"]

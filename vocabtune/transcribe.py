@@ -124,15 +124,15 @@ def transcribe_files(cfg: TranscribeConfig) -> list[str]:
     if not cfg.files:
         raise VocabtuneError("no audio files given", hint="name one or more recordings")
     check_audio_args(cfg.files)
-    for folder in dict.fromkeys(output_path(Path(a), cfg).parent for a in cfg.files):
+    plan = planned_outputs(cfg)
+    for folder in dict.fromkeys(out.parent for out in plan.values()):
         check_writable(folder, "the transcript", "choose a folder you can write to with --out")
     cfg = with_language(cfg)
     loaded = load_engine(cfg)
     decoding = decoding_for(loaded, cfg)
     terms = _terms_if_any(cfg.vocab)
     lines: list[str] = []
-    for audio in cfg.files:
-        out = output_path(Path(audio), cfg)
+    for audio, out in plan.items():
         if out == Path(audio).with_suffix(".vtt"):
             raise VocabtuneError("output would replace your caption file", file=out,
                                  hint="use a suffix such as .finetuned.vtt")
@@ -146,6 +146,24 @@ def transcribe_files(cfg: TranscribeConfig) -> list[str]:
 
 
 # ---------------------------------------------------------------- pieces of the commands
+
+def planned_outputs(cfg: TranscribeConfig) -> dict[Path, Path]:
+    """Each audio file's transcript path, a file named twice taken once. Two recordings of
+    one name (``a/talk.mp3`` and ``b/talk.mp3`` with one ``--out``) are refused. Why: the
+    second was "skipped (exists; --force redoes it)" on the file this very run had just
+    written for the first, and with --force it replaced it."""
+    plan: dict[Path, Path] = {}
+    by_output: dict[Path, Path] = {}
+    for audio in map(Path, cfg.files):
+        out = output_path(audio, cfg)
+        first = by_output.setdefault(out.parent.resolve() / out.name, audio)
+        if first.resolve() == audio.resolve():
+            plan.setdefault(first, out)
+            continue
+        raise VocabtuneError(f"{first} and {audio} would both be transcribed into this file", file=out,
+                             hint="transcribe them into different --out folders, or rename one")
+    return plan
+
 
 def check_audio_args(files: Sequence[Path]) -> None:
     """Every named file exists and is a file, checked before the model is loaded. Why: loading
