@@ -883,3 +883,11 @@ def test_a_diverged_checkpoint_is_never_the_best_and_the_summary_says_why():
     assert best_evaluation(history[2:]) is None
     assert "no checkpoint is usable and no best/ was written" in divergence_note(history[2:], None, 1e6)
     assert divergence_note(history[:2], "checkpoint-2", 1e-3) == ""
+
+
+def test_the_summary_counts_one_step_in_the_singular():
+    from vocabtune.train_output import TrainResult, summary_text
+
+    one = summary_text(TrainResult(Path("runs/x"), None, None, global_step=1))
+    many = summary_text(TrainResult(Path("runs/x"), None, None, global_step=72))
+    assert "trained 1 step in" in one and "trained 72 steps in" in many

@@ -193,7 +193,8 @@ def summary_text(result: TrainResult) -> str:
                      f"{pct(e.wer):>7} {pct(e.term_recall):>11}{mark}")
     if result.best_checkpoint:
         lines.append(f"best: {result.best_checkpoint} ({rule_applied(result.epochs)})")
-    lines.append(f"trained {result.global_step} steps in {result.train_seconds:.0f} s "
+    steps = f"{result.global_step} step{'' if result.global_step == 1 else 's'}"
+    lines.append(f"trained {steps} in {result.train_seconds:.0f} s "
                  f"({result.samples_per_second:.2f} samples/s while training, "
                  f"peak RSS {result.peak_rss_mib / 1024:.2f} GiB)")
     lines.append(f"wrote {result.output_dir} (checkpoints, {TRAIN_META})")
