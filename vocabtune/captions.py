@@ -390,7 +390,7 @@ def validate_cues(cues: Sequence[Cue], file: str,
         problems += _cue_problems(cue, file, audio_duration)
         if i:
             problems += _pair_problems(cues[i - 1], cue, file)
-    usable = any(c.has_words and c.end > c.start for c in cues)
+    usable = any(c.trainable for c in cues)
     if not usable and not any(p.severity is Severity.ERROR for p in problems):
         # only warnings (empty or zero-length cues), yet build would find nothing to pack
         problems.append(Problem(Severity.ERROR, file, None,

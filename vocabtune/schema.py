@@ -26,6 +26,12 @@ class Cue:
         so such a cue is left out of the dataset like an empty one."""
         return any(ch.isalnum() for ch in self.text)
 
+    @property
+    def trainable(self) -> bool:
+        """Words over a length of audio: what build packs into chunks. Any other cue (empty,
+        no words, zero length) is left out and ends the chunk before it."""
+        return self.has_words and self.end > self.start
+
 
 @dataclass(frozen=True)
 class Chunk:

@@ -47,7 +47,7 @@ def pack_cues(cues: Sequence[Cue], source: str, max_s: float = MAX_CHUNK_S, *,
     for cue in cues:
         _check_cue(cue, previous, max_s, where)
         previous = cue
-        if not cue.has_words or cue.end == cue.start:
+        if not cue.trainable:       # _check_cue refused end < start, so: no words or no length
             last_end = _close(chunks, current, source, last_end)
             last_end = max(last_end, cue.end)
             current = []

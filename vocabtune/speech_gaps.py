@@ -48,7 +48,7 @@ def find_speech_gaps(cues: Sequence[Cue], pcm16: bytes,
     """Gaps between two consecutive cues with text that sound like speech. ``pcm16``: the
     recording as 16-bit mono samples at ``sample_rate``."""
     levels = frame_levels(np.frombuffer(pcm16, dtype="<i2"), sample_rate)
-    inside = np.concatenate([levels[_frames(c.start, c.end)] for c in cues if _spoken(c)]
+    inside = np.concatenate([levels[_frames(c.start, c.end)] for c in cues if c.trainable]
                             or [np.empty(0)])
     if not inside.size:
         return []
@@ -56,17 +56,13 @@ def find_speech_gaps(cues: Sequence[Cue], pcm16: bytes,
     gaps = []
     for before, after in zip(cues, cues[1:]):
         # next to an empty cue a chunk ends anyway, so that gap is in no chunk
-        if not (_spoken(before) and _spoken(after)) or after.start - before.end > MAX_GAP_S:
+        if not (before.trainable and after.trainable) or after.start - before.end > MAX_GAP_S:
             continue
         gap = levels[_frames(before.end + EDGE_S, after.start - EDGE_S)]
         speech_s = int(np.count_nonzero(gap >= threshold)) * FRAME_S
         if speech_s >= MIN_SPEECH_S:
             gaps.append(SpeechGap(before, after, speech_s))
     return gaps
-
-
-def _spoken(cue: Cue) -> bool:
-    return cue.has_words and cue.end > cue.start
 
 
 def frame_levels(samples: np.ndarray, sample_rate: int) -> np.ndarray:
