@@ -138,19 +138,14 @@ def _copies_on_disk(train, factors: Sequence[float], folder: Path):
 
     import datasets
 
-    from .dataset import STORED_FEATURES
+    from .dataset import STORED_FEATURES, datasets_bars_off
 
-    was_enabled = not datasets.are_progress_bars_disabled()
-    datasets.disable_progress_bars()        # ours counts the chunks; theirs would count rows
-    try:
+    with datasets_bars_off():       # ours counts the chunks; theirs would count rows
         # a fresh fingerprint: nothing to reuse in a new folder, and hashing the generator
         # would pickle the train split to do it
         return datasets.Dataset.from_generator(
             _copy_rows, features=STORED_FEATURES, cache_dir=str(folder),
             gen_kwargs={"train": train, "factors": tuple(factors)}, fingerprint=uuid.uuid4().hex)
-    finally:
-        if was_enabled:
-            datasets.enable_progress_bars()
 
 
 @contextmanager

@@ -22,6 +22,7 @@ import logging
 import os
 import shutil
 import wave
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping, NoReturn, Sequence
 
@@ -128,12 +129,20 @@ def save_dataset(dataset: DatasetDict, out: Path, metadata: Mapping[str, Any]) -
 
 def _save_quietly(dataset: DatasetDict, path: Path) -> None:
     """datasets draws a progress bar per split; ours already covered the slow part."""
+    with datasets_bars_off():
+        dataset.save_to_disk(str(path))
+
+
+@contextmanager
+def datasets_bars_off() -> Iterator[None]:
+    """datasets' own progress bars off for a step our bar already counts, then back as
+    they were."""
     import datasets
 
     was_enabled = not datasets.are_progress_bars_disabled()
     datasets.disable_progress_bars()
     try:
-        dataset.save_to_disk(str(path))
+        yield
     finally:
         if was_enabled:
             datasets.enable_progress_bars()
