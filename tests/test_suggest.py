@@ -9,7 +9,8 @@ import pytest
 
 import prepare_data
 from vocabtune.errors import VocabtuneError
-from vocabtune.matching import Matcher, is_common_word, stand_in
+from vocabtune.common_words import is_common_word
+from vocabtune.matching import Matcher, stand_in
 from vocabtune.schema import Term
 from vocabtune.spoken import number_words, spoken_key, spoken_words
 from vocabtune.suggest import suggest_command, suggested_path

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 
-_EDGE = "\"'()[]{}<>“”‘’«».,;:!?…"
+EDGE = "\"'()[]{}<>“”‘’«».,;:!?…"     # punctuation around a word, not part of it
 
 
 @lru_cache(maxsize=1)
@@ -20,7 +20,7 @@ def common_words() -> frozenset[str]:
 
 
 def is_common_word(word: str) -> bool:
-    return word.strip(_EDGE).replace("’", "'").lower().removesuffix("'s") in common_words()
+    return word.strip(EDGE).replace("’", "'").lower().removesuffix("'s") in common_words()
 
 
 def is_lone_common_word(text: str) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from .matching import is_common_word
+from .common_words import is_common_word
 
 MIN_WORDS = 100             # fewer words say too little
 MIN_ENGLISH_SHARE = 0.5     # under half common English words: probably another language

@@ -27,7 +27,7 @@ import jellyfish
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from .common_words import common_words, is_common_word, is_lone_common_word  # noqa: F401 (re-exported)
+from .common_words import EDGE, is_common_word, is_lone_common_word
 from .schema import Term
 from .spoken import ONES, TENS, spoken_key, spoken_words
 from .vocab import MIN_INFLECTED_CHARS, find_term, inflected, spelt_right_at
@@ -43,7 +43,6 @@ MIN_FUZZY_CHARS = 4         # a key this short on either side (DPO, TRL; "LLM" h
 #                             ("awk", "dip"; "LLM" is not "vLLM")
 EXTRA_WORDS = 2             # an n-gram may have 2 words more than the term says
 MAX_WORDS = 10              # ... and never more than 10 words
-_EDGE = "\"'()[]{}<>“”‘’«».,;:!?…"
 _POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
 _PART = re.compile(r"[^-/–—]+")                    # pieces of a word between hyphens/slashes
 _CLAUSE_END = re.compile(r"[.!?;:…][\"'”’)\]]*$")   # an n-gram never runs past these
@@ -155,8 +154,8 @@ def text_words(text: str) -> list[_Word]:
     words = []
     for m in re.finditer(r"\S+", text):
         raw = m.group()
-        lead = len(raw) - len(raw.lstrip(_EDGE))
-        core = _POSSESSIVE.sub("", raw.strip(_EDGE))
+        lead = len(raw) - len(raw.lstrip(EDGE))
+        core = _POSSESSIVE.sub("", raw.strip(EDGE))
         start = m.start() + lead
         parts = list(_PART.finditer(core)) or [None]
         for n, part in enumerate(parts):

@@ -30,7 +30,7 @@ from typing import Iterable, Sequence
 from rapidfuzz.distance import OSA
 
 from .schema import Cue, Problem, Severity
-from .matching import is_lone_common_word
+from .common_words import is_lone_common_word
 from .vocab import find_term, inflected, spelt_right_at
 
 MIN_FUZZY_CHARS = 5          # shorter terms: only separator/spacing variants are flagged
