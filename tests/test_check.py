@@ -22,6 +22,12 @@ TERMS = ["llama.cpp", "Mixtral 8x7B", "LoRA", "QLoRA", "Phi-2", "TinyLlama", "Hu
 CLIP_SECONDS = 6.0
 
 
+def run_check(recordings: Path, vocab: Path, capsys) -> tuple[int, list[str]]:
+    """``prepare_data.py check`` as a person runs it: exit status and printed lines."""
+    status = prepare_data.main(["check", "--recordings", str(recordings), "--vocab", str(vocab)])
+    return status, capsys.readouterr().out.splitlines()
+
+
 def found(text: str) -> list[tuple[str, str]]:
     return [(m.found, m.term) for m in near_misses(text, TERMS)]
 
@@ -244,8 +250,7 @@ def test_a_damaged_recording_is_a_warning_in_check_and_build(folder, data_dir, c
     rec = folder / "recordings"
     damaged_copy(data_dir / "audio" / "clip.mp3", rec / "train.mp3")
     (rec / "train.vtt").write_text("WEBVTT\n\n00:00:00.500 --> 00:00:04.000\nsome words\n")
-    status = prepare_data.main(["check", "--recordings", str(rec), "--vocab", str(folder / "vocab")])
-    out = capsys.readouterr().out.splitlines()
+    status, out = run_check(rec, folder / "vocab", capsys)
     assert status == 0
     assert out[0].startswith(f"{rec / 'train.mp3'}: warning: damaged audio — ffmpeg said \"Header missing\"")
     assert out[-1].endswith("0 errors, 1 warning")
@@ -272,8 +277,7 @@ def test_a_silent_recording_is_an_error_in_check_and_build(folder, tmp_path, cap
         w.setframerate(44100)
         w.writeframes(np.stack([voice, -voice], axis=1).tobytes())
     (rec / "validation.vtt").write_text("WEBVTT\n\n00:00:00.500 --> 00:00:02.000\nsome words\n")
-    status = prepare_data.main(["check", "--recordings", str(rec), "--vocab", str(folder / "vocab")])
-    out = capsys.readouterr().out.splitlines()
+    status, out = run_check(rec, folder / "vocab", capsys)
     assert status == 1
     assert out[0].startswith(f"{rec / 'validation.wav'}: error: the recording is silent")
     assert out[-1].endswith("1 error, 0 warnings")
@@ -290,8 +294,9 @@ def test_a_video_without_sound_is_named_as_such(folder, capsys):
     subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
                     "color=c=black:s=64x64:d=1:r=5", str(rec / "screen.mp4")], check=True)
     (rec / "screen.vtt").write_text("WEBVTT\n\n00:00:00.100 --> 00:00:00.900\nsome words\n")
-    assert prepare_data.main(["check", "--recordings", str(rec), "--vocab", str(folder / "vocab")]) == 1
-    line = capsys.readouterr().out.splitlines()[0]
+    status, out = run_check(rec, folder / "vocab", capsys)
+    line = out[0]
+    assert status == 1
     assert line.startswith(f"{rec / 'screen.mp4'}: error: unreadable audio: cannot decode audio "
                            "(the file has no audio track) — is it a video recorded without sound")
 
@@ -312,8 +317,7 @@ def test_broken_folder_fails_with_file_line_messages(folder, data_dir, capsys):
         "00:00:07.000 --> 00:00:4x.000\nbad\n")
     shutil.copy(data_dir / "audio" / "corrupt.mp3", rec / "validation.mp3")
     (rec / "validation.vtt").write_text("WEBVTT\n\n00:00.000 --> 00:01.000\nhi\n")
-    status = prepare_data.main(["check", "--recordings", str(rec), "--vocab", str(folder / "vocab")])
-    out = capsys.readouterr().out.splitlines()
+    status, out = run_check(rec, folder / "vocab", capsys)
     vtt = rec / "train.vtt"
     assert status == 1
     assert [line.split(": ")[0:2] for line in out[:-1]] == [
