@@ -307,11 +307,9 @@ def without_silent_cues(cues: list[Cue], audio: np.ndarray, path: Path) -> list[
     """Cues over stretches where no sample reaches the silence level left out: Whisper wrote
     "you" over each 30 s window of a long silent lead-in (whisper-base, twice in 60 s), a
     cue the person had to find and delete or it became training text."""
-    def silent(cue: Cue) -> bool:
-        return is_silent(audio[round(cue.start * SAMPLE_RATE): round(cue.end * SAMPLE_RATE)])
-
-    kept = [c for c in cues if not silent(c)]
-    dropped = [c for c in cues if silent(c)]
+    silent = [is_silent(audio[round(c.start * SAMPLE_RATE): round(c.end * SAMPLE_RATE)]) for c in cues]
+    kept = [c for c, quiet in zip(cues, silent) if not quiet]
+    dropped = [c for c, quiet in zip(cues, silent) if quiet]
     if dropped:
         log.info("%s: left out %d cue(s) over silence (%s)", path.name, len(dropped),
                  ", ".join(f'"{c.text}" at {c.start:.1f} s' for c in dropped[:3]))
