@@ -299,14 +299,28 @@ def test_an_unreadable_recording_does_not_stop_the_others(recordings, tiny_whisp
 
 def test_cues_over_digital_silence_are_left_out(caplog):
     """whisper-base wrote "you" over each 30 s window of a 60 s silent lead-in."""
-    from vocabtune.transcribe import without_silent_cues
+    from vocabtune.transcribe import without_unheard_cues
 
     t = np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
     audio = np.concatenate([np.zeros(4 * SAMPLE_RATE), 0.3 * np.sin(2 * np.pi * 220 * t)]).astype(np.float32)
     cues = [Cue(0.0, 2.0, "you"), Cue(1.5, 4.5, "starts in silence"), Cue(4.0, 6.0, "words")]
     with caplog.at_level(logging.INFO):
-        assert without_silent_cues(cues, audio, Path("lead-in.mp3")) == cues[1:]
-    assert 'lead-in.mp3: left out 1 cue(s) over silence ("you" at 0.0 s)' in caplog.text
+        assert without_unheard_cues(cues, audio, Path("lead-in.mp3")) == cues[1:]
+    assert 'lead-in.mp3: left out 1 cue(s) with no speech under them ("you" at 0.0 s)' in caplog.text
+
+
+def test_cues_over_a_quiet_room_are_left_out(caplog):
+    """whisper-base wrote twenty cues of made-up dialogue over 30 s of a quiet room."""
+    from vocabtune.transcribe import without_unheard_cues
+
+    rng = np.random.default_rng(0)
+    room = rng.normal(0, 0.002, 10 * SAMPLE_RATE)                  # about -54 dBFS
+    t = np.arange(len(room)) / SAMPLE_RATE
+    voice = 0.1 * np.sin(2 * np.pi * 220 * t) * ((t >= 6.0) & (t < 9.0))
+    cues = [Cue(0.0, 2.0, "I'm going to check."), Cue(2.0, 4.5, "Thanks."), Cue(6.0, 9.0, "words")]
+    with caplog.at_level(logging.INFO):
+        assert without_unheard_cues(cues, (room + voice).astype(np.float32), Path("a.mp3")) == cues[2:]
+    assert "a.mp3: left out 2 cue(s) with no speech under them" in caplog.text
 
 
 def test_an_empty_file_is_named_as_empty(recordings, tiny_whisper, capsys):

@@ -34,14 +34,14 @@ from datasets import DatasetDict
 from . import __version__
 from .audio import AudioSegment, Decoded, decode_checked, segment_of, segment_seconds
 from .check import (audio_problem, check_pairs, decoded_problems, load_cues, load_terms,
-                    speech_gaps_of, text_hints)
+                    heard_in, text_hints)
 from .config import SAMPLE_RATE, BuildConfig
+from .cue_audio import NOTHING_HEARD
 from .dataset import check_output, make_dataset_dict, save_dataset
 from .errors import VocabtuneError
 from .recordings import Recording, discover_recordings
 from .schema import Chunk, Cue, Problem, Severity
 from .segments import hold_out, pack_cues
-from .speech_gaps import gap_problem, leave_out
 from .summary import SplitStats, format_summary, split_stats
 
 log = logging.getLogger(__name__)
@@ -127,12 +127,12 @@ def checked_inputs(cfg: BuildConfig) -> tuple[list[Recording], list[str],
         audio, audio_problems = decoding.result()
     durations = {r.audio: segment_seconds(audio[r.name]) for r in recordings if r.name in audio}
     report = check_pairs(recordings, durations, (), parsed, hints=False)   # the rest of check's rules
-    gaps = {r.name: speech_gaps_of(r, parsed, audio[r.name].raw_data) for r in recordings
-            if r.name in audio}
+    heard = {r.name: heard_in(r, parsed, audio[r.name].raw_data) if r.name in audio
+             else NOTHING_HEARD for r in recordings}
     raise_on_errors(audio_problems + report.problems + hints
-                    + [gap_problem(g, str(r.vtt)) for r in recordings for g in gaps.get(r.name, [])])
-    return recordings, terms, audio, {r.name: leave_out(parsed.cues.get(r.audio, []),
-                                                        gaps.get(r.name, [])) for r in recordings}
+                    + [p for r in recordings for p in heard[r.name].problems(str(r.vtt))])
+    return recordings, terms, audio, {r.name: heard[r.name].cues_to_pack(parsed.cues.get(r.audio, []))
+                                      for r in recordings}
 
 
 def decode_recordings(recordings: Sequence[Recording]) -> tuple[dict[str, AudioSegment],

@@ -26,7 +26,7 @@ from .config import SAMPLE_RATE
 from .errors import VocabtuneError
 from .recordings import Recording, discover_recordings
 from .schema import Cue, Problem, Severity
-from .speech_gaps import SpeechGap, find_speech_gaps, gap_problem
+from .cue_audio import NOTHING_HEARD, Heard, listen
 from .spelling import spelling_problems
 from .vocab import read_vocab, term_texts, vocab_files
 
@@ -84,7 +84,8 @@ def measure_durations(recordings: Sequence[Recording], parsed: ParsedCaptions | 
                       ) -> tuple[dict[Path, float | None], list[Problem]]:
     """Length in seconds of each recording, decoding each once with the wheel's ffmpeg.
     An unreadable file gets None and an ERROR problem instead of stopping the check.
-    With ``parsed``, the decoded audio is also searched for speech with no cue."""
+    With ``parsed``, the decoded audio is also searched for speech with no cue and cues
+    with no speech."""
     durations: dict[Path, float | None] = {}
     problems = []
     for rec in tqdm(recordings, desc="reading audio", unit="recording", disable=None):
@@ -96,8 +97,8 @@ def measure_durations(recordings: Sequence[Recording], parsed: ParsedCaptions | 
             continue
         durations[rec.audio] = len(decoded.data) // BYTES_PER_SAMPLE / SAMPLE_RATE
         problems += decoded_problems(rec.audio, decoded)
-        gaps = speech_gaps_of(rec, parsed, decoded.data) if parsed else []
-        problems += [gap_problem(gap, str(rec.vtt)) for gap in gaps]
+        if parsed:
+            problems += heard_in(rec, parsed, decoded.data).problems(str(rec.vtt))
     return durations, problems
 
 
@@ -119,17 +120,17 @@ def damage_problems(path: Path, damage: str | None) -> list[Problem]:
                     damage_hint(damage))]
 
 
-def speech_gaps_of(rec: Recording, parsed: ParsedCaptions, pcm16: bytes) -> list[SpeechGap]:
-    """Speech between cues (:mod:`vocabtune.speech_gaps`) of a caption file with no
-    errors: beside one, the gap is most likely the cue that failed to parse or is out of
-    order, and the error says all there is to say."""
+def heard_in(rec: Recording, parsed: ParsedCaptions, pcm16: bytes) -> Heard:
+    """Speech with no cue and cues with no speech (:mod:`vocabtune.cue_audio`) of a
+    caption file with no errors: beside one, such a finding is most likely the cue that
+    failed to parse or is out of order, and the error says all there is to say."""
     if rec.vtt is None:
-        return []
+        return NOTHING_HEARD
     cues = parsed.cues.get(rec.audio, [])
     problems = [*parsed.problems.get(rec.audio, []), *validate_cues(cues, str(rec.vtt))]
     if any(p.severity is Severity.ERROR for p in problems):
-        return []
-    return find_speech_gaps(cues, pcm16)
+        return NOTHING_HEARD
+    return listen(cues, pcm16)
 
 
 def audio_problem(path: Path, err: VocabtuneError, what: str = "unreadable audio: ") -> Problem:

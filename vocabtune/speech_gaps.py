@@ -8,8 +8,8 @@ emptied cue does not do that (it ends the chunk). The text cannot show a deleted
 but the audio can: a gap between two cues that is as loud as the speech in the cues.
 
 Loudness is compared with the recording's own speech (the median level of the 20 ms
-frames inside its cues), so it holds for a quiet or a loud recording alike. A gap counts
-only when at least ``MIN_SPEECH_S`` of it, away from the cue edges Whisper times loosely,
+frames inside its cues, less any cue with no speech under it: ``quiet_cues``), so it
+holds for a quiet or a loud recording alike. A gap counts only when at least ``MIN_SPEECH_S`` of it, away from the cue edges Whisper times loosely,
 is within ``SPEECH_DB`` of that level: a breath or an "um" between sentences is shorter.
 
 ``check`` warns; ``build`` also leaves such a gap's audio out, as an emptied cue's is, so
@@ -48,17 +48,27 @@ def find_speech_gaps(cues: Sequence[Cue], pcm16: bytes,
     """Gaps between two consecutive cues with text that sound like speech. ``pcm16``: the
     recording as 16-bit mono samples at ``sample_rate``."""
     levels = frame_levels(np.frombuffer(pcm16, dtype="<i2"), sample_rate)
-    inside = np.concatenate([levels[_frames(c.start, c.end)] for c in cues if c.trainable]
+    speech_db = speech_level(cues, levels)
+    return [] if speech_db is None else gaps_in(cues, levels, speech_db)
+
+
+def speech_level(cues: Sequence[Cue], levels: np.ndarray) -> float | None:
+    """The recording's speech level: the median level of the frames inside its cues with
+    words (None without any)."""
+    inside = np.concatenate([levels[frame_slice(c.start, c.end)] for c in cues if c.trainable]
                             or [np.empty(0)])
-    if not inside.size:
-        return []
-    threshold = float(np.median(inside)) - SPEECH_DB
+    return float(np.median(inside)) if inside.size else None
+
+
+def gaps_in(cues: Sequence[Cue], levels: np.ndarray, speech_db: float) -> list[SpeechGap]:
+    """:func:`find_speech_gaps` on frame levels already measured."""
+    threshold = speech_db - SPEECH_DB
     gaps = []
     for before, after in zip(cues, cues[1:]):
         # next to an empty cue a chunk ends anyway, so that gap is in no chunk
         if not (before.trainable and after.trainable) or after.start - before.end > MAX_GAP_S:
             continue
-        gap = levels[_frames(before.end + EDGE_S, after.start - EDGE_S)]
+        gap = levels[frame_slice(before.end + EDGE_S, after.start - EDGE_S)]
         speech_s = int(np.count_nonzero(gap >= threshold)) * FRAME_S
         if speech_s >= MIN_SPEECH_S:
             gaps.append(SpeechGap(before, after, speech_s))
@@ -75,7 +85,8 @@ def frame_levels(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     return 10.0 * np.log10(power / 32768.0 ** 2 + 1e-20)
 
 
-def _frames(start: float, end: float) -> slice:
+def frame_slice(start: float, end: float) -> slice:
+    """The frames from ``start`` to ``end`` (s), clipped at 0."""
     return slice(max(0, int(start / FRAME_S)), max(0, int(end / FRAME_S)))
 
 

@@ -41,7 +41,9 @@ from .errors import VocabtuneError
 from .fsutil import check_writable
 from .modelio import LoadedModel, language_kwargs, load_whisper, whisper_of
 from .prompting import log_dropped, max_new_tokens_for, vocab_prompt_ids
+from .quiet_cues import find_quiet_cues
 from .schema import Cue, Severity
+from .speech_gaps import frame_levels
 from .vocab import read_vocab, term_texts
 
 log = logging.getLogger(__name__)
@@ -298,22 +300,25 @@ def transcribe_file(loaded: "LoadedModel | Ct2Model", audio_path: Path, decoding
         cues = _decode_cues(loaded, audio, decoding, bar)
         bar.n = bar.total
         bar.refresh()
-    cues = without_silent_cues(rescue_sparse_spans(loaded, audio, decoding, cues), audio, audio_path)
+    cues = without_unheard_cues(rescue_sparse_spans(loaded, audio, decoding, cues), audio, audio_path)
     log.info("%s: %.1f s of audio, %d cue%s", audio_path.name, seconds, len(cues), "" if len(cues) == 1 else "s")
     return cues
 
 
-def without_silent_cues(cues: list[Cue], audio: np.ndarray, path: Path) -> list[Cue]:
-    """Cues over stretches where no sample reaches the silence level left out: Whisper wrote
-    "you" over each 30 s window of a long silent lead-in (whisper-base, twice in 60 s), a
-    cue the person had to find and delete or it became training text."""
-    silent = [is_silent(audio[round(c.start * SAMPLE_RATE): round(c.end * SAMPLE_RATE)]) for c in cues]
-    kept = [c for c, quiet in zip(cues, silent) if not quiet]
-    dropped = [c for c, quiet in zip(cues, silent) if quiet]
+def without_unheard_cues(cues: list[Cue], audio: np.ndarray, path: Path) -> list[Cue]:
+    """Cues with no speech under them left out, each one a cue the person had to find and
+    delete or it became training text. Over digital silence whisper-base wrote "you" for
+    each 30 s window of a silent lead-in; over 30 s of a quiet room it wrote twenty cues of
+    made-up dialogue (:mod:`vocabtune.quiet_cues` tells the room from the voice). Should a
+    soft real cue go too, check reports its speech as having no cue."""
+    quiet = set(find_quiet_cues(cues, frame_levels(audio * 32768.0, SAMPLE_RATE)))
+    unheard = [c in quiet or is_silent(audio[round(c.start * SAMPLE_RATE): round(c.end * SAMPLE_RATE)])
+               for c in cues]
+    dropped = [c for c, gone in zip(cues, unheard) if gone]
     if dropped:
-        log.info("%s: left out %d cue(s) over silence (%s)", path.name, len(dropped),
+        log.info("%s: left out %d cue(s) with no speech under them (%s)", path.name, len(dropped),
                  ", ".join(f'"{c.text}" at {c.start:.1f} s' for c in dropped[:3]))
-    return kept
+    return [c for c, gone in zip(cues, unheard) if not gone]
 
 
 OTHER_LANGUAGE_MIN_P = 0.8      # how sure Whisper must be before we say it is another language
