@@ -355,3 +355,17 @@ def test_discovery_pairs_names_that_differ_only_in_unicode_form(tmp_path):
     recordings, problems = discover_recordings(tmp_path)
     assert problems == []
     assert recordings == [Recording(tmp_path / f"{decomposed}.mp3", tmp_path / f"{composed}.vtt", "train")]
+
+
+def test_a_caption_file_two_recordings_share_is_reported_once(tmp_path, data_dir, capsys):
+    rec = tmp_path / "recordings"
+    rec.mkdir()
+    shutil.copy(data_dir / "audio" / "clip.mp3", rec / "train.mp3")
+    shutil.copy(data_dir / "audio" / "clip.mp3", rec / "train.m4a")     # the same take, twice
+    (rec / "train.vtt").write_text("WEBVTT\n\n00:00:00.495 --> 00:00:01.600\nThe PEFT <s> docs\n\n"
+                                   "00:00:03.800 --> 00:00:03.000\ninto the base weights.\n")
+    status, out = run_check(rec, tmp_path / "none", capsys)
+    assert status == 1
+    assert [line.split(": ")[0] for line in out[:-1]] == [
+        str(rec / "train.mp3"), f"{rec / 'train.vtt'}:4", f"{rec / 'train.vtt'}:6"]
+    assert out[-1].startswith("checked 2 recordings, 2 cues: 2 errors, 1 warning")

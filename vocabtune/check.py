@@ -149,9 +149,12 @@ def check_pairs(recordings: Sequence[Recording], durations: Mapping[Path, float 
     ``hints=False`` leaves out the text hints (``build`` runs them itself)."""
     parsed = parsed or load_cues(recordings)
     report = CheckReport(recordings=len(recordings))
+    seen: set[Path] = set()
     for rec in recordings:
-        if rec.vtt is None:
+        # train.mp3 and train.wav share train.vtt (an error of its own): one file, one check
+        if rec.vtt is None or rec.vtt in seen:
             continue
+        seen.add(rec.vtt)
         cues = parsed.cues.get(rec.audio, [])
         report.cues += len(cues)
         report.problems += caption_problems(cues, parsed.problems.get(rec.audio, []),
@@ -205,7 +208,8 @@ def check_recordings(recordings: Path, vocab: Path) -> CheckReport:
     gaps = [p for p in audio_problems if p.severity is Severity.WARNING]
     unreadable = [p for p in audio_problems if p.severity is Severity.ERROR]
     # each caption file's problems in line order, the speech gaps among them
-    captions = sorted(report.problems + gaps, key=lambda p: (p.file or "", p.line or 0))
+    # (dict.fromkeys: recordings sharing a caption file find its speech gaps once each)
+    captions = sorted(dict.fromkeys(report.problems + gaps), key=lambda p: (p.file or "", p.line or 0))
     report.problems = layout + vocab_problems + unreadable + captions
     report.notes += notes
     log.debug("check: %s", report.summary())
