@@ -85,6 +85,8 @@ def test_parse_vocab_errors_name_the_line(text, line, what):
     ("LoRA\n<!-- later -->\n", 2, "an HTML comment", 'start with "#"'),
     ("C#\nLoRA  # low-rank adapters\n", 2, 'a "#" comment after', "a line of its own"),
     ("Phi-2 | phi two # a small model\n", 1, 'a "#" comment after', "a line of its own"),
+    ("LoRA\nAdd new terms at the end, one per line.\n", 2, "a sentence, not a term", 'start note lines with "#"'),
+    ("Hier stehen die Begriffe, bitte unten ergänzen!\n", 1, "a sentence, not a term", "outside the vocabulary"),
 ])
 def test_a_list_pasted_in_another_layout_is_refused(text, line, what, fix):
     with pytest.raises(VocabtuneError) as err:
@@ -94,10 +96,12 @@ def test_a_list_pasted_in_another_layout_is_refused(text, line, what, fix):
 
 def test_commas_tabs_and_numbers_that_belong_to_terms_are_kept():
     text = ("2,4-D\nN,N-DMF\nDr. Reddy's Laboratories, Ltd.\n1. FC Köln\n3.5 mg\nC++ - the language\n"
-            "vLLM\t | v l l m\t\n")
+            "vLLM\t | v l l m\t\nTaiwan Semiconductor Manufacturing Company Co., Ltd.\n"
+            "Yahoo!\nWho Wants to Be a Millionaire?\n")
     assert [t.text for t in parse_vocab_text(text)] == [
         "2,4-D", "N,N-DMF", "Dr. Reddy's Laboratories, Ltd.", "1. FC Köln", "3.5 mg", "C++ - the language",
-        "vLLM"]
+        "vLLM", "Taiwan Semiconductor Manufacturing Company Co., Ltd.", "Yahoo!",
+        "Who Wants to Be a Millionaire?"]
 
 
 def test_read_vocab_duplicates_across_files(tmp_path: Path):

@@ -146,6 +146,12 @@ _LAYOUTS = (
     # last alias); "C#" and "F#" have no space before the "#"
     (re.compile(r"\s#(?:\s|$)"), 'a "#" comment after the term',
      'put the comment on a line of its own, starting with "#"'),
+    # notes ("vocab/README.txt": "Add new terms at the end, one per line."): six words or
+    # more ending as a sentence does, on a lower-case word; a long name ends on a capital
+    # ("Taiwan Semiconductor Manufacturing Company Co., Ltd.", "Who Wants to Be a
+    # Millionaire?") or without a stop
+    (re.compile(r"^(?:\S+\s+){5,}[a-zß-ÿ][^\W\d_]*[.!?]$"), "a sentence, not a term (notes in the vocabulary?)",
+     'start note lines with "#", or keep notes outside the vocabulary folder'),
 )
 
 
