@@ -50,6 +50,8 @@ def match(text: str, *terms: str | Term) -> list[tuple[str, str]]:
     ("16GB", "sixteen gigabytes"),
     ("5G and MG", "five g and m g"),
     ("C# and F#", "c sharp and f sharp"),
+    (".NET and ASP.NET", "dot n e t and a s p dot n e t"),   # a dot opening a name is said
+    ("wait...so", "wait so"),
 ])
 def test_spoken_words(written: str, said: str) -> None:
     assert spoken_words(written) == said.split()
@@ -208,6 +210,11 @@ def test_a_spoken_unit_is_replaced_with_the_term_not_left_behind() -> None:
 
 def test_a_sharp_is_replaced_with_its_letter() -> None:
     assert match("in C sharp and f sharp", "C#", "F#") == [("C sharp", "C#"), ("f sharp", "F#")]
+
+
+def test_a_name_opening_with_a_dot_is_heard_with_it() -> None:
+    assert match("It still runs on dot net.", ".NET") == [("dot net", ".NET")]
+    assert match("Can you see the net result?", ".NET") == []
 
 
 def test_no_phrase_across_a_sentence_end() -> None:
