@@ -52,6 +52,7 @@ def match(text: str, *terms: str | Term) -> list[tuple[str, str]]:
     ("C# and F#", "c sharp and f sharp"),
     (".NET and ASP.NET", "dot n e t and a s p dot n e t"),   # a dot opening a name is said
     ("wait...so", "wait so"),
+    ("§ 230 and ¶ 4", "section two hundred thirty and paragraph four"),
 ])
 def test_spoken_words(written: str, said: str) -> None:
     assert spoken_words(written) == said.split()
@@ -215,6 +216,11 @@ def test_a_sharp_is_replaced_with_its_letter() -> None:
 def test_a_name_opening_with_a_dot_is_heard_with_it() -> None:
     assert match("It still runs on dot net.", ".NET") == [("dot net", ".NET")]
     assert match("Can you see the net result?", ".NET") == []
+
+
+def test_a_section_sign_is_replaced_with_the_word_it_says() -> None:
+    """Unspoken, "§ 230" was the bare number: "section 230" became "section § 230"."""
+    assert match("It relies on section 230 for that.", "§ 230") == [("section 230", "§ 230")]
 
 
 def test_no_phrase_across_a_sentence_end() -> None:

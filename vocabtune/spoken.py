@@ -22,7 +22,8 @@ TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 SCALES = ((10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand"))
 MAX_SPOKEN_DIGITS = 15          # longer digit runs (ids, hashes) are read digit by digit
 
-SYMBOL_WORDS = {"+": "plus", "&": "and", "%": "percent", "@": "at", "×": "by"}
+SYMBOL_WORDS = {"+": "plus", "&": "and", "%": "percent", "@": "at", "×": "by",
+                "§": "section", "¶": "paragraph"}     # "§ 230" is said "section two thirty"
 # Unit abbreviations after a number are said as the unit's name ("5 mg": five milligrams):
 # Whisper writes what it hears, "Ramipril 5 milligrams", and the term must match all of it,
 # not only "Ramipril 5" (a suggestion would leave "Ramipril 5 mg milligrams"). Only units
