@@ -198,6 +198,7 @@ def test_another_grammatical_form_of_a_term_is_left_alone() -> None:
     assert match("two embeddings and tokenizers", "embedding", "tokenizer") == []
     assert match("viele Wechselwirkungen, den Blutdrucksenkern", "Wechselwirkung",
                  "Blutdrucksenker") == []
+    assert match("T-cells in fine-tuned runs", "T-cell", "fine-tune") == []   # hyphenated
     assert match("the Axolot config", "Axolotl") == [("Axolot", "Axolotl")]
     assert match("an embeding", "embedding") == [("embeding", "embedding")]
 

@@ -277,7 +277,7 @@ def inflected_forms(text: str, terms: Sequence[str]) -> list[tuple[int, int, str
     words = text_words(text)
     found = []
     for term in terms:
-        n, head = len(term.split()), term[:MIN_INFLECTED_CHARS].lower()
+        n, head = len(text_words(term)), term[:MIN_INFLECTED_CHARS].lower()
         for i in range(len(words) - n + 1):
             start, end = words[i].start, words[i + n - 1].end
             if text[start:end].lower().startswith(head) and inflected(text[start:end], term):
