@@ -75,7 +75,7 @@ def blocks(base: list[Cue], ref: list[Cue]) -> list[tuple[list[Cue], list[Cue]]]
 
 def apply(text: str, suggestions: list[Suggestion]) -> str:
     for s in sorted(suggestions, key=lambda s: s.start, reverse=True):
-        text = text[:s.start] + s.term + text[s.end:]
+        text = text[:s.start] + s.replacement + text[s.end:]
     return text
 
 

@@ -203,6 +203,18 @@ def test_another_grammatical_form_of_a_term_is_left_alone() -> None:
     assert match("an embeding", "embedding") == [("embeding", "embedding")]
 
 
+def test_a_plural_keeps_its_ending_when_the_term_is_singular() -> None:
+    """The singular would change what was said; the corrected text is then left alone."""
+    terms = [Term("T-cell"), Term("café au lait spot")]
+    text = "Her T cells and cafe au lait spots."
+    found = Matcher(terms).suggest(text)
+    assert [(s.found, s.replacement) for s in found] == \
+        [("T cells", "T-cells"), ("cafe au lait spots", "café au lait spots")]
+    for s in reversed(found):
+        text = text[:s.start] + s.replacement + text[s.end:]
+    assert Matcher(terms).suggest(text) == []
+
+
 def test_a_spoken_unit_is_replaced_with_the_term_not_left_behind() -> None:
     assert match("take Ramipril 5 milligrams daily", "Ramipril 5 mg") == \
         [("Ramipril 5 milligrams", "Ramipril 5 mg")]
@@ -364,3 +376,13 @@ def test_a_phrase_broken_over_two_lines(tmp_path: Path) -> None:
     suggest_command([tmp_path / "a.vtt"], tmp_path / "terms.txt", echo=out.append)
     assert out[0] == f'{tmp_path / "a.vtt"}:4: "tiny llama" -> "TinyLlama"'
     assert "We ran TinyLlama today." in suggested_path(tmp_path / "a.vtt").read_text(encoding="utf-8")
+
+
+def test_the_review_list_and_file_keep_a_plural_ending(tmp_path: Path) -> None:
+    (tmp_path / "train.vtt").write_text("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nHer T cells.\n",
+                                        encoding="utf-8")
+    (tmp_path / "terms.txt").write_text("T-cell\n", encoding="utf-8")
+    out: list[str] = []
+    suggest_command([tmp_path / "train.vtt"], tmp_path / "terms.txt", echo=out.append)
+    assert out[0] == f'{tmp_path / "train.vtt"}:4: "T cells" -> "T-cells"'
+    assert "Her T-cells." in suggested_path(tmp_path / "train.vtt").read_text(encoding="utf-8")

@@ -20,7 +20,7 @@ alone, except to restore the vocabulary's capitals ("vllm" -> "vLLM").
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import jellyfish
@@ -43,6 +43,7 @@ MIN_FUZZY_CHARS = 4         # a key this short on either side (DPO, TRL; "LLM" h
 #                             ("awk", "dip"; "LLM" is not "vLLM")
 EXTRA_WORDS = 2             # an n-gram may have 2 words more than the term says
 MAX_WORDS = 10              # ... and never more than 10 words
+PLURAL_ENDINGS = ("s", "es")   # English plurals a near miss of a singular term must keep
 _POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
 _PART = re.compile(r"[^-/–—]+")                    # pieces of a word between hyphens/slashes
 _CLAUSE_END = re.compile(r"[.!?;:…][\"'”’)\]]*$")   # an n-gram never runs past these
@@ -69,6 +70,12 @@ class Suggestion:
     term: str
     score: float                # 0..1, 1 = says the term exactly
     alias: bool = False         # matched through an alias of the term
+    ending: str = ""            # a plural ending the text gave the term ("T cells": "s")
+
+    @property
+    def replacement(self) -> str:
+        """What ``found`` becomes: the term, with the text's plural ending kept."""
+        return self.term + self.ending
 
 
 @dataclass(frozen=True)
@@ -220,7 +227,8 @@ class Matcher:
         found = [Suggestion(grams[i].start, grams[i].end, text[grams[i].start:grams[i].end],
                             self.keys[k].term, float(score[i, k]), self.keys[k].alias)
                  for i, k in zip(*np.nonzero(ok))]
-        return [c for c in found if (c.alias and c.score >= 1.0) or same_marks(c.found, c.term)]
+        return [replace(c, ending=plural_ending(c.found, c.term)) for c in found
+                if (c.alias and c.score >= 1.0) or same_marks(c.found, c.term)]
 
     def _similarity(self, grams: list[_Phrase]) -> tuple[np.ndarray, np.ndarray]:
         """(spelling, sound) similarity in 0..1 of every n-gram (rows) with every key."""
@@ -268,6 +276,19 @@ def same_marks(found: str, term: str) -> bool:
         return False
     letter = final_letter(term)
     return letter is None or final_letter(found, names=True) == letter
+
+
+def plural_ending(found: str, term: str) -> str:
+    """The plural ending ``found`` puts on the term's last word, to keep in the replacement:
+    "t cells" is "T-cells" and "cafe au lait spots" is "café au lait spots" for the terms
+    "T-cell" and "café au lait spot", not the singular (which changed what was said).
+    Only when the last word is the term's own, spelt right, plus the ending: in "and
+    tropics" for "Anthropic" the "s" is part of the mis-hearing. A term ending in a capital
+    or digit ("macOS", "Yi-34B") has no plural ending to keep."""
+    said, meant = spoken_words(found), spoken_words(term)
+    if not said or not meant or not term[-1:].islower():
+        return ""
+    return next((e for e in PLURAL_ENDINGS if found.endswith(e) and said[-1] == meant[-1] + e), "")
 
 
 def inflected_forms(text: str, terms: Sequence[str]) -> list[tuple[int, int, str]]:
