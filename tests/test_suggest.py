@@ -176,6 +176,15 @@ def test_a_near_miss_never_changes_a_number_or_the_final_letter() -> None:
     assert match("She has CKD stage 3a now.", stage) == []
 
 
+def test_everyday_words_counting_something_are_no_code_with_digits() -> None:
+    codes = ("HER2", "A1", "B12", "Form S-1")
+    for text in ("She took her two kids.", "It was a one off.", "Let it be twelve.",
+                 "Fill in the form as one."):
+        assert match(text, *codes) == [], text
+    assert match("It is her 2 positive.", *codes) == [("her 2", "HER2")]    # digits: the code
+    assert match("It is HER two positive.", *codes) == [("HER two", "HER2")]
+
+
 def test_short_keys_match_only_exactly() -> None:
     assert match("Then D P O and DPL and T.R.L.", "DPO", "TRL") == [("D P O", "DPO"), ("T.R.L", "TRL")]
     assert match("Every LLM needs a server.", "vLLM") == []      # a short word heard, not a slip

@@ -12,7 +12,9 @@ A mis-hearing *sounds* like the term, so sound is the main evidence; spelling gu
 against Metaphone's coarseness ("rope", "ripe" and "rip" share a code). The bars are stated
 in edits, not fitted to any data set (see the constants). Ordinary words are protected:
 one common English word is never replaced unless an alias names it, and a phrase of common
-words only when it says the term almost exactly ("bits and bytes" -> "bitsandbytes").
+words only when it says the term almost exactly ("bits and bytes" -> "bitsandbytes"), and
+never, when a few lower-case words count something, for a term written with digits ("her
+two kids" is not "HER2", nor "a one off" "A1").
 Text that already contains a term spelt exactly (:func:`vocabtune.vocab.find_term`) is left
 alone, except to restore the vocabulary's capitals ("vllm" -> "vLLM").
 """
@@ -43,6 +45,8 @@ MIN_FUZZY_CHARS = 4         # a key this short on either side (DPO, TRL; "LLM" h
 #                             ("awk", "dip"; "LLM" is not "vLLM")
 EXTRA_WORDS = 2             # an n-gram may have 2 words more than the term says
 MAX_WORDS = 10              # ... and never more than 10 words
+MAX_COUNTING_WORDS = 3      # everyday words that say a code by chance are few ("her two"
+#                             for HER2); a longer run that says one is the code
 PLURAL_ENDINGS = ("s", "es")   # English plurals a near miss of a singular term must keep
 _POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
 _PART = re.compile(r"[^-/–—]+")                    # pieces of a word between hyphens/slashes
@@ -97,6 +101,7 @@ class _Phrase:
     words: int
     key: str
     common: bool                # every word is a common English word
+    counts: bool                # ... a few, in lower case, one a number in words ("her two")
 
 
 # --- the vocabulary side ---------------------------------------------------------------
@@ -185,11 +190,21 @@ def phrases(text: str, max_words: int) -> list[_Phrase]:
                 break
             key = spoken_key(text[first.start:words[j].end])
             if key:
-                common = all(is_common_word(w.core) for w in words[i:j + 1])
-                out.append(_Phrase(first.start, words[j].end, j - i + 1, key, common))
+                said = words[i:j + 1]
+                common = all(is_common_word(w.core) for w in said)
+                out.append(_Phrase(first.start, words[j].end, j - i + 1, key, common,
+                                   common and counting(said)))
             if words[j].ends_clause:
                 break
     return out
+
+
+def counting(words: Sequence[_Word]) -> bool:
+    """A few lower-case words, one of them a number said in words ("her two", "a one"):
+    everyday speech counting something. Whisper writes a code with its digits ("HER2",
+    "her 2"), so such words are no mis-hearing of one."""
+    return (len(words) <= MAX_COUNTING_WORDS and any(w.core in NUMBER_WORDS for w in words)
+            and all(w.core.islower() for w in words))
 
 
 # --- matching --------------------------------------------------------------------------
@@ -204,6 +219,7 @@ class Matcher:
         self._key_sound = [sound(k.key) for k in self.keys]
         self._key_words = np.array([k.words for k in self.keys])
         self._fuzzy_ok = np.array([len(k.key) >= MIN_FUZZY_CHARS for k in self.keys])
+        self._code = np.array([any(c.isdigit() for c in k.term) for k in self.keys])
         self.max_words = min(MAX_WORDS, int(self._key_words.max(initial=0)) + EXTRA_WORDS)
         self._named = {(k.term, k.key) for k in self.keys if k.alias}
 
@@ -247,8 +263,11 @@ class Matcher:
         fuzzy = (self._fuzzy_ok[None, :] & long_enough & (heard >= MIN_SOUND) & (spell >= MIN_SPELLING)
                  & (score >= np.where(common, MIN_SCORE_COMMON, MIN_SCORE)))
         lone_common = common & (words == 1)          # "rope", "queen": only an alias may
+        # "her two kids", "a one off", "be twelve": everyday words counting something, not
+        # a code written with digits (HER2, A1, B12), which Whisper writes with its digits
+        counting = np.array([g.counts for g in grams])[:, None] & self._code[None, :]
         fits = words <= self._key_words[None, :] + EXTRA_WORDS
-        return fits & ((exact & alias) | ((exact | fuzzy) & ~lone_common))
+        return fits & ((exact & alias) | ((exact | fuzzy) & ~lone_common & ~counting))
 
 
 def same_marks(found: str, term: str) -> bool:
