@@ -185,6 +185,17 @@ def test_everyday_words_counting_something_are_no_code_with_digits() -> None:
     assert match("It is HER two positive.", *codes) == [("HER two", "HER2")]
 
 
+def test_a_shorter_name_of_the_family_is_not_grown_into_the_term() -> None:
+    """The term's first words said right, then nothing or words unlike the rest: another
+    member of the family. A word of the term cut short, or its last word misheard, is not."""
+    family = ("iPhone 15 Pro", "Claude 3 Opus", "Wi-Fi 6E", "SmolLM", "Hugging Face")
+    for text in ("My iPhone 15 is new.", "We used Claude 3 today.", "The Wi-Fi is slow."):
+        assert match(text, *family) == [], text
+    assert match("the Smol model on hugging phase", *family) == [
+        ("Smol", "SmolLM"), ("hugging phase", "Hugging Face")]
+    assert match("an iPhone 15 pro", *family) == [("iPhone 15 pro", "iPhone 15 Pro")]
+
+
 def test_short_keys_match_only_exactly() -> None:
     assert match("Then D P O and DPL and T.R.L.", "DPO", "TRL") == [("D P O", "DPO"), ("T.R.L", "TRL")]
     assert match("Every LLM needs a server.", "vLLM") == []      # a short word heard, not a slip

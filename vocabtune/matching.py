@@ -244,7 +244,8 @@ class Matcher:
                             self.keys[k].term, float(score[i, k]), self.keys[k].alias)
                  for i, k in zip(*np.nonzero(ok))]
         return [replace(c, ending=plural_ending(c.found, c.term)) for c in found
-                if (c.alias and c.score >= 1.0) or same_marks(c.found, c.term)]
+                if (c.alias and c.score >= 1.0)
+                or same_marks(c.found, c.term) and not says_less(c.found, c.term)]
 
     def _similarity(self, grams: list[_Phrase]) -> tuple[np.ndarray, np.ndarray]:
         """(spelling, sound) similarity in 0..1 of every n-gram (rows) with every key."""
@@ -295,6 +296,25 @@ def same_marks(found: str, term: str) -> bool:
         return False
     letter = final_letter(term)
     return letter is None or final_letter(found, names=True) == letter
+
+
+def says_less(found: str, term: str) -> bool:
+    """Whether ``found`` names a shorter member of the term's family: it says the term's
+    first written words exactly, and then nothing, or words that do not by themselves
+    sound like the rest ("iPhone 15" or "iPhone 15 is" for "iPhone 15 Pro", "Claude 3" for
+    "Claude 3 Opus", "Wi-Fi" for "Wi-Fi 6E"). Judged whole, the right part carried the
+    rest over the bars. Only whole words of the term: Whisper does drop the end of a word
+    ("Smol" for "SmolLM", "5F" for "5-FU")."""
+    said, meant, words = spoken_words(found), spoken_words(term), term.split()
+    heads = (spoken_words(" ".join(words[:k])) for k in range(1, len(words)))
+    return any(said[:len(h)] == h == meant[:len(h)]
+               and not sounds_like("".join(said[len(h):]), "".join(meant[len(h):])) for h in heads)
+
+
+def sounds_like(said: str, meant: str) -> bool:
+    """Whether spoken key ``said`` sounds like ``meant`` by the matcher's bar for sound
+    ("hugging phase" is heard as "Hugging Face"; "is" is no "Pro")."""
+    return said == meant or fuzz.ratio(sound(said), sound(meant)) / 100 >= MIN_SOUND
 
 
 def plural_ending(found: str, term: str) -> str:
