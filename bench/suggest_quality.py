@@ -9,9 +9,10 @@ differently, so both are grouped into blocks of cues that overlap in time, and e
 base text is scored against the reference text of the same block.
 
 Per block and term: ``missed`` = max(0, reference count - base count spelt exactly), the
-occurrences the person must fix (reference occurrences are found whatever their capitals,
-:func:`vocabtune.vocab.find_term`; base ones only with the vocabulary's capitals,
-:func:`vocabtune.vocab.find_exact`, as the term metrics count them). A suggestion of term T
+occurrences the person must fix, counted as the term metrics count them
+(:func:`vocabtune.vocab.count_terms`: reference occurrences whatever their capitals, base
+ones only with the vocabulary's; neither "go" in "let's go" for the term "Go" nor "C"
+inside "C++"). A suggestion of term T
 is *correct* up to ``missed`` of T in that block; precision = correct / suggestions, recall =
 correct / missed. The suggestions that change capitals only are also counted apart. Term
 recall and WER of the whole text before and after applying every suggestion show the end
@@ -33,7 +34,7 @@ from vocabtune.captions import read_vtt  # noqa: E402
 from vocabtune.matching import Matcher, Suggestion  # noqa: E402
 from vocabtune.schema import Cue  # noqa: E402
 from vocabtune.scoring import term_scores, term_summary, wer  # noqa: E402
-from vocabtune.vocab import find_exact, find_term, read_vocab  # noqa: E402
+from vocabtune.vocab import count_terms, find_term, read_vocab  # noqa: E402
 
 
 @dataclass
@@ -75,14 +76,15 @@ def blocks(base: list[Cue], ref: list[Cue]) -> list[tuple[list[Cue], list[Cue]]]
 
 def apply(text: str, suggestions: list[Suggestion]) -> str:
     for s in sorted(suggestions, key=lambda s: s.start, reverse=True):
-        text = text[:s.start] + s.term + text[s.end:]
+        text = text[:s.start] + s.replacement + text[s.end:]
     return text
 
 
 def score_block(base: str, ref: str, suggestions: list[Suggestion], terms: list[str], where: str) -> Tally:
     """Correct suggestions in one block: up to the occurrences the base missed, per term."""
     t = Tally()
-    missed = Counter({term: max(0, len(find_term(term, ref)) - len(find_exact(term, base))) for term in terms})
+    said, right = count_terms(terms, ref), count_terms(terms, base, exact=True)
+    missed = Counter({term: max(0, said[term] - right[term]) for term in terms})
     t.missed = sum(missed.values())
     for s in suggestions:
         if find_term(s.term, s.found):          # the term with other capitals

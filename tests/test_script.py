@@ -77,6 +77,15 @@ def test_frames_have_the_right_slots_and_never_glue_onto_a_term() -> None:
             assert not re.search(r"\w\{|\}\w", frame), frame
 
 
+def test_frames_read_right_for_a_plural_term() -> None:
+    """ "café au lait spots was", "Is AirPods related": no singular verb agrees with a slot,
+    and no article stands before one ("a Ozempic", "a 5-FU")."""
+    for frame in sum(TEMPLATES, ()):
+        assert not re.search(r"\{\w\} (is|was|has|does|seems|means|fails|works)\b", frame), frame
+        assert not re.search(r"\b(Is|Was|Has|Does) \{", frame), frame
+        assert not re.search(r"\b(a|an|A|An) \{", frame), frame
+
+
 def test_deterministic_with_the_seed() -> None:
     terms = random_vocab(60, seed=4)
     assert make_scripts(terms, seed=3) == make_scripts(terms, seed=3)

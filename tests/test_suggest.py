@@ -50,6 +50,9 @@ def match(text: str, *terms: str | Term) -> list[tuple[str, str]]:
     ("16GB", "sixteen gigabytes"),
     ("5G and MG", "five g and m g"),
     ("C# and F#", "c sharp and f sharp"),
+    (".NET and ASP.NET", "dot n e t and a s p dot n e t"),   # a dot opening a name is said
+    ("wait...so", "wait so"),
+    ("§ 230 and ¶ 4", "section two hundred thirty and paragraph four"),
 ])
 def test_spoken_words(written: str, said: str) -> None:
     assert spoken_words(written) == said.split()
@@ -173,6 +176,26 @@ def test_a_near_miss_never_changes_a_number_or_the_final_letter() -> None:
     assert match("She has CKD stage 3a now.", stage) == []
 
 
+def test_everyday_words_counting_something_are_no_code_with_digits() -> None:
+    codes = ("HER2", "A1", "B12", "Form S-1")
+    for text in ("She took her two kids.", "It was a one off.", "Let it be twelve.",
+                 "Fill in the form as one."):
+        assert match(text, *codes) == [], text
+    assert match("It is her 2 positive.", *codes) == [("her 2", "HER2")]    # digits: the code
+    assert match("It is HER two positive.", *codes) == [("HER two", "HER2")]
+
+
+def test_a_shorter_name_of_the_family_is_not_grown_into_the_term() -> None:
+    """The term's first words said right, then nothing or words unlike the rest: another
+    member of the family. A word of the term cut short, or its last word misheard, is not."""
+    family = ("iPhone 15 Pro", "Claude 3 Opus", "Wi-Fi 6E", "SmolLM", "Hugging Face")
+    for text in ("My iPhone 15 is new.", "We used Claude 3 today.", "The Wi-Fi is slow."):
+        assert match(text, *family) == [], text
+    assert match("the Smol model on hugging phase", *family) == [
+        ("Smol", "SmolLM"), ("hugging phase", "Hugging Face")]
+    assert match("an iPhone 15 pro", *family) == [("iPhone 15 pro", "iPhone 15 Pro")]
+
+
 def test_short_keys_match_only_exactly() -> None:
     assert match("Then D P O and DPL and T.R.L.", "DPO", "TRL") == [("D P O", "DPO"), ("T.R.L", "TRL")]
     assert match("Every LLM needs a server.", "vLLM") == []      # a short word heard, not a slip
@@ -195,8 +218,21 @@ def test_another_grammatical_form_of_a_term_is_left_alone() -> None:
     assert match("two embeddings and tokenizers", "embedding", "tokenizer") == []
     assert match("viele Wechselwirkungen, den Blutdrucksenkern", "Wechselwirkung",
                  "Blutdrucksenker") == []
+    assert match("T-cells in fine-tuned runs", "T-cell", "fine-tune") == []   # hyphenated
     assert match("the Axolot config", "Axolotl") == [("Axolot", "Axolotl")]
     assert match("an embeding", "embedding") == [("embeding", "embedding")]
+
+
+def test_a_plural_keeps_its_ending_when_the_term_is_singular() -> None:
+    """The singular would change what was said; the corrected text is then left alone."""
+    terms = [Term("T-cell"), Term("café au lait spot")]
+    text = "Her T cells and cafe au lait spots."
+    found = Matcher(terms).suggest(text)
+    assert [(s.found, s.replacement) for s in found] == \
+        [("T cells", "T-cells"), ("cafe au lait spots", "café au lait spots")]
+    for s in reversed(found):
+        text = text[:s.start] + s.replacement + text[s.end:]
+    assert Matcher(terms).suggest(text) == []
 
 
 def test_a_spoken_unit_is_replaced_with_the_term_not_left_behind() -> None:
@@ -208,6 +244,16 @@ def test_a_spoken_unit_is_replaced_with_the_term_not_left_behind() -> None:
 
 def test_a_sharp_is_replaced_with_its_letter() -> None:
     assert match("in C sharp and f sharp", "C#", "F#") == [("C sharp", "C#"), ("f sharp", "F#")]
+
+
+def test_a_name_opening_with_a_dot_is_heard_with_it() -> None:
+    assert match("It still runs on dot net.", ".NET") == [("dot net", ".NET")]
+    assert match("Can you see the net result?", ".NET") == []
+
+
+def test_a_section_sign_is_replaced_with_the_word_it_says() -> None:
+    """Unspoken, "§ 230" was the bare number: "section 230" became "section § 230"."""
+    assert match("It relies on section 230 for that.", "§ 230") == [("section 230", "§ 230")]
 
 
 def test_no_phrase_across_a_sentence_end() -> None:
@@ -350,3 +396,13 @@ def test_a_phrase_broken_over_two_lines(tmp_path: Path) -> None:
     suggest_command([tmp_path / "a.vtt"], tmp_path / "terms.txt", echo=out.append)
     assert out[0] == f'{tmp_path / "a.vtt"}:4: "tiny llama" -> "TinyLlama"'
     assert "We ran TinyLlama today." in suggested_path(tmp_path / "a.vtt").read_text(encoding="utf-8")
+
+
+def test_the_review_list_and_file_keep_a_plural_ending(tmp_path: Path) -> None:
+    (tmp_path / "train.vtt").write_text("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nHer T cells.\n",
+                                        encoding="utf-8")
+    (tmp_path / "terms.txt").write_text("T-cell\n", encoding="utf-8")
+    out: list[str] = []
+    suggest_command([tmp_path / "train.vtt"], tmp_path / "terms.txt", echo=out.append)
+    assert out[0] == f'{tmp_path / "train.vtt"}:4: "T cells" -> "T-cells"'
+    assert "Her T-cells." in suggested_path(tmp_path / "train.vtt").read_text(encoding="utf-8")

@@ -12,7 +12,9 @@ A mis-hearing *sounds* like the term, so sound is the main evidence; spelling gu
 against Metaphone's coarseness ("rope", "ripe" and "rip" share a code). The bars are stated
 in edits, not fitted to any data set (see the constants). Ordinary words are protected:
 one common English word is never replaced unless an alias names it, and a phrase of common
-words only when it says the term almost exactly ("bits and bytes" -> "bitsandbytes").
+words only when it says the term almost exactly ("bits and bytes" -> "bitsandbytes"), and
+never, when a few lower-case words count something, for a term written with digits ("her
+two kids" is not "HER2", nor "a one off" "A1").
 Text that already contains a term spelt exactly (:func:`vocabtune.vocab.find_term`) is left
 alone, except to restore the vocabulary's capitals ("vllm" -> "vLLM").
 """
@@ -20,7 +22,7 @@ alone, except to restore the vocabulary's capitals ("vllm" -> "vLLM").
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import jellyfish
@@ -43,6 +45,9 @@ MIN_FUZZY_CHARS = 4         # a key this short on either side (DPO, TRL; "LLM" h
 #                             ("awk", "dip"; "LLM" is not "vLLM")
 EXTRA_WORDS = 2             # an n-gram may have 2 words more than the term says
 MAX_WORDS = 10              # ... and never more than 10 words
+MAX_COUNTING_WORDS = 3      # everyday words that say a code by chance are few ("her two"
+#                             for HER2); a longer run that says one is the code
+PLURAL_ENDINGS = ("s", "es")   # English plurals a near miss of a singular term must keep
 _POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
 _PART = re.compile(r"[^-/–—]+")                    # pieces of a word between hyphens/slashes
 _CLAUSE_END = re.compile(r"[.!?;:…][\"'”’)\]]*$")   # an n-gram never runs past these
@@ -69,6 +74,12 @@ class Suggestion:
     term: str
     score: float                # 0..1, 1 = says the term exactly
     alias: bool = False         # matched through an alias of the term
+    ending: str = ""            # a plural ending the text gave the term ("T cells": "s")
+
+    @property
+    def replacement(self) -> str:
+        """What ``found`` becomes: the term, with the text's plural ending kept."""
+        return self.term + self.ending
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,7 @@ class _Phrase:
     words: int
     key: str
     common: bool                # every word is a common English word
+    counts: bool                # ... a few, in lower case, one a number in words ("her two")
 
 
 # --- the vocabulary side ---------------------------------------------------------------
@@ -178,11 +190,21 @@ def phrases(text: str, max_words: int) -> list[_Phrase]:
                 break
             key = spoken_key(text[first.start:words[j].end])
             if key:
-                common = all(is_common_word(w.core) for w in words[i:j + 1])
-                out.append(_Phrase(first.start, words[j].end, j - i + 1, key, common))
+                said = words[i:j + 1]
+                common = all(is_common_word(w.core) for w in said)
+                out.append(_Phrase(first.start, words[j].end, j - i + 1, key, common,
+                                   common and counting(said)))
             if words[j].ends_clause:
                 break
     return out
+
+
+def counting(words: Sequence[_Word]) -> bool:
+    """A few lower-case words, one of them a number said in words ("her two", "a one"):
+    everyday speech counting something. Whisper writes a code with its digits ("HER2",
+    "her 2"), so such words are no mis-hearing of one."""
+    return (len(words) <= MAX_COUNTING_WORDS and any(w.core in NUMBER_WORDS for w in words)
+            and all(w.core.islower() for w in words))
 
 
 # --- matching --------------------------------------------------------------------------
@@ -197,6 +219,7 @@ class Matcher:
         self._key_sound = [sound(k.key) for k in self.keys]
         self._key_words = np.array([k.words for k in self.keys])
         self._fuzzy_ok = np.array([len(k.key) >= MIN_FUZZY_CHARS for k in self.keys])
+        self._code = np.array([any(c.isdigit() for c in k.term) for k in self.keys])
         self.max_words = min(MAX_WORDS, int(self._key_words.max(initial=0)) + EXTRA_WORDS)
         self._named = {(k.term, k.key) for k in self.keys if k.alias}
 
@@ -220,7 +243,9 @@ class Matcher:
         found = [Suggestion(grams[i].start, grams[i].end, text[grams[i].start:grams[i].end],
                             self.keys[k].term, float(score[i, k]), self.keys[k].alias)
                  for i, k in zip(*np.nonzero(ok))]
-        return [c for c in found if (c.alias and c.score >= 1.0) or same_marks(c.found, c.term)]
+        return [replace(c, ending=plural_ending(c.found, c.term)) for c in found
+                if (c.alias and c.score >= 1.0)
+                or same_marks(c.found, c.term) and not says_less(c.found, c.term)]
 
     def _similarity(self, grams: list[_Phrase]) -> tuple[np.ndarray, np.ndarray]:
         """(spelling, sound) similarity in 0..1 of every n-gram (rows) with every key."""
@@ -239,8 +264,11 @@ class Matcher:
         fuzzy = (self._fuzzy_ok[None, :] & long_enough & (heard >= MIN_SOUND) & (spell >= MIN_SPELLING)
                  & (score >= np.where(common, MIN_SCORE_COMMON, MIN_SCORE)))
         lone_common = common & (words == 1)          # "rope", "queen": only an alias may
+        # "her two kids", "a one off", "be twelve": everyday words counting something, not
+        # a code written with digits (HER2, A1, B12), which Whisper writes with its digits
+        counting = np.array([g.counts for g in grams])[:, None] & self._code[None, :]
         fits = words <= self._key_words[None, :] + EXTRA_WORDS
-        return fits & ((exact & alias) | ((exact | fuzzy) & ~lone_common))
+        return fits & ((exact & alias) | ((exact | fuzzy) & ~lone_common & ~counting))
 
 
 def same_marks(found: str, term: str) -> bool:
@@ -270,6 +298,38 @@ def same_marks(found: str, term: str) -> bool:
     return letter is None or final_letter(found, names=True) == letter
 
 
+def says_less(found: str, term: str) -> bool:
+    """Whether ``found`` names a shorter member of the term's family: it says the term's
+    first written words exactly, and then nothing, or words that do not by themselves
+    sound like the rest ("iPhone 15" or "iPhone 15 is" for "iPhone 15 Pro", "Claude 3" for
+    "Claude 3 Opus", "Wi-Fi" for "Wi-Fi 6E"). Judged whole, the right part carried the
+    rest over the bars. Only whole words of the term: Whisper does drop the end of a word
+    ("Smol" for "SmolLM", "5F" for "5-FU")."""
+    said, meant, words = spoken_words(found), spoken_words(term), term.split()
+    heads = (spoken_words(" ".join(words[:k])) for k in range(1, len(words)))
+    return any(said[:len(h)] == h == meant[:len(h)]
+               and not sounds_like("".join(said[len(h):]), "".join(meant[len(h):])) for h in heads)
+
+
+def sounds_like(said: str, meant: str) -> bool:
+    """Whether spoken key ``said`` sounds like ``meant`` by the matcher's bar for sound
+    ("hugging phase" is heard as "Hugging Face"; "is" is no "Pro")."""
+    return said == meant or fuzz.ratio(sound(said), sound(meant)) / 100 >= MIN_SOUND
+
+
+def plural_ending(found: str, term: str) -> str:
+    """The plural ending ``found`` puts on the term's last word, to keep in the replacement:
+    "t cells" is "T-cells" and "cafe au lait spots" is "café au lait spots" for the terms
+    "T-cell" and "café au lait spot", not the singular (which changed what was said).
+    Only when the last word is the term's own, spelt right, plus the ending: in "and
+    tropics" for "Anthropic" the "s" is part of the mis-hearing. A term ending in a capital
+    or digit ("macOS", "Yi-34B") has no plural ending to keep."""
+    said, meant = spoken_words(found), spoken_words(term)
+    if not said or not meant or not term[-1:].islower():
+        return ""
+    return next((e for e in PLURAL_ENDINGS if found.endswith(e) and said[-1] == meant[-1] + e), "")
+
+
 def inflected_forms(text: str, terms: Sequence[str]) -> list[tuple[int, int, str]]:
     """Spans of ``text`` that say a term in another grammatical form (``vocab.inflected``:
     "embeddings", "Wechselwirkungen"). Protected like exact occurrences: no suggestion may
@@ -277,7 +337,7 @@ def inflected_forms(text: str, terms: Sequence[str]) -> list[tuple[int, int, str
     words = text_words(text)
     found = []
     for term in terms:
-        n, head = len(term.split()), term[:MIN_INFLECTED_CHARS].lower()
+        n, head = len(text_words(term)), term[:MIN_INFLECTED_CHARS].lower()
         for i in range(len(words) - n + 1):
             start, end = words[i].start, words[i + n - 1].end
             if text[start:end].lower().startswith(head) and inflected(text[start:end], term):

@@ -1,12 +1,14 @@
 """Sentence templates for reading scripts: everyday frames around any kind of term.
 
 The terms may be model names, drugs, products or places, so every frame treats a slot as
-a plain noun phrase and says nothing that would be wrong for some field. Each frame gives
-the term a natural context (a verb before it, words after it) so the recording carries the
-term as it is spoken in running speech, not read out of a list. Slots are ``{a}``, ``{b}``,
-``{c}``; the text around a slot never glues a letter or digit onto it, so the term stays
-findable with :func:`vocabtune.vocab.find_term`. Hand-written: offline, and no language
-model to invent facts about the person's terms.
+a plain noun phrase and says nothing that would be wrong for some field. Nor for a plural
+term ("café au lait spots", "AirPods"): no verb after a slot agrees with it ("{a} was",
+"is {a}"), no "it" refers back to it, and no article stands before it ("a Ozempic", "a
+5-FU"). Each frame gives the term a natural context (a verb before it, words after it) so
+the recording carries the term as it is spoken in running speech, not read out of a list.
+Slots are ``{a}``, ``{b}``, ``{c}``; the text around a slot never glues a letter or digit
+onto it, so the term stays findable with :func:`vocabtune.vocab.find_term`. Hand-written:
+offline, and no language model to invent facts about the person's terms.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ ONE = (
     "Yesterday I read a note about {a}.",
     "My colleague mentioned {a} twice in the meeting.",
     "The next slide is about {a}.",
-    "I wrote {a} on the whiteboard so nobody would forget it.",
+    "I wrote {a} on the whiteboard as a reminder for everyone.",
     "Can you remind me what we decided about {a}?",
     "Everyone in the team has an opinion on {a}.",
     "Last week the whole discussion was about {a}.",
-    "She asked whether {a} was ready for Monday.",
+    "She asked whether the notes on {a} were ready for Monday.",
     "I spent the morning reading about {a}.",
     "There is a short chapter on {a} in the handbook.",
     "We should write down what we learned from {a}.",
@@ -29,7 +31,7 @@ ONE = (
     "I first heard of {a} at a conference.",
     "Please add {a} to the agenda for tomorrow.",
     "The question about {a} came up again today.",
-    "Honestly, {a} was easier than I expected.",
+    "Honestly, {a} turned out easier than I expected.",
     "Our notes on {a} are in the shared folder.",
     "A friend recommended {a} to me last month.",
     "It took me a while to understand {a}.",
@@ -39,13 +41,13 @@ ONE = (
     "I would not make a decision about {a} today.",
     "The slides about {a} need one more example.",
     "We talked about {a} on the way home.",
-    "Do you think {a} is worth the effort?",
+    "Do you think {a} would be worth the effort?",
     "The first thing on my list is {a}.",
     "I made a short summary of {a} for the others.",
     "After the break we will come back to {a}.",
     "The article explains {a} in plain words.",
-    "Let me spell out what {a} means for us.",
-    "In the end, {a} was the right choice.",
+    "Let me spell out what {a} could mean for us.",
+    "In the end, {a} turned out to be the right choice.",
     "I still have questions about {a}.",
     "The training session covered {a} in detail.",
 )
@@ -56,7 +58,7 @@ TWO = (
     "Some people prefer {a}, others swear by {b}.",
     "The handout explains {a} on one page and {b} on the next.",
     "I mixed up {a} and {b} during the presentation.",
-    "Is {a} related to {b}, or are they separate things?",
+    "Would you say {a} and {b} are related, or separate things?",
     "My notes mention {a} right after {b}.",
     "She explained {a} first, then showed us {b}.",
     "We spent an hour on {a} and only ten minutes on {b}.",
@@ -68,7 +70,7 @@ TWO = (
     "I keep a list that starts with {a} and ends with {b}.",
     "The email was about {a}, not about {b}.",
     "Today we discussed {a}; tomorrow we will discuss {b}.",
-    "The workshop on {a} was followed by a talk on {b}.",
+    "After the workshop on {a} came a talk on {b}.",
 )
 
 THREE = (
@@ -79,7 +81,7 @@ THREE = (
     "The course covers {a} in week one, {b} in week two and {c} in week three.",
     "She compared {a} and {b}, and then brought up {c}.",
     "My reading list has {a}, {b} and {c} on it.",
-    "If {a} fails, we try {b}, and then {c}.",
+    "If nothing comes of {a}, we try {b}, and then {c}.",
     "The glossary defines {a}, {b} and {c} on the same page.",
 )
 

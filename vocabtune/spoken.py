@@ -22,7 +22,8 @@ TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 SCALES = ((10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand"))
 MAX_SPOKEN_DIGITS = 15          # longer digit runs (ids, hashes) are read digit by digit
 
-SYMBOL_WORDS = {"+": "plus", "&": "and", "%": "percent", "@": "at", "×": "by"}
+SYMBOL_WORDS = {"+": "plus", "&": "and", "%": "percent", "@": "at", "×": "by",
+                "§": "section", "¶": "paragraph"}     # "§ 230" is said "section two thirty"
 # Unit abbreviations after a number are said as the unit's name ("5 mg": five milligrams):
 # Whisper writes what it hears, "Ramipril 5 milligrams", and the term must match all of it,
 # not only "Ramipril 5" (a suggestion would leave "Ramipril 5 mg milligrams"). Only units
@@ -80,7 +81,8 @@ def _letter_words(piece: str) -> list[str]:
 
 def _symbol_words(symbol: str, prev: str, next_: str) -> list[str]:
     """A symbol between tokens: "." is "point" between digits and "dot" inside a name
-    (but not between initials);
+    (but not between initials) or opening one (".NET" is "dot net": keyed "net", Whisper's
+    "dot net" was never matched);
     separators (hyphen, slash, comma, quotes) and sentence punctuation say nothing. "#"
     after a letter is "sharp" ("C#", "F#"): unspoken, "F#" was keyed as the bare letter
     "f", and suggest turned "f sharp" into "F# sharp"."""
@@ -91,7 +93,8 @@ def _symbol_words(symbol: str, prev: str, next_: str) -> list[str]:
             return ["point"]
         in_name = prev.isalnum() and next_.isalnum()
         initials = len(prev) == 1 and len(next_) == 1      # "M.M.L.U", "e.g": unspoken
-        return ["dot"] if in_name and not initials else []
+        opens_name = not prev and next_.isalpha()           # ".NET", ".io"; not "...so"
+        return ["dot"] if in_name and not initials or opens_name else []
     return [SYMBOL_WORDS[symbol]] if symbol in SYMBOL_WORDS else []
 
 

@@ -38,7 +38,8 @@ Ask = Callable[[str], "str | None"]
 
 @dataclass(frozen=True)
 class Edit:
-    """One suggestion placed in the file: ``text[start:end]`` becomes ``term``."""
+    """One suggestion placed in the file: ``text[start:end]`` becomes ``term`` (the
+    vocabulary's spelling, with a plural ending the text gave it)."""
 
     line: int                   # 1-based line of the VTT where the words stand
     start: int                  # offsets in the file text (newlines normalised to LF)
@@ -106,7 +107,7 @@ def plan_text(text: str, cues: Sequence[Cue], matcher: Matcher, file: str = "<vt
                 continue
             start, end = block_start + span[0], block_start + span[1]
             line = cue.line + 1 + block[:span[0]].count("\n")
-            edits.append(Edit(line, start, end, text[start:end], s.term))
+            edits.append(Edit(line, start, end, text[start:end], s.replacement))
     return edits
 
 
