@@ -149,6 +149,8 @@ def test_train_writes_checkpoints_best_adapter_and_metadata(full_run, tiny_model
     assert meta["train_seconds"] > 0 and meta["peak_rss_mib"] > 50 and meta["precision"] == "fp32"
     assert json.loads((out / "vocabtune_train.json").read_text())["best_checkpoint"] == result.best_checkpoint
     assert "best: " + result.best_checkpoint in result.summary and str(best) in result.summary
+    assert (out / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "vocabtune_train.json, training.png)" in result.summary
 
 
 def test_best_is_a_loadable_adapter_that_changed_the_model(full_run, tiny_model):

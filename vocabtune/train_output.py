@@ -19,12 +19,13 @@ from typing import Any
 
 from . import __version__
 from .config import TrainConfig
-from .fsutil import atomic_write_text, temp_dir
+from .fsutil import atomic_write_bytes, atomic_write_text, temp_dir
 from .modelio import TRAIN_META
 from .train_hooks import SELECTION_RULE, best_evaluation, diverged, evaluations
 
 log = logging.getLogger(__name__)
 BEST_DIR = "best"
+TRAINING_PNG = "training.png"   # validation figures per epoch (train_plot.py)
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
 CHECKPOINT_DONE = ("trainer_state.json", "adapter_model.safetensors")   # trainer_state is saved last
 
@@ -96,6 +97,7 @@ def finish_run(cfg: TrainConfig, inputs, trainer, seconds: float, logger) -> Tra
     if trainer.is_world_process_zero():
         meta = run_metadata(cfg, inputs, trainer, result)
         atomic_write_text(cfg.output_dir / TRAIN_META, json.dumps(meta, indent=2) + "\n")
+        write_training_png(result, f"{Path(cfg.dataset).name}: {base_label(cfg.base_model)}")
         if result.best_checkpoint:
             result.best_dir = write_best(cfg.output_dir, result.best_checkpoint, inputs.processor, meta)
         result.summary = summary_text(result)
@@ -105,6 +107,22 @@ def finish_run(cfg: TrainConfig, inputs, trainer, seconds: float, logger) -> Tra
                                "to change the model (the learning rate warms up from 0); train longer")
     trainer.accelerator.wait_for_everyone()
     return result
+
+
+def write_training_png(result: TrainResult, title: str) -> None:
+    """The chart of the validation figures per epoch beside the checkpoints (none before
+    the first validation). A run killed at epoch 3 of 8 and resumed redraws it whole."""
+    from .train_plot import training_png
+
+    best_step = int(result.best_checkpoint.split("-")[-1]) if result.best_checkpoint else None
+    png = training_png(result.epochs, best_step, title)
+    if png:
+        atomic_write_bytes(result.output_dir / TRAINING_PNG, png)
+
+
+def base_label(base_model: str) -> str:
+    """The base model as the chart's title names it: a Hub id whole, a folder by its name."""
+    return Path(base_model).name if Path(base_model).is_dir() else str(base_model)
 
 
 def divergence_note(log_history, best_checkpoint: str | None, learning_rate: float) -> str:
@@ -197,7 +215,8 @@ def summary_text(result: TrainResult) -> str:
     lines.append(f"trained {steps} in {result.train_seconds:.0f} s "
                  f"({result.samples_per_second:.2f} samples/s while training, "
                  f"peak RSS {result.peak_rss_mib / 1024:.2f} GiB)")
-    lines.append(f"wrote {result.output_dir} (checkpoints, {TRAIN_META})")
+    chart = f", {TRAINING_PNG}" if (result.output_dir / TRAINING_PNG).is_file() else ""
+    lines.append(f"wrote {result.output_dir} (checkpoints, {TRAIN_META}{chart})")
     if result.best_dir:
         lines.append(f"wrote {result.best_dir} (best adapter + processor; next: "
                      f"finetune.py evaluate --model {result.best_dir})")
