@@ -95,3 +95,10 @@ def test_chart_is_a_png_sized_to_the_terms_and_absent_without_terms():
     assert taller.height > 3 * image.height
     none = {"base": _report("b", {"Unseen": (0, 0)})}
     assert R.term_recall_png(none, "x") is None
+
+
+def test_chart_draws_dollar_signs_in_terms_and_title_as_text():
+    """Matplotlib reads "$...$" as mathtext: "$x^$" raised after all the decoding was done."""
+    terms = {"$x^$": (1, 2), "costs $5 or $6": (2, 2), "$HOME": (0, 1)}
+    reports = {k: _report(r.model, terms) for k, r in REPORTS.items()}
+    assert R.term_recall_png(reports, "Term recall on $data$_{x}")[:8] == b"\x89PNG\r\n\x1a\n"

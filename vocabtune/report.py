@@ -321,7 +321,9 @@ def _style_axes(ax, terms: Sequence[str], reports: Mapping[str, EvalReport], tit
 
     main = reports[main_key(reports)]
     ax.set_yticks(range(len(terms)))
-    ax.set_yticklabels([f"{t} ({_score_of(main, t).occurrences}×)" for t in terms])
+    # parse_math=False: a term such as "$HOME" or "$x^$" is text, not mathtext (which drew
+    # "$5 or $6" in italics and raised on "$x^$", after all the decoding was done)
+    ax.set_yticklabels([f"{t} ({_score_of(main, t).occurrences}×)" for t in terms], parse_math=False)
     ax.set_ylim(len(terms) - 0.5, -0.5)          # first term (the worst) at the top
     ax.set_xlim(-2, 102)                         # markers at 0% and 100% drawn whole
     ax.xaxis.set_major_formatter(PercentFormatter())
@@ -334,4 +336,4 @@ def _style_axes(ax, terms: Sequence[str], reports: Mapping[str, EvalReport], tit
     names = [_legend(reports, k) for k in ordered(reports) if _legend(reports, k) in handles]
     ax.legend([handles[n] for n in names], names, loc="lower left", bbox_to_anchor=(0.0, 1.0),
               ncol=2, frameon=False, fontsize=9)
-    ax.set_title(title, loc="left", fontsize=12, fontweight="bold", pad=34)
+    ax.set_title(title, loc="left", fontsize=12, fontweight="bold", pad=34, parse_math=False)
