@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import re
+
+import pytest
 
 from vocabtune import report as R
 from vocabtune.schema import EvalReport, TermScore
@@ -102,3 +105,26 @@ def test_chart_draws_dollar_signs_in_terms_and_title_as_text():
     terms = {"$x^$": (1, 2), "costs $5 or $6": (2, 2), "$HOME": (0, 1)}
     reports = {k: _report(r.model, terms) for k, r in REPORTS.items()}
     assert R.term_recall_png(reports, "Term recall on $data$_{x}")[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+ODD_TERMS = ["a|b", "*bold*", "snake_case_name", "`tick`", "$PATH and $HOME", "[link](x)", "<b>HTML</b>",
+             "# head", "back\\slash", "x & y", "café", "Müller", "αβγ", "東京"]
+
+
+def test_report_md_shows_every_term_and_model_name_literally():
+    """Rendered as the Hub renders it (GFM tables): each term is one cell with its own text, and
+    no term or model name becomes emphasis, code, a link, HTML or a broken row."""
+    markdown_it = pytest.importorskip("markdown_it")
+    html = __import__("html")
+
+    terms = {t: (1, 2) for t in ODD_TERMS} | {"never|said*": (0, 0)}
+    reports = {"base": _report("openai/whisper-base", terms), "finetuned": _report("runs/x_*y*/best", terms)}
+    rendered = markdown_it.MarkdownIt("commonmark").enable("table").render(
+        R.format_markdown(reports, {}, "data/my_*voice*"))
+    cells = [html.unescape(c) for c in re.findall(r"<tr>\s*<td>(.*?)</td>", rendered)]
+    assert sorted(cells[2:]) == sorted(ODD_TERMS)          # after the summary's two model rows
+    assert all(row.count("<td") == 4 for row in re.findall(r"<tr>\s*<td>.*?</tr>", rendered, re.S)[2:])
+    for tag in ("<em>", "<strong>", "<code>", "<a ", "<b>", "<h1>head"):
+        assert tag not in rendered
+    assert "runs/x_*y*/best" in html.unescape(rendered) and "data/my_*voice*" in html.unescape(rendered)
+    assert "never|said*" in html.unescape(rendered.split("never occur")[1])

@@ -11,6 +11,7 @@ Rows are keyed by what was scored, in this order (see :data:`LABELS`): ``base``,
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import asdict
 from typing import Any, Mapping, Sequence
 
@@ -25,6 +26,15 @@ COLOURS = {"base": "#9e9e9e", "base_prompt": "#9ecae1",      # greys/light: no t
            "finetuned": "#d95f02", "finetuned_prompt": "#7570b3"}   # colourblind-safe pair
 NOT_MEASURED = "–"
 NOTE_EXAMPLES = 4          # new general-speech errors named in the terminal note
+# ASCII punctuation that markdown (GitHub's, the Hub's: tables, emphasis, code, links, HTML,
+# $math$) may read as syntax; CommonMark lets a backslash make any of it literal
+MARKDOWN_SYNTAX = re.compile(r"([\\`*_{}\[\]()<>#+!|~&$])")
+
+
+def md_text(text: str) -> str:
+    """``text`` as markdown that shows exactly ``text``: a term such as "a|b" split its table
+    row, and "*x*", "`x`", "[x](y)" or "<b>" turned into emphasis, code, a link or HTML."""
+    return MARKDOWN_SYNTAX.sub(r"\\\1", text)
 
 
 def percent(value: float | None) -> str:
@@ -130,7 +140,7 @@ def term_table(reports: Mapping[str, EvalReport], *, markdown: bool = False) -> 
         scores = [_score_of(reports[k], term) for k in keys]
         cells = [f"{s.hits}/{s.occurrences} {s.recall * 100:3.0f}%" if s.occurrences
                  else NOT_MEASURED for s in scores]
-        rows.append([term, str(scores[0].occurrences), *cells])
+        rows.append([md_text(term) if markdown else term, str(scores[0].occurrences), *cells])
     return render_table(header, rows, markdown=markdown, right=range(1, len(header)))
 
 
@@ -181,8 +191,8 @@ def format_markdown(reports: Mapping[str, EvalReport], general: Mapping[str, Eva
                     language: str = "en") -> str:
     """``report.md``: the same tables as the terminal, plus the chart when there is one."""
     main = reports[main_key(reports)]
-    lines = [f"# Evaluation of {main.model}", "",
-             f"Dataset `{dataset}`, validation split ({main.num_chunks} chunks). WER on text "
+    lines = [f"# Evaluation of {md_text(main.model)}", "",
+             f"Dataset {md_text(dataset)}, validation split ({main.num_chunks} chunks). WER on text "
              f"normalised with {normaliser_name(language)}; terms scored on exact spelling "
              "as in the vocabulary, capitals included (surrounding punctuation ignored).", "",
              summary_table(reports, general, markdown=True), ""]
@@ -192,7 +202,7 @@ def format_markdown(reports: Mapping[str, EvalReport], general: Mapping[str, Eva
         lines += ["## Term recall per term", "", term_table(reports, markdown=True), ""]
     if changes is not None:
         lines += changes_markdown(changes)
-    lines += [f"- {note}" for note in _notes(reports, general, changes)]
+    lines += [f"- {note}" for note in _notes(reports, general, changes, markdown=True)]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -207,7 +217,8 @@ def changes_markdown(changes: Changes) -> list[str]:
                              ("Fixed", changes.fixed, "base wrote")):
         if rows:
             table = render_table(["chunk", "reference", who],
-                                 [[str(c.chunk + 1), _words(c.ref), _words(c.wrong)] for c in rows],
+                                 [[str(c.chunk + 1), md_text(_words(c.ref)), md_text(_words(c.wrong))]
+                                  for c in rows],
                                  markdown=True)
             lines += [f"### {title}", "", table, ""]
     return lines
@@ -230,18 +241,21 @@ def change_example(change: WordChange) -> str:
 
 
 def _notes(reports: Mapping[str, EvalReport], general: Mapping[str, EvalReport],
-           changes: Changes | None = None) -> list[str]:
-    notes = [f"{label(k)}: {r.model}" for k, r in ((k, reports[k]) for k in ordered(reports))
+           changes: Changes | None = None, markdown: bool = False) -> list[str]:
+    """The notes under the tables; with ``markdown`` the names in them are escaped."""
+    text = md_text if markdown else str
+    notes = [f"{label(k)}: {text(r.model)}" for k, r in ((k, reports[k]) for k in ordered(reports))
              if k in ("base", "finetuned")]
     unseen = unseen_terms(reports)
     if unseen:
         what = "1 term never occurs" if len(unseen) == 1 else f"{len(unseen)} terms never occur"
-        notes.append(f"{what} in validation, so recall is not measured for: {', '.join(unseen)}")
+        notes.append(f"{what} in validation, so recall is not measured for: "
+                     f"{', '.join(map(text, unseen))}")
     if general:
         first = next(iter(general.values()))
         notes.append(f"general WER: forgetting check on {first.num_chunks} chunks of general speech")
     if changes is not None:
-        shown = ", ".join(change_example(c) for c in changes.new[:NOTE_EXAMPLES])
+        shown = ", ".join(text(change_example(c)) for c in changes.new[:NOTE_EXAMPLES])
         more = ", ..." if len(changes.new) > NOTE_EXAMPLES else ""
         notes.append(f"general speech: {_errors(len(changes.new))} where base was right"
                      f"{f': {shown}{more};' if shown else ';'} {len(changes.fixed)} of base's fixed"
