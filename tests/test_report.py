@@ -128,3 +128,45 @@ def test_report_md_shows_every_term_and_model_name_literally():
         assert tag not in rendered
     assert "runs/x_*y*/best" in html.unescape(rendered) and "data/my_*voice*" in html.unescape(rendered)
     assert "never|said*" in html.unescape(rendered.split("never occur")[1])
+
+
+def _labels_overlap(fig) -> bool:
+    fig.canvas.draw()
+    boxes = sorted((t.get_window_extent() for t in fig.axes[0].get_yticklabels()), key=lambda b: b.y0)
+    return any(a.y1 > b.y0 for a, b in zip(boxes, boxes[1:]))
+
+
+def test_chart_of_a_long_vocabulary_shows_the_worst_terms_readably_with_a_note():
+    from matplotlib import pyplot as plt
+
+    terms = {f"term {i:03d}" + (" with a very long name" * 5 if i % 7 == 0 else ""): (i % 3, 2)
+             for i in range(300)}
+    reports = {k: _report(r.model, terms) for k, r in REPORTS.items()}
+    fig = R.term_recall_figure(reports, "Term recall")
+    try:
+        labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+        assert len(labels) == R.MAX_CHART_TERMS
+        assert [label.rsplit(" (", 1)[0] for label in labels if "…" not in label] == [
+            t for t in R.sorted_terms(reports)[:R.MAX_CHART_TERMS] if len(t) <= R.MAX_LABEL_CHARS]
+        assert max(len(label) for label in labels) <= R.MAX_LABEL_CHARS + len(" (2×)")
+        assert not _labels_overlap(fig)
+        assert fig.get_size_inches()[1] < 15          # one screen or two, not 91 inches
+        assert "the 40 terms with the lowest recall of 300" in fig.axes[0].get_xlabel()
+    finally:
+        plt.close(fig)
+    md = R.format_markdown(reports, {}, "data/lingo", chart="report.png")
+    assert "The chart shows the 40 terms with the lowest recall of 300; the table below lists them all." in md
+    assert md.count("## Term recall per term") == 1 and all(f"| {R.md_text(t)} " in md for t in terms)
+
+
+def test_chart_of_one_term_has_no_note():
+    from matplotlib import pyplot as plt
+
+    reports = {k: _report(r.model, {"vLLM": (1, 1)}) for k, r in REPORTS.items()}
+    fig = R.term_recall_figure(reports, "Term recall")
+    try:
+        assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["vLLM (1×)"]
+        assert "shown" not in fig.axes[0].get_xlabel()
+    finally:
+        plt.close(fig)
+    assert "The chart shows" not in R.format_markdown(reports, {}, "d", chart="report.png")

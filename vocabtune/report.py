@@ -197,7 +197,10 @@ def format_markdown(reports: Mapping[str, EvalReport], general: Mapping[str, Eva
              "as in the vocabulary, capitals included (surrounding punctuation ignored).", "",
              summary_table(reports, general, markdown=True), ""]
     if chart:
+        shown, total = chart_terms(reports)
+        note = chart_note(len(shown), total)
         lines += [f"![term recall per term]({chart})", ""]
+        lines += [f"The chart shows {note}; the table below lists them all.", ""] if note else []
     if any(s.occurrences for s in main.per_term):
         lines += ["## Term recall per term", "", term_table(reports, markdown=True), ""]
     if changes is not None:
@@ -286,13 +289,44 @@ BAR_KEYS = ("base", "finetuned")                        # drawn as bars ...
 MARKERS = {"base_prompt": ("base", "D"), "finetuned_prompt": ("finetuned", "D")}  # ... + prompt as markers on them
 TRACK_COLOUR = "#f3f3f3"                                # the 0–100% track behind each term
 ROW_IN = 0.3                                            # inches of figure height per term
+MAX_CHART_TERMS = 40        # rows drawn: 40 fit one screen; with 300 the chart was 10,000 px tall
+MAX_LABEL_CHARS = 40        # a longer term is cut with "…": one label took most of the width
+
+
+def chart_terms(reports: Mapping[str, EvalReport]) -> tuple[list[str], int]:
+    """The terms the chart draws (the :data:`MAX_CHART_TERMS` with the lowest recall, which
+    are what needs work) and how many terms were measured in all."""
+    terms = sorted_terms(reports)
+    return terms[:MAX_CHART_TERMS], len(terms)
+
+
+def chart_note(shown: int, total: int) -> str | None:
+    """Which terms the chart shows when it leaves some out (None when it shows them all)."""
+    if shown >= total:
+        return None
+    return f"the {shown} terms with the lowest recall of {total}"
 
 
 def term_recall_png(reports: Mapping[str, EvalReport], title: str) -> bytes | None:
     """Per-term recall as horizontal bars (base grey, fine-tuned orange), worst terms of the
     main model at the top; a "+ prompt" score is a diamond on its model's bar, so four
     scores per term stay two bars high and 40 terms fit one screen. None when no term occurs."""
-    terms = sorted_terms(reports)
+    fig = term_recall_figure(reports, title)
+    if fig is None:
+        return None
+    from matplotlib import pyplot as plt
+
+    try:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+        return buf.getvalue()
+    finally:
+        plt.close(fig)
+
+
+def term_recall_figure(reports: Mapping[str, EvalReport], title: str):
+    """The chart as a matplotlib figure (the caller closes it); None when no term occurs."""
+    terms, total = chart_terms(reports)
     if not terms:
         return None
     import matplotlib
@@ -314,12 +348,11 @@ def term_recall_png(reports: Mapping[str, EvalReport], title: str) -> bytes | No
                 ax.scatter(_recalls(reports[key], terms), [y + offsets[on] for y in range(len(terms))],
                            marker=marker, s=28, color=COLOURS[key], edgecolor="black",
                            linewidth=0.6, zorder=3, label=_legend(reports, key))
-        _style_axes(ax, terms, reports, title)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-        return buf.getvalue()
-    finally:
+        _style_axes(ax, terms, reports, title, chart_note(len(terms), total))
+    except BaseException:
         plt.close(fig)
+        raise
+    return fig
 
 
 def _recalls(report: EvalReport, terms: Sequence[str]) -> list[float]:
@@ -330,18 +363,25 @@ def _legend(reports: Mapping[str, EvalReport], key: str) -> str:
     return f"{label(key)}: {percent(reports[key].term_recall)} overall"
 
 
-def _style_axes(ax, terms: Sequence[str], reports: Mapping[str, EvalReport], title: str) -> None:
+def _label(term: str) -> str:
+    return term if len(term) <= MAX_LABEL_CHARS else term[:MAX_LABEL_CHARS - 1].rstrip() + "…"
+
+
+def _style_axes(ax, terms: Sequence[str], reports: Mapping[str, EvalReport], title: str,
+                note: str | None = None) -> None:
     from matplotlib.ticker import PercentFormatter
 
     main = reports[main_key(reports)]
     ax.set_yticks(range(len(terms)))
     # parse_math=False: a term such as "$HOME" or "$x^$" is text, not mathtext (which drew
     # "$5 or $6" in italics and raised on "$x^$", after all the decoding was done)
-    ax.set_yticklabels([f"{t} ({_score_of(main, t).occurrences}×)" for t in terms], parse_math=False)
+    ax.set_yticklabels([f"{_label(t)} ({_score_of(main, t).occurrences}×)" for t in terms],
+                       parse_math=False)
     ax.set_ylim(len(terms) - 0.5, -0.5)          # first term (the worst) at the top
     ax.set_xlim(-2, 102)                         # markers at 0% and 100% drawn whole
     ax.xaxis.set_major_formatter(PercentFormatter())
-    ax.set_xlabel("term recall: share of the term's occurrences (×) spelt exactly right")
+    ax.set_xlabel("term recall: share of the term's occurrences (×) spelt exactly right"
+                  + (f"\nshown: {note}; report.md lists them all" if note else ""))
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
     for side in ("top", "right"):
