@@ -170,3 +170,38 @@ def test_chart_of_one_term_has_no_note():
     finally:
         plt.close(fig)
     assert "The chart shows" not in R.format_markdown(reports, {}, "d", chart="report.png")
+
+
+def _drawn_labels(reports) -> tuple[list[str], list[str]]:
+    """The chart's term labels, and matplotlib's warnings while drawing them."""
+    import warnings
+
+    from matplotlib import pyplot as plt
+
+    fig = R.term_recall_figure(reports, "Term recall on données")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fig.canvas.draw()
+        return [t.get_text() for t in fig.axes[0].get_yticklabels()], [str(w.message) for w in caught]
+    finally:
+        plt.close(fig)
+
+
+def test_chart_draws_accented_greek_and_cyrillic_terms_and_names_undrawable_ones_by_row(monkeypatch, caplog):
+    monkeypatch.setattr(R, "FALLBACK_FAMILIES", (), raising=False)   # as on a machine with no CJK font
+    terms = {"東京": (0, 2), "café": (1, 2), "Müller": (1, 2), "αβγ": (2, 2), "Привет": (2, 2)}
+    labels, warned = _drawn_labels({k: _report(r.model, terms) for k, r in REPORTS.items()})
+    assert labels == ["row 1 of report.md's table (2×)", "café (2×)", "Müller (2×)", "αβγ (2×)", "Привет (2×)"]
+    assert not [w for w in warned if "missing from font" in w]     # no boxes were drawn
+    assert "東京" in caplog.text and "fonts-noto-cjk" in caplog.text
+
+
+def test_chart_uses_an_installed_fallback_font_for_what_the_default_lacks(monkeypatch):
+    terms = {"ᶁata": (1, 2)}             # U+1D81: in matplotlib's STIXGeneral, not in DejaVu Sans
+    reports = {k: _report(r.model, terms) for k, r in REPORTS.items()}
+    monkeypatch.setattr(R, "FALLBACK_FAMILIES", ("STIXGeneral",))
+    labels, warned = _drawn_labels(reports)
+    assert labels == ["ᶁata (2×)"] and not [w for w in warned if "missing from font" in w]
+    monkeypatch.setattr(R, "FALLBACK_FAMILIES", ())
+    assert _drawn_labels(reports)[0] == ["row 1 of report.md's table (2×)"]

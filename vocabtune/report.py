@@ -10,7 +10,9 @@ Rows are keyed by what was scored, in this order (see :data:`LABELS`): ``base``,
 
 from __future__ import annotations
 
+import functools
 import io
+import logging
 import re
 from dataclasses import asdict
 from typing import Any, Mapping, Sequence
@@ -19,6 +21,8 @@ from .schema import EvalReport, TermScore
 from .scoring import normaliser_name
 from .wer_interval import WerChange
 from .word_changes import Changes, WordChange
+
+log = logging.getLogger(__name__)
 
 LABELS = {"base": "base", "base_prompt": "base + prompt",
           "finetuned": "fine-tuned", "finetuned_prompt": "fine-tuned + prompt"}
@@ -291,6 +295,12 @@ TRACK_COLOUR = "#f3f3f3"                                # the 0–100% track beh
 ROW_IN = 0.3                                            # inches of figure height per term
 MAX_CHART_TERMS = 40        # rows drawn: 40 fit one screen; with 300 the chart was 10,000 px tall
 MAX_LABEL_CHARS = 40        # a longer term is cut with "…": one label took most of the width
+# Tried after the default font, glyph by glyph (matplotlib's font fallback), where installed:
+# DejaVu Sans draws Latin, Greek and Cyrillic but no Chinese, Japanese or Korean
+FALLBACK_FAMILIES = ("Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans CJK KR", "Source Han Sans",
+                     "WenQuanYi Zen Hei", "Droid Sans Fallback", "Microsoft YaHei", "PingFang SC",
+                     "Hiragino Sans", "Malgun Gothic", "Arial Unicode MS")
+CJK_FONT_HINT = "install a font that has them, e.g. Noto Sans CJK (Debian/Ubuntu: fonts-noto-cjk)"
 
 
 def chart_terms(reports: Mapping[str, EvalReport]) -> tuple[list[str], int]:
@@ -367,16 +377,55 @@ def _label(term: str) -> str:
     return term if len(term) <= MAX_LABEL_CHARS else term[:MAX_LABEL_CHARS - 1].rstrip() + "…"
 
 
+@functools.lru_cache(maxsize=4)
+def label_fonts(fallbacks: tuple[str, ...]) -> tuple[tuple[str, ...], frozenset[int]]:
+    """The font families labels are drawn with (the default, then the installed ``fallbacks``)
+    and every character they can draw between them."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    manager = font_manager.fontManager
+    installed = {f.name for f in manager.ttflist}        # asked only for these: no "not found" logs
+    paths = [manager.findfont(font_manager.FontProperties())] + [
+        manager.findfont(font_manager.FontProperties(family=f), fallback_to_default=False)
+        for f in fallbacks if f in installed]
+    names, chars = [], set()
+    for path in paths:
+        font = FT2Font(path)
+        names.append(font.family_name)
+        chars.update(font.get_charmap())
+    return tuple(dict.fromkeys(names)), frozenset(chars)
+
+
+def _drawable(text: str, chars: frozenset[int]) -> bool:
+    return all(ord(c) in chars for c in text if not c.isspace())
+
+
+def _tick_labels(terms: Sequence[str], main: EvalReport, chars: frozenset[int]) -> list[str]:
+    """Each term with its count; one that no installed font draws (Chinese without a CJK font)
+    would be a row of boxes, so it is named by its row in report.md's table, in the same order."""
+    labels, missing = [], []
+    for row, term in enumerate(terms, start=1):
+        if not _drawable(term, chars):
+            missing.append(term)
+            term = f"row {row} of report.md's table"
+        labels.append(f"{_label(term)} ({_score_of(main, terms[row - 1]).occurrences}×)")
+    if missing:
+        log.warning("the chart has no font for %d term(s) (%s) and names them by their row in "
+                    "report.md; %s", len(missing), ", ".join(missing[:5]), CJK_FONT_HINT)
+    return labels
+
+
 def _style_axes(ax, terms: Sequence[str], reports: Mapping[str, EvalReport], title: str,
                 note: str | None = None) -> None:
     from matplotlib.ticker import PercentFormatter
 
     main = reports[main_key(reports)]
+    families, chars = label_fonts(FALLBACK_FAMILIES)
     ax.set_yticks(range(len(terms)))
     # parse_math=False: a term such as "$HOME" or "$x^$" is text, not mathtext (which drew
     # "$5 or $6" in italics and raised on "$x^$", after all the decoding was done)
-    ax.set_yticklabels([f"{_label(t)} ({_score_of(main, t).occurrences}×)" for t in terms],
-                       parse_math=False)
+    ax.set_yticklabels(_tick_labels(terms, main, chars), parse_math=False, fontfamily=list(families))
     ax.set_ylim(len(terms) - 0.5, -0.5)          # first term (the worst) at the top
     ax.set_xlim(-2, 102)                         # markers at 0% and 100% drawn whole
     ax.xaxis.set_major_formatter(PercentFormatter())
@@ -390,4 +439,5 @@ def _style_axes(ax, terms: Sequence[str], reports: Mapping[str, EvalReport], tit
     names = [_legend(reports, k) for k in ordered(reports) if _legend(reports, k) in handles]
     ax.legend([handles[n] for n in names], names, loc="lower left", bbox_to_anchor=(0.0, 1.0),
               ncol=2, frameon=False, fontsize=9)
-    ax.set_title(title, loc="left", fontsize=12, fontweight="bold", pad=34, parse_math=False)
+    ax.set_title(title, loc="left", fontsize=12, fontweight="bold", pad=34, parse_math=False,
+                 fontfamily=list(families))
