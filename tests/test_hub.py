@@ -220,6 +220,32 @@ def test_dataset_card_states_splits_minutes_vocab_and_provenance(hub_server, dat
     assert "python prepare_data.py build --recordings recordings" in card
 
 
+ODD_TERMS = ["a|b", "`tick`", "x `` y", "*bold*", "<b>HTML</b>", "$PATH", "café", "東京"]
+
+
+@pytest.mark.parametrize("counted", [True, False])
+def test_dataset_card_shows_every_term_literally(hub_server, dataset_dir, counted):
+    """Terms with markdown syntax in them (a pipe split the vocabulary table's row, a backtick
+    ended the code span early) arrive on the Hub as one code cell each, spelt exactly."""
+    markdown_it = pytest.importorskip("markdown_it")
+    import html
+    import re
+
+    meta = json.loads((dataset_dir / "vocabtune.json").read_text())
+    meta["terms"] = ODD_TERMS
+    for split in meta["splits"].values():
+        split["term_counts"] = {t: 1 for t in ODD_TERMS} if counted else {}
+    (dataset_dir / "vocabtune.json").write_text(json.dumps(meta), encoding="utf-8")
+    hub.push_dataset(PushConfig(path=dataset_dir, repo="me/voice"))
+    card = hub_server.repos["me/voice"].card
+    vocabulary = card.split("## Vocabulary")[1].split("\n## ")[0]
+    rendered = markdown_it.MarkdownIt("commonmark").enable("table").render(vocabulary)
+    codes = [html.unescape(c) for c in re.findall(r"<code>(.*?)</code>", rendered)]
+    assert codes == ODD_TERMS
+    if counted:
+        assert all(row.count("<td") == 3 for row in re.findall(r"<tr>\s*<td>.*?</tr>", rendered, re.S))
+
+
 def test_dataset_card_without_build_metadata_uses_the_data(hub_server, tmp_path):
     folder = tmp_path / "voice"
     make_dataset(folder, with_meta=False)

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 from huggingface_hub import DatasetCardData, EvalResult, ModelCardData
 
 from . import __version__
-from .report import signed_points
+from .report import md_code, signed_points
 from .scoring import normaliser_name
 
 TASK = "automatic-speech-recognition"
@@ -243,11 +243,11 @@ def _vocab_section(facts: DatasetFacts) -> str:
     counted = [s for s in facts.splits if s.term_counts]
     if not counted:
         return f"## Vocabulary\n\n{_plural(len(facts.terms), 'term')}: " + ", ".join(
-            f"`{t}`" for t in facts.terms)
+            md_code(t) for t in facts.terms)
     head = "| term | " + " | ".join(s.name for s in counted) + " |"
     rows = [head, "|---|" + "---:|" * len(counted)]
-    rows += [f"| `{t}` | " + " | ".join(str(s.term_counts.get(t, 0)) for s in counted) + " |"
-             for t in facts.terms]
+    rows += [f"| {md_code(t, in_table=True)} | "
+             + " | ".join(str(s.term_counts.get(t, 0)) for s in counted) + " |" for t in facts.terms]
     return (f"## Vocabulary\n\n{_plural(len(facts.terms), 'term')}, with how many chunks of "
             "each split contain them:\n\n" + "\n".join(rows))
 

@@ -41,6 +41,16 @@ def md_text(text: str) -> str:
     return MARKDOWN_SYNTAX.sub(r"\\\1", text)
 
 
+def md_code(text: str, *, in_table: bool = False) -> str:
+    """``text`` as a code span that shows exactly it (CommonMark): fenced by one backtick more
+    than its longest run of backticks, with a space inside the fence when it starts or ends
+    with one; in a table a "|" is escaped, which GitHub and the Hub undo inside code too."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence, pad = "`" * (longest + 1), " " if text[:1] == "`" or text[-1:] == "`" else ""
+    body = text.replace("|", "\\|") if in_table else text
+    return f"{fence}{pad}{body}{pad}{fence}"
+
+
 def percent(value: float | None) -> str:
     return NOT_MEASURED if value is None else f"{value * 100:.1f}%"
 
