@@ -317,6 +317,56 @@ def test_rejected_token_error_does_not_leak_it(hub_server, dataset_dir, monkeypa
     assert hub_server.repos == {}
 
 
+def test_another_namespace_is_refused_in_the_servers_words(hub_server, dataset_dir, capsys):
+    hub_server.owners = {"me"}
+    assert prepare_data.main(["push", "--dataset", str(dataset_dir), "--repo", "openai/voice"]) == 1
+    err = capsys.readouterr().err
+    assert ('HTTP 403: You don\'t have the rights to create a dataset under the namespace "openai" — your '
+            "token cannot write there") in err and "None" not in err
+    assert err.count("\n") == 1 and hub_server.repos == {}
+
+
+def _one_error_line(err: str) -> bool:
+    """One error, on one line to the end (huggingface_hub's upload progress bar may precede it)."""
+    return err.count("error: ") == 1 and err.split("error: ")[1].count("\n") == 1 \
+        and err.endswith("\n") and "Traceback" not in err
+
+
+def _no_retries(monkeypatch) -> None:
+    """huggingface_hub retries an LFS upload 5 times over 23 s; once is enough to see the error."""
+    import functools
+
+    from huggingface_hub import lfs
+    from huggingface_hub.utils import http_backoff
+
+    monkeypatch.setattr(lfs, "http_backoff", functools.partial(http_backoff, max_retries=0))
+
+
+def test_a_server_error_during_the_upload_says_which_file_and_to_try_later(hub_server, model_dir, capsys,
+                                                                          monkeypatch):
+    _no_retries(monkeypatch)
+    hub_server.fail("PUT", "/lfs-upload/", 503)
+    assert finetune.main(["push", "--model", str(model_dir), "--repo", "me/w"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot upload to me/w" in err and "'model.safetensors'" in err and "HTTP 503" in err
+    assert "try again later" in err and "check the files" not in err and _one_error_line(err)
+    assert hub_server.files("me/w") == {} and not hub_server.commits     # nothing half-pushed
+
+
+@pytest.mark.parametrize("method, path", [("PUT", "/lfs-upload/"), ("POST", "/commit/")])
+def test_a_dropped_connection_is_one_line_and_pushing_again_completes(hub_server, model_dir, capsys,
+                                                                     monkeypatch, method, path):
+    _no_retries(monkeypatch)
+    failure = hub_server.fail(method, path, status=None, times=1)
+    assert finetune.main(["push", "--model", str(model_dir), "--repo", "me/w"]) == 1
+    err = capsys.readouterr().err
+    assert failure.times == 0 and "the connection broke off" in err and "unreachable" not in err
+    assert "pushing again" in err and _one_error_line(err)
+    assert hub_server.files("me/w") == {} and hub_server.repos["me/w"].private
+    assert finetune.main(["push", "--model", str(model_dir), "--repo", "me/w"]) == 0
+    assert hub_server.files("me/w")["model.safetensors"] == (model_dir / "model.safetensors").read_bytes()
+
+
 def test_unreachable_hub_is_one_line_with_endpoint(dataset_dir, monkeypatch, capsys):
     with socket.socket() as s:                    # a port nobody listens on any more
         s.bind(("127.0.0.1", 0))

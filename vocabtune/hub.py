@@ -210,23 +210,43 @@ def hub_errors(endpoint: str, action: str, token: str) -> Iterator[None]:
     """Hub and network failures become one line: what we tried, where, and why."""
     try:
         yield
-    except HfHubHTTPError as err:
+    except (HfHubHTTPError, httpx2.HTTPError, OfflineModeIsEnabled, OSError, ValueError,
+            RuntimeError) as err:
+        message, hint = _hub_problem(err, f"cannot {action}", endpoint)
+        raise VocabtuneError(_scrub(message, token), hint=hint) from None
+
+
+def _hub_problem(err: BaseException, what: str, endpoint: str, detail: str = "") -> tuple[str, str]:
+    """(message, hint) for a failed Hub call. huggingface_hub wraps a failed LFS upload in a
+    RuntimeError ("Error while uploading 'x' to the Hub."): the HTTP or network error under
+    it decides the hint, as it does for any other request."""
+    cause = err.__cause__
+    if isinstance(err, (ValueError, RuntimeError)) and isinstance(cause, (HfHubHTTPError, httpx2.HTTPError)):
+        return _hub_problem(cause, what, endpoint, f"{_first_line(err).rstrip('.')}: ")
+    where = f"{what} on {endpoint}: {detail}"
+    if isinstance(err, HfHubHTTPError):
         status = err.response.status_code if err.response is not None else None
-        message = f"cannot {action} on {endpoint}: HTTP {status}: {_first_line(err)}"
-        raise VocabtuneError(_scrub(message, token), hint=_http_hint(status)) from None
-    except (httpx2.HTTPError, OfflineModeIsEnabled, ConnectionError, TimeoutError) as err:
-        raise VocabtuneError(_scrub(f"cannot {action}: {endpoint} is unreachable "
-                                    f"({type(err).__name__}: {_first_line(err)})", token),
-                             hint="check your network connection and HF_ENDPOINT") from None
-    except OSError as err:   # a local file that vanished or cannot be read mid-upload
-        raise VocabtuneError(_scrub(f"cannot {action}: {_first_line(err)}", token),
-                             hint="check that the folder is complete and readable") from None
-    except (ValueError, RuntimeError) as err:  # client-side checks, the LFS upload wrapper
+        return f"{where}HTTP {status}: {_server_words(err)}", _http_hint(status)
+    why = f"{type(err).__name__}: {_first_line(err)}"
+    if isinstance(err, (httpx2.ConnectError, httpx2.ConnectTimeout, OfflineModeIsEnabled, ConnectionRefusedError)):
+        return f"{what}: {detail}{endpoint} is unreachable ({why})", "check your network connection and HF_ENDPOINT"
+    if isinstance(err, (httpx2.HTTPError, ConnectionError, TimeoutError)):
+        return (f"{where}the connection broke off ({why})",
+                "try again; pushing again replaces what an earlier push put there")
+    if isinstance(err, OSError):   # a local file that vanished or cannot be read mid-upload
+        return f"{what}: {_first_line(err)}", "check that the folder is complete and readable"
+    if cause is not None:          # client-side checks
+        why = f"{_first_line(err)} ({_first_line(cause)})"
+    else:
         why = _first_line(err)
-        if err.__cause__ is not None:
-            why += f" ({_first_line(err.__cause__)})"
-        raise VocabtuneError(_scrub(f"cannot {action} on {endpoint}: {why}", token),
-                             hint="try again; if it persists, check the files") from None
+    return f"{where}{why}", "try again; if it persists, check the files"
+
+
+def _server_words(err: HfHubHTTPError) -> str:
+    """The server's own explanation ("You don't have the rights to create a model under the
+    namespace …") where it sent one; the client's first line only names the status."""
+    server = (getattr(err, "server_message", None) or "").strip()
+    return server.splitlines()[0] if server else _first_line(err)
 
 
 def _http_hint(status: int | None) -> str:
