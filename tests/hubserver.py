@@ -91,7 +91,8 @@ class FakeHub:
         self.lfs_objects: dict[str, bytes] = {}     # sha256 hex -> bytes PUT by the client
         self.requests: list[tuple[str, str]] = []   # (method, path): never headers or bodies
         self.failures: list[Failure] = []
-        self.owners: set[str] | None = None          # namespaces the token may create in; None: any
+        self.owners: set[str] | None = None          # namespaces the token may create and write in; None: any
+        self.writable: set[str] = set()              # repos it may write to outside them (an org's)
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
@@ -261,7 +262,7 @@ class _Handler(BaseHTTPRequestHandler):
         return 200, {"errors": [], "warnings": []}
 
     def preupload(self, body: bytes, kind: str, repo_id: str, rev: str) -> tuple[int, object]:
-        repo = self._repo(PLURAL[kind], repo_id)
+        repo = self._writable(self._repo(PLURAL[kind], repo_id))
         files = []
         for f in json.loads(body)["files"]:
             sample = base64.b64decode(f["sample"])
@@ -300,7 +301,7 @@ class _Handler(BaseHTTPRequestHandler):
         return 200, {}
 
     def commit(self, body: bytes, kind: str, repo_id: str, rev: str) -> tuple[int, object]:
-        repo = self._repo(PLURAL[kind], repo_id)
+        repo = self._writable(self._repo(PLURAL[kind], repo_id))
         lines = [json.loads(line) for line in body.splitlines() if line.strip()]
         if not lines or lines[0].get("key") != "header":
             raise _Reply(400, {"error": "commit payload must start with a header line"})
@@ -345,6 +346,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def no_xet(self, body: bytes, **_: str) -> tuple[int, object]:
         raise _Reply(404, {"error": "the fake Hub does not offer Xet; use plain LFS"})
+
+    def _writable(self, repo: Repo) -> Repo:
+        owners = self.hub.owners
+        if owners is not None and repo.repo_id.split("/")[0] not in owners \
+                and repo.repo_id not in self.hub.writable:
+            raise _Reply(403, {"error": f"You don't have the rights to write to {repo.repo_id}"})
+        return repo
 
     def _repo(self, repo_type: str, repo_id: str) -> Repo:
         repo = self.hub.repos.get(repo_id)

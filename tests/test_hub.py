@@ -326,6 +326,27 @@ def test_another_namespace_is_refused_in_the_servers_words(hub_server, dataset_d
     assert err.count("\n") == 1 and hub_server.repos == {}
 
 
+def test_someone_elses_public_repo_is_named_as_such_and_nothing_goes_up(hub_server, model_dir, capsys):
+    hub_server.owners = {"me"}
+    hub_server.add_repo("openai/whisper-small", "model", private=False, files={"README.md": b"theirs"})
+    assert finetune.main(["push", "--model", str(model_dir), "--repo", "openai/whisper-small"]) == 1
+    err = capsys.readouterr().err
+    assert "already exists and is public, under 'openai', where your token cannot create repos" in err
+    assert "settings" not in err and "check --repo" in err and _one_error_line(err)
+    assert finetune.main(["push", "--model", str(model_dir), "--repo", "openai/whisper-small", "--public"]) == 1
+    assert "HTTP 403: You don't have the rights to write to openai/whisper-small" in capsys.readouterr().err
+    assert not hub_server.commits and not hub_server.lfs_objects   # refused at its first write request
+    assert hub_server.files("openai/whisper-small") == {"README.md": b"theirs"}
+
+
+def test_an_organisations_private_repo_the_token_may_write_to_is_pushed_to(hub_server, dataset_dir):
+    """The Hub refuses to create a repo there (403) but the repo exists and takes commits."""
+    hub_server.owners, hub_server.writable = {"me"}, {"lab/voice"}
+    hub_server.add_repo("lab/voice", "dataset", private=True)
+    hub.push_dataset(PushConfig(path=dataset_dir, repo="lab/voice"))
+    assert "README.md" in hub_server.files("lab/voice") and hub_server.repos["lab/voice"].private
+
+
 def _one_error_line(err: str) -> bool:
     """One error, on one line to the end (huggingface_hub's upload progress bar may precede it)."""
     return err.count("error: ") == 1 and err.split("error: ")[1].count("\n") == 1 \

@@ -133,10 +133,20 @@ def prepare_repo(hub: Hub, repo_id: str, repo_type: str, public: bool) -> ReadyR
     """Create the repo if needed, then insist its visibility is what was asked (PITFALLS #16)."""
     check_repo_id(repo_id)
     with hub_errors(hub.endpoint, f"create {repo_type} repo {repo_id}", hub.token):
-        hub.api.create_repo(repo_id, repo_type=repo_type, private=not public, exist_ok=True)
-        info = hub.api.repo_info(repo_id, repo_type=repo_type)
+        refused = create_repo(hub, repo_id, repo_type, public)
+        try:
+            info = hub.api.repo_info(repo_id, repo_type=repo_type)
+        except HfHubHTTPError:
+            if refused is None:
+                raise
+            raise refused from None        # not there, and we may not create it: say why
     private = info.private
     url = hub.repo_url(repo_id, repo_type)
+    if not public and private is not True and refused is not None:
+        raise VocabtuneError(
+            f"{url} already exists and is public, under {repo_id.split('/')[0]!r}, where your token "
+            "cannot create repos: it may not be yours; nothing was uploaded",
+            hint="check --repo (your own namespace, e.g. --repo you/name)")
     if not public and private is not True:
         raise VocabtuneError(
             f"{url} already exists and is public; nothing was uploaded",
@@ -147,6 +157,24 @@ def prepare_repo(hub: Hub, repo_id: str, repo_type: str, public: bool) -> ReadyR
             hint=f"make it public at {url}/settings, or push without --public")
     log.info("%s repo %s is ready (%s)", repo_type, repo_id, "private" if private else "public")
     return ReadyRepo(repo_id, url, tuple(s.rfilename for s in (info.siblings or [])))
+
+
+def create_repo(hub: Hub, repo_id: str, repo_type: str, public: bool) -> HfHubHTTPError | None:
+    """Create the repo unless it exists. Returns the refusal (401/402/403) when the Hub would
+    not create it, which still leaves a repo that exists and we may write to (an
+    organisation's) to push to. Why not ``create_repo(exist_ok=True)``: it hides that
+    refusal, and on any endpoint but huggingface.co it then fails on its own URL parsing
+    ("Invalid HF URI … Unrecognized host")."""
+    try:
+        hub.api.create_repo(repo_id, repo_type=repo_type, private=not public)
+    except HfHubHTTPError as err:
+        status = err.response.status_code if err.response is not None else None
+        if status == 409:                # exists already: its visibility is checked next
+            return None
+        if status in (401, 402, 403):
+            return err
+        raise
+    return None
 
 
 def check_repo_id(repo_id: str) -> None:
