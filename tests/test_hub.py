@@ -470,6 +470,20 @@ def test_model_card_has_measured_metrics_and_model_index(hub_server, model_dir):
     assert 'asr("recording.mp3", return_timestamps=True)' in card
 
 
+def test_model_card_names_the_dataset_the_results_were_measured_on(hub_server, tmp_path):
+    """Evaluated on a held-out set, not the one trained on: the card and its model-index must
+    not credit the figures to the training data."""
+    folder = make_model(tmp_path / "m", report={"dataset": "/home/me/data/held-out", "split": "validation",
+                                                "base": {"wer": 0.3}, "finetuned": {"wer": 0.2}},
+                        train={"dataset": "me/voice", "base_model": "openai/whisper-small"})
+    hub.push_model(PushConfig(path=folder, repo="me/w"))
+    card = hub_server.repos["me/w"].card
+    assert "## Results on the `validation` split of `held-out`" in card and "/home/me" not in card
+    dataset = front_matter(card)["model-index"][0]["results"][0]["dataset"]
+    assert dataset["name"] == "held-out" and dataset["type"] != "me/voice"
+    assert front_matter(card)["datasets"] == ["me/voice"]             # what it was trained on
+
+
 def test_model_card_without_report_says_not_measured(hub_server, tmp_path):
     folder = make_model(tmp_path / "m")
     hub.push_model(PushConfig(path=folder, repo="me/whisper-voice"))

@@ -443,7 +443,8 @@ def model_facts(folder: Path, adapter: Path | None, repo_id: str,
     return replace(facts, base_model_is_local=_is_local(facts.base_model),
                    dataset_is_local=_is_local(facts.dataset),
                    base_model=facts.base_model and hidden(facts.base_model),
-                   dataset=facts.dataset and hidden(facts.dataset))
+                   dataset=facts.dataset and hidden(facts.dataset),
+                   eval_dataset=facts.eval_dataset and hidden(facts.eval_dataset))
 
 
 def _is_local(name: str | None) -> bool:
