@@ -512,6 +512,30 @@ def test_push_model_with_adapter_to_its_own_private_repo(hub_server, tmp_path):
     assert "| adapter | me/whisper-voice-lora |" in merged.card
 
 
+def test_an_adapter_other_than_the_merged_one_is_refused_before_any_request(hub_server, tmp_path, capsys):
+    """Its card would say "the same weights merged into" the model and its report.json would
+    fill the model's card: a run trained again into the merged adapter's folder is another one."""
+    import hashlib
+
+    folder = make_model(tmp_path / "m")
+    merged_adapter = make_adapter(tmp_path / "runs" / "v" / "best")
+    weights = merged_adapter / "adapter_model.safetensors"
+    (folder / "vocabtune_merge.json").write_text(json.dumps({
+        "adapter": str(merged_adapter), "adapter_sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}))
+    copy = tmp_path / "elsewhere" / "best"
+    shutil.copytree(merged_adapter, copy)
+    hub.push_model(PushConfig(path=folder, repo="me/w", adapter=copy))        # the same weights: fine
+    assert "me/w-lora" in hub_server.repos
+
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")        # trained again, same folder
+    (merged_adapter / "report.json").write_text(json.dumps({"finetuned": {"wer": 0.01}}))
+    requests = len(hub_server.requests)
+    assert finetune.main(["push", "--model", str(folder), "--repo", "me/w2", "--adapter", str(merged_adapter)]) == 1
+    err = capsys.readouterr().err
+    assert f"this is not the adapter merged into {folder}" in err and "merge this one first" in err
+    assert len(hub_server.requests) == requests and "me/w2" not in hub_server.repos
+
+
 def test_public_adapter_repo_refused_before_anything_is_uploaded(hub_server, tmp_path):
     folder = make_model(tmp_path / "m")
     adapter = make_adapter(tmp_path / "a")

@@ -32,6 +32,7 @@ from . import __version__, cards
 from .config import PushConfig
 from .errors import VocabtuneError
 from .local_paths import SCRUBBED_FILES, hidden, scrubbed
+from .modelio import adapter_digest
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ def push_model(cfg: PushConfig) -> str:
     check_repo_id(cfg.repo)                     # both ids (adapter_target checks its own)
     adapter_repo = adapter_target(cfg)          # ... before a repo is made for either
     adapter = check_adapter_folder(cfg.adapter) if cfg.adapter else None
+    if adapter is not None:
+        check_adapter_was_merged(folder, adapter)
     hub = connect(cfg)                          # the token, before the export's minute of work
     files = {**folder_files(folder), **export_files(folder, cfg.ctranslate2)}   # may fail: before any repo
     repo = prepare_repo(hub, cfg.repo, "model", cfg.public)
@@ -408,6 +411,22 @@ def check_adapter_folder(path: Path) -> Path:
         raise VocabtuneError(f"not a LoRA adapter folder (no {ADAPTER_CONFIG})", file=path,
                              hint="pass a checkpoint or runs/<name>/best as --adapter")
     return path
+
+
+def check_adapter_was_merged(folder: Path, adapter: Path) -> None:
+    """Refuse an adapter other than the one merged into ``folder``: its card says "the same
+    weights merged into the base model" and sends readers to that model's results, and its
+    report.json would fill that model's card. A run trained again into the same folder after
+    the merge is another adapter too, so the weights are compared (merge records their
+    sha256), not folder names. A merge that recorded none cannot be checked."""
+    merge = read_json(folder / MERGE_META)
+    recorded = merge.get("adapter_sha256")
+    if not recorded or adapter_digest(adapter) == recorded:
+        return
+    was = merge.get("adapter") or "another adapter"
+    raise VocabtuneError(f"this is not the adapter merged into {folder} (that was {was}, with other weights)",
+                         file=adapter, hint="pass the adapter that was merged, or merge this one first "
+                                            "(`finetune.py merge --adapter DIR`)")
 
 
 def adapter_target(cfg: PushConfig) -> str | None:
