@@ -11,7 +11,8 @@ client's source (``hf_api.py``, ``_commit_api.py``, ``lfs.py``). It never offers
 through plain LFS.
 
 It records what arrived (repos with their private flag, files with their bytes, commits, the
-request lines) for tests to assert on. It binds 127.0.0.1 only, on a free port, and shuts
+request lines) for tests to assert on, and can fail chosen requests (:meth:`FakeHub.fail`: an
+HTTP status, or the connection dropped without a reply) as a real server does mid-upload. It binds 127.0.0.1 only, on a free port, and shuts
 itself down after ``lifetime_s`` even if a test forgets to stop it.
 """
 
@@ -47,6 +48,18 @@ class Commit:
 
 
 @dataclass
+class Failure:
+    """Requests that fail on purpose: ``method`` and a regex searched in the path; ``status``
+    None drops the connection without a reply. ``times`` is how many more requests it hits."""
+
+    method: str
+    path: str
+    status: int | None
+    times: int
+    payload: dict = field(default_factory=lambda: {"error": "fake Hub failure (on purpose)"})
+
+
+@dataclass
 class Repo:
     repo_id: str
     repo_type: str
@@ -77,6 +90,9 @@ class FakeHub:
         self.commits: list[Commit] = []
         self.lfs_objects: dict[str, bytes] = {}     # sha256 hex -> bytes PUT by the client
         self.requests: list[tuple[str, str]] = []   # (method, path): never headers or bodies
+        self.failures: list[Failure] = []
+        self.owners: set[str] | None = None          # namespaces the token may create and write in; None: any
+        self.writable: set[str] = set()              # repos it may write to outside them (an org's)
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
@@ -103,6 +119,22 @@ class FakeHub:
         repo = Repo(repo_id, repo_type, private, dict(files or {}))
         self.repos[repo_id] = repo
         return repo
+
+    def fail(self, method: str, path: str, status: int | None = 500, times: int = 1000,
+             payload: dict | None = None) -> Failure:
+        """Make the next ``times`` ``method`` requests whose path matches ``path`` fail with
+        ``status`` (None: drop the connection); by default until the test ends."""
+        failure = Failure(method, path, status, times, payload or {"error": f"fake Hub failure {status}"})
+        self.failures.append(failure)
+        return failure
+
+    def _failure_for(self, method: str, path: str) -> Failure | None:
+        with self.lock:
+            for failure in self.failures:
+                if failure.times > 0 and failure.method == method and re.search(failure.path, path):
+                    failure.times -= 1
+                    return failure
+        return None
 
     def files(self, repo_id: str) -> dict[str, bytes]:
         return self.repos[repo_id].files
@@ -166,6 +198,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.hub.requests.append((method, path))
         try:
             body = self._body() if method in ("POST", "PUT") else b""
+            failure = self.hub._failure_for(method, path)
+            if failure is not None and failure.status is None:
+                self.close_connection = True             # no reply at all: the client sees it drop
+                self.connection.shutdown(2)
+                return None
+            if failure is not None:
+                raise _Reply(failure.status, failure.payload)
             for route_method, pattern, handler, needs_auth in ROUTES:
                 match = re.fullmatch(pattern, path)
                 if route_method == method and match:
@@ -193,6 +232,10 @@ class _Handler(BaseHTTPRequestHandler):
         repo_id = f"{payload['organization']}/{payload['name']}" if payload.get("organization") \
             else payload["name"]
         url = f"{self.hub.url}/{TYPE_PREFIX[repo_type]}{repo_id}"
+        owners, namespace = self.hub.owners, repo_id.split("/")[0]
+        if owners is not None and namespace not in owners:      # the real Hub's words
+            raise _Reply(403, {"error": f"You don't have the rights to create a {repo_type} under the "
+                                        f"namespace \"{namespace}\""})
         with self.hub.lock:
             if repo_id in self.hub.repos:
                 raise _Reply(409, {"error": "You already created this repo", "url": url})
@@ -219,7 +262,7 @@ class _Handler(BaseHTTPRequestHandler):
         return 200, {"errors": [], "warnings": []}
 
     def preupload(self, body: bytes, kind: str, repo_id: str, rev: str) -> tuple[int, object]:
-        repo = self._repo(PLURAL[kind], repo_id)
+        repo = self._writable(self._repo(PLURAL[kind], repo_id))
         files = []
         for f in json.loads(body)["files"]:
             sample = base64.b64decode(f["sample"])
@@ -258,7 +301,7 @@ class _Handler(BaseHTTPRequestHandler):
         return 200, {}
 
     def commit(self, body: bytes, kind: str, repo_id: str, rev: str) -> tuple[int, object]:
-        repo = self._repo(PLURAL[kind], repo_id)
+        repo = self._writable(self._repo(PLURAL[kind], repo_id))
         lines = [json.loads(line) for line in body.splitlines() if line.strip()]
         if not lines or lines[0].get("key") != "header":
             raise _Reply(400, {"error": "commit payload must start with a header line"})
@@ -303,6 +346,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def no_xet(self, body: bytes, **_: str) -> tuple[int, object]:
         raise _Reply(404, {"error": "the fake Hub does not offer Xet; use plain LFS"})
+
+    def _writable(self, repo: Repo) -> Repo:
+        owners = self.hub.owners
+        if owners is not None and repo.repo_id.split("/")[0] not in owners \
+                and repo.repo_id not in self.hub.writable:
+            raise _Reply(403, {"error": f"You don't have the rights to write to {repo.repo_id}"})
+        return repo
 
     def _repo(self, repo_type: str, repo_id: str) -> Repo:
         repo = self.hub.repos.get(repo_id)

@@ -220,6 +220,32 @@ def test_dataset_card_states_splits_minutes_vocab_and_provenance(hub_server, dat
     assert "python prepare_data.py build --recordings recordings" in card
 
 
+ODD_TERMS = ["a|b", "`tick`", "x `` y", "*bold*", "<b>HTML</b>", "$PATH", "café", "東京"]
+
+
+@pytest.mark.parametrize("counted", [True, False])
+def test_dataset_card_shows_every_term_literally(hub_server, dataset_dir, counted):
+    """Terms with markdown syntax in them (a pipe split the vocabulary table's row, a backtick
+    ended the code span early) arrive on the Hub as one code cell each, spelt exactly."""
+    markdown_it = pytest.importorskip("markdown_it")
+    import html
+    import re
+
+    meta = json.loads((dataset_dir / "vocabtune.json").read_text())
+    meta["terms"] = ODD_TERMS
+    for split in meta["splits"].values():
+        split["term_counts"] = {t: 1 for t in ODD_TERMS} if counted else {}
+    (dataset_dir / "vocabtune.json").write_text(json.dumps(meta), encoding="utf-8")
+    hub.push_dataset(PushConfig(path=dataset_dir, repo="me/voice"))
+    card = hub_server.repos["me/voice"].card
+    vocabulary = card.split("## Vocabulary")[1].split("\n## ")[0]
+    rendered = markdown_it.MarkdownIt("commonmark").enable("table").render(vocabulary)
+    codes = [html.unescape(c) for c in re.findall(r"<code>(.*?)</code>", rendered)]
+    assert codes == ODD_TERMS
+    if counted:
+        assert all(row.count("<td") == 3 for row in re.findall(r"<tr>\s*<td>.*?</tr>", rendered, re.S))
+
+
 def test_dataset_card_without_build_metadata_uses_the_data(hub_server, tmp_path):
     folder = tmp_path / "voice"
     make_dataset(folder, with_meta=False)
@@ -289,6 +315,77 @@ def test_rejected_token_error_does_not_leak_it(hub_server, dataset_dir, monkeypa
     assert "401" in out.err and "hf auth login" in out.err
     assert_no_token("hf_wrong_secret_value_42", out.out, out.err, caplog.text)
     assert hub_server.repos == {}
+
+
+def test_another_namespace_is_refused_in_the_servers_words(hub_server, dataset_dir, capsys):
+    hub_server.owners = {"me"}
+    assert prepare_data.main(["push", "--dataset", str(dataset_dir), "--repo", "openai/voice"]) == 1
+    err = capsys.readouterr().err
+    assert ('HTTP 403: You don\'t have the rights to create a dataset under the namespace "openai" — your '
+            "token cannot write there") in err and "None" not in err
+    assert err.count("\n") == 1 and hub_server.repos == {}
+
+
+def test_someone_elses_public_repo_is_named_as_such_and_nothing_goes_up(hub_server, model_dir, capsys):
+    hub_server.owners = {"me"}
+    hub_server.add_repo("openai/whisper-small", "model", private=False, files={"README.md": b"theirs"})
+    assert finetune.main(["push", "--model", str(model_dir), "--repo", "openai/whisper-small"]) == 1
+    err = capsys.readouterr().err
+    assert "already exists and is public, under 'openai', where your token cannot create repos" in err
+    assert "settings" not in err and "check --repo" in err and _one_error_line(err)
+    assert finetune.main(["push", "--model", str(model_dir), "--repo", "openai/whisper-small", "--public"]) == 1
+    assert "HTTP 403: You don't have the rights to write to openai/whisper-small" in capsys.readouterr().err
+    assert not hub_server.commits and not hub_server.lfs_objects   # refused at its first write request
+    assert hub_server.files("openai/whisper-small") == {"README.md": b"theirs"}
+
+
+def test_an_organisations_private_repo_the_token_may_write_to_is_pushed_to(hub_server, dataset_dir):
+    """The Hub refuses to create a repo there (403) but the repo exists and takes commits."""
+    hub_server.owners, hub_server.writable = {"me"}, {"lab/voice"}
+    hub_server.add_repo("lab/voice", "dataset", private=True)
+    hub.push_dataset(PushConfig(path=dataset_dir, repo="lab/voice"))
+    assert "README.md" in hub_server.files("lab/voice") and hub_server.repos["lab/voice"].private
+
+
+def _one_error_line(err: str) -> bool:
+    """One error, on one line to the end (huggingface_hub's upload progress bar may precede it)."""
+    return err.count("error: ") == 1 and err.split("error: ")[1].count("\n") == 1 \
+        and err.endswith("\n") and "Traceback" not in err
+
+
+def _no_retries(monkeypatch) -> None:
+    """huggingface_hub retries an LFS upload 5 times over 23 s; once is enough to see the error."""
+    import functools
+
+    from huggingface_hub import lfs
+    from huggingface_hub.utils import http_backoff
+
+    monkeypatch.setattr(lfs, "http_backoff", functools.partial(http_backoff, max_retries=0))
+
+
+def test_a_server_error_during_the_upload_says_which_file_and_to_try_later(hub_server, model_dir, capsys,
+                                                                          monkeypatch):
+    _no_retries(monkeypatch)
+    hub_server.fail("PUT", "/lfs-upload/", 503)
+    assert finetune.main(["push", "--model", str(model_dir), "--repo", "me/w"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot upload to me/w" in err and "'model.safetensors'" in err and "HTTP 503" in err
+    assert "try again later" in err and "check the files" not in err and _one_error_line(err)
+    assert hub_server.files("me/w") == {} and not hub_server.commits     # nothing half-pushed
+
+
+@pytest.mark.parametrize("method, path", [("PUT", "/lfs-upload/"), ("POST", "/commit/")])
+def test_a_dropped_connection_is_one_line_and_pushing_again_completes(hub_server, model_dir, capsys,
+                                                                     monkeypatch, method, path):
+    _no_retries(monkeypatch)
+    failure = hub_server.fail(method, path, status=None, times=1)
+    assert finetune.main(["push", "--model", str(model_dir), "--repo", "me/w"]) == 1
+    err = capsys.readouterr().err
+    assert failure.times == 0 and "the connection broke off" in err and "unreachable" not in err
+    assert "pushing again" in err and _one_error_line(err)
+    assert hub_server.files("me/w") == {} and hub_server.repos["me/w"].private
+    assert finetune.main(["push", "--model", str(model_dir), "--repo", "me/w"]) == 0
+    assert hub_server.files("me/w")["model.safetensors"] == (model_dir / "model.safetensors").read_bytes()
 
 
 def test_unreachable_hub_is_one_line_with_endpoint(dataset_dir, monkeypatch, capsys):
@@ -373,6 +470,20 @@ def test_model_card_has_measured_metrics_and_model_index(hub_server, model_dir):
     assert 'asr("recording.mp3", return_timestamps=True)' in card
 
 
+def test_model_card_names_the_dataset_the_results_were_measured_on(hub_server, tmp_path):
+    """Evaluated on a held-out set, not the one trained on: the card and its model-index must
+    not credit the figures to the training data."""
+    folder = make_model(tmp_path / "m", report={"dataset": "/home/me/data/held-out", "split": "validation",
+                                                "base": {"wer": 0.3}, "finetuned": {"wer": 0.2}},
+                        train={"dataset": "me/voice", "base_model": "openai/whisper-small"})
+    hub.push_model(PushConfig(path=folder, repo="me/w"))
+    card = hub_server.repos["me/w"].card
+    assert "## Results on the `validation` split of `held-out`" in card and "/home/me" not in card
+    dataset = front_matter(card)["model-index"][0]["results"][0]["dataset"]
+    assert dataset["name"] == "held-out" and dataset["type"] != "me/voice"
+    assert front_matter(card)["datasets"] == ["me/voice"]             # what it was trained on
+
+
 def test_model_card_without_report_says_not_measured(hub_server, tmp_path):
     folder = make_model(tmp_path / "m")
     hub.push_model(PushConfig(path=folder, repo="me/whisper-voice"))
@@ -399,6 +510,30 @@ def test_push_model_with_adapter_to_its_own_private_repo(hub_server, tmp_path):
     assert "| LoRA rank r | 32 |" in merged.card
     assert "| base model | openai/whisper-small |" in merged.card
     assert "| adapter | me/whisper-voice-lora |" in merged.card
+
+
+def test_an_adapter_other_than_the_merged_one_is_refused_before_any_request(hub_server, tmp_path, capsys):
+    """Its card would say "the same weights merged into" the model and its report.json would
+    fill the model's card: a run trained again into the merged adapter's folder is another one."""
+    import hashlib
+
+    folder = make_model(tmp_path / "m")
+    merged_adapter = make_adapter(tmp_path / "runs" / "v" / "best")
+    weights = merged_adapter / "adapter_model.safetensors"
+    (folder / "vocabtune_merge.json").write_text(json.dumps({
+        "adapter": str(merged_adapter), "adapter_sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}))
+    copy = tmp_path / "elsewhere" / "best"
+    shutil.copytree(merged_adapter, copy)
+    hub.push_model(PushConfig(path=folder, repo="me/w", adapter=copy))        # the same weights: fine
+    assert "me/w-lora" in hub_server.repos
+
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")        # trained again, same folder
+    (merged_adapter / "report.json").write_text(json.dumps({"finetuned": {"wer": 0.01}}))
+    requests = len(hub_server.requests)
+    assert finetune.main(["push", "--model", str(folder), "--repo", "me/w2", "--adapter", str(merged_adapter)]) == 1
+    err = capsys.readouterr().err
+    assert f"this is not the adapter merged into {folder}" in err and "merge this one first" in err
+    assert len(hub_server.requests) == requests and "me/w2" not in hub_server.repos
 
 
 def test_public_adapter_repo_refused_before_anything_is_uploaded(hub_server, tmp_path):

@@ -3,6 +3,7 @@ transformers, and is written all-or-nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import os
@@ -94,6 +95,7 @@ def test_metadata_travels_with_the_model(merged, adapter):
     meta = json.loads((merged / MERGE_META).read_text())
     assert meta["language"] == "en"
     assert Path(meta["adapter"]) == adapter.resolve()
+    assert meta["adapter_sha256"] == hashlib.sha256((adapter / "adapter_model.safetensors").read_bytes()).hexdigest()
     assert json.loads((merged / "vocabtune_train.json").read_text())["epochs"][0]["wer"] == 0.5
     assert json.loads((merged / "report.json").read_text())["models"]["finetuned"]["wer"] == 0.1
     assert (merged / "report.png").read_bytes() == b"\x89PNG chart"      # report.md shows it

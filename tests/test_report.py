@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import re
+
+import pytest
 
 from vocabtune import report as R
 from vocabtune.schema import EvalReport, TermScore
@@ -95,3 +98,110 @@ def test_chart_is_a_png_sized_to_the_terms_and_absent_without_terms():
     assert taller.height > 3 * image.height
     none = {"base": _report("b", {"Unseen": (0, 0)})}
     assert R.term_recall_png(none, "x") is None
+
+
+def test_chart_draws_dollar_signs_in_terms_and_title_as_text():
+    """Matplotlib reads "$...$" as mathtext: "$x^$" raised after all the decoding was done."""
+    terms = {"$x^$": (1, 2), "costs $5 or $6": (2, 2), "$HOME": (0, 1)}
+    reports = {k: _report(r.model, terms) for k, r in REPORTS.items()}
+    assert R.term_recall_png(reports, "Term recall on $data$_{x}")[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+ODD_TERMS = ["a|b", "*bold*", "snake_case_name", "`tick`", "$PATH and $HOME", "[link](x)", "<b>HTML</b>",
+             "# head", "back\\slash", "x & y", "café", "Müller", "αβγ", "東京"]
+
+
+def test_report_md_shows_every_term_and_model_name_literally():
+    """Rendered as the Hub renders it (GFM tables): each term is one cell with its own text, and
+    no term or model name becomes emphasis, code, a link, HTML or a broken row."""
+    markdown_it = pytest.importorskip("markdown_it")
+    html = __import__("html")
+
+    terms = {t: (1, 2) for t in ODD_TERMS} | {"never|said*": (0, 0)}
+    reports = {"base": _report("openai/whisper-base", terms), "finetuned": _report("runs/x_*y*/best", terms)}
+    rendered = markdown_it.MarkdownIt("commonmark").enable("table").render(
+        R.format_markdown(reports, {}, "data/my_*voice*"))
+    cells = [html.unescape(c) for c in re.findall(r"<tr>\s*<td>(.*?)</td>", rendered)]
+    assert sorted(cells[2:]) == sorted(ODD_TERMS)          # after the summary's two model rows
+    assert all(row.count("<td") == 4 for row in re.findall(r"<tr>\s*<td>.*?</tr>", rendered, re.S)[2:])
+    for tag in ("<em>", "<strong>", "<code>", "<a ", "<b>", "<h1>head"):
+        assert tag not in rendered
+    assert "runs/x_*y*/best" in html.unescape(rendered) and "data/my_*voice*" in html.unescape(rendered)
+    assert "never|said*" in html.unescape(rendered.split("never occur")[1])
+
+
+def _labels_overlap(fig) -> bool:
+    fig.canvas.draw()
+    boxes = sorted((t.get_window_extent() for t in fig.axes[0].get_yticklabels()), key=lambda b: b.y0)
+    return any(a.y1 > b.y0 for a, b in zip(boxes, boxes[1:]))
+
+
+def test_chart_of_a_long_vocabulary_shows_the_worst_terms_readably_with_a_note():
+    from matplotlib import pyplot as plt
+
+    terms = {f"term {i:03d}" + (" with a very long name" * 5 if i % 7 == 0 else ""): (i % 3, 2)
+             for i in range(300)}
+    reports = {k: _report(r.model, terms) for k, r in REPORTS.items()}
+    fig = R.term_recall_figure(reports, "Term recall")
+    try:
+        labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+        assert len(labels) == R.MAX_CHART_TERMS
+        assert [label.rsplit(" (", 1)[0] for label in labels if "…" not in label] == [
+            t for t in R.sorted_terms(reports)[:R.MAX_CHART_TERMS] if len(t) <= R.MAX_LABEL_CHARS]
+        assert max(len(label) for label in labels) <= R.MAX_LABEL_CHARS + len(" (2×)")
+        assert not _labels_overlap(fig)
+        assert fig.get_size_inches()[1] < 15          # one screen or two, not 91 inches
+        assert "the 40 terms with the lowest recall of 300" in fig.axes[0].get_xlabel()
+    finally:
+        plt.close(fig)
+    md = R.format_markdown(reports, {}, "data/lingo", chart="report.png")
+    assert "The chart shows the 40 terms with the lowest recall of 300; the table below lists them all." in md
+    assert md.count("## Term recall per term") == 1 and all(f"| {R.md_text(t)} " in md for t in terms)
+
+
+def test_chart_of_one_term_has_no_note():
+    from matplotlib import pyplot as plt
+
+    reports = {k: _report(r.model, {"vLLM": (1, 1)}) for k, r in REPORTS.items()}
+    fig = R.term_recall_figure(reports, "Term recall")
+    try:
+        assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["vLLM (1×)"]
+        assert "shown" not in fig.axes[0].get_xlabel()
+    finally:
+        plt.close(fig)
+    assert "The chart shows" not in R.format_markdown(reports, {}, "d", chart="report.png")
+
+
+def _drawn_labels(reports) -> tuple[list[str], list[str]]:
+    """The chart's term labels, and matplotlib's warnings while drawing them."""
+    import warnings
+
+    from matplotlib import pyplot as plt
+
+    fig = R.term_recall_figure(reports, "Term recall on données")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fig.canvas.draw()
+        return [t.get_text() for t in fig.axes[0].get_yticklabels()], [str(w.message) for w in caught]
+    finally:
+        plt.close(fig)
+
+
+def test_chart_draws_accented_greek_and_cyrillic_terms_and_names_undrawable_ones_by_row(monkeypatch, caplog):
+    monkeypatch.setattr(R, "FALLBACK_FAMILIES", (), raising=False)   # as on a machine with no CJK font
+    terms = {"東京": (0, 2), "café": (1, 2), "Müller": (1, 2), "αβγ": (2, 2), "Привет": (2, 2)}
+    labels, warned = _drawn_labels({k: _report(r.model, terms) for k, r in REPORTS.items()})
+    assert labels == ["row 1 of report.md's table (2×)", "café (2×)", "Müller (2×)", "αβγ (2×)", "Привет (2×)"]
+    assert not [w for w in warned if "missing from font" in w]     # no boxes were drawn
+    assert "東京" in caplog.text and "fonts-noto-cjk" in caplog.text
+
+
+def test_chart_uses_an_installed_fallback_font_for_what_the_default_lacks(monkeypatch):
+    terms = {"ᶁata": (1, 2)}             # U+1D81: in matplotlib's STIXGeneral, not in DejaVu Sans
+    reports = {k: _report(r.model, terms) for k, r in REPORTS.items()}
+    monkeypatch.setattr(R, "FALLBACK_FAMILIES", ("STIXGeneral",))
+    labels, warned = _drawn_labels(reports)
+    assert labels == ["ᶁata (2×)"] and not [w for w in warned if "missing from font" in w]
+    monkeypatch.setattr(R, "FALLBACK_FAMILIES", ())
+    assert _drawn_labels(reports)[0] == ["row 1 of report.md's table (2×)"]

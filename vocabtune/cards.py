@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 from huggingface_hub import DatasetCardData, EvalResult, ModelCardData
 
 from . import __version__
-from .report import signed_points
+from .report import md_code, signed_points
 from .scoring import normaliser_name
 
 TASK = "automatic-speech-recognition"
@@ -82,6 +82,7 @@ class ModelFacts:
     base: Metrics | None = None
     finetuned: Metrics | None = None
     eval_split: str = "validation"
+    eval_dataset: str | None = None     # the folder evaluate measured on (report.json), by name
     adapter_repo: str | None = None
     general: GeneralCheck | None = None              # forgetting check, when evaluated
     vocabtune_version: str = __version__
@@ -243,11 +244,11 @@ def _vocab_section(facts: DatasetFacts) -> str:
     counted = [s for s in facts.splits if s.term_counts]
     if not counted:
         return f"## Vocabulary\n\n{_plural(len(facts.terms), 'term')}: " + ", ".join(
-            f"`{t}`" for t in facts.terms)
+            md_code(t) for t in facts.terms)
     head = "| term | " + " | ".join(s.name for s in counted) + " |"
     rows = [head, "|---|" + "---:|" * len(counted)]
-    rows += [f"| `{t}` | " + " | ".join(str(s.term_counts.get(t, 0)) for s in counted) + " |"
-             for t in facts.terms]
+    rows += [f"| {md_code(t, in_table=True)} | "
+             + " | ".join(str(s.term_counts.get(t, 0)) for s in counted) + " |" for t in facts.terms]
     return (f"## Vocabulary\n\n{_plural(len(facts.terms), 'term')}, with how many chunks of "
             "each split contain them:\n\n" + "\n".join(rows))
 
@@ -289,9 +290,10 @@ def _eval_results(facts: ModelFacts) -> list[EvalResult]:
     tuned = facts.finetuned
     if tuned is None:
         return []
-    dataset = facts.dataset or "personal recordings"
+    dataset = _measured_on(facts) or "personal recordings"
+    trained_on = dataset == facts.dataset
     common = dict(task_type=TASK, task_name="Automatic Speech Recognition",
-                  dataset_type=facts.dataset_id or "audiofolder",
+                  dataset_type=(facts.dataset_id if trained_on else None) or "audiofolder",
                   dataset_name=dataset.rstrip("/").split("/")[-1], dataset_split=facts.eval_split)
     results = []
     if tuned.wer is not None:
@@ -323,10 +325,18 @@ def _results_section(facts: ModelFacts) -> str:
     if general is not None:
         rows.append(f"| WER on general speech{f' (`{general.dataset}`)' if general.dataset else ''}, "
                     f"the forgetting check | {percent(general.base_wer)} | {percent(general.tuned_wer)} |")
-    return (f"## Results on the `{facts.eval_split}` split\n\n" + "\n".join(rows) + "\n\n"
+    measured_on = _measured_on(facts)
+    of = f" of `{measured_on.rstrip('/').split('/')[-1]}`" if measured_on else ""
+    return (f"## Results on the `{facts.eval_split}` split{of}\n\n" + "\n".join(rows) + "\n\n"
             f"WER on text normalised with {normaliser_name(facts.language)}. Term recall: share of "
             "the vocabulary terms in the reference that the transcript spells exactly."
             + _general_note(general))
+
+
+def _measured_on(facts: ModelFacts) -> str | None:
+    """The dataset the results were measured on: the one evaluate recorded, which need not be
+    the one trained on (a held-out set); the training dataset for reports that did not say."""
+    return facts.eval_dataset or facts.dataset
 
 
 def _general_note(general: GeneralCheck | None) -> str:
@@ -475,6 +485,7 @@ def model_facts_from_dicts(repo_id: str, train: Mapping[str, Any],
         context_weight=_num(train.get("context_weight")),
         train_seconds=seconds, resumed=bool(train.get("resumed_from")), base=base, finetuned=tuned,
         eval_split=str(report.get("split") or "validation"), adapter_repo=adapter_repo,
+        eval_dataset=str(report["dataset"]) if report.get("dataset") else None,
         general=general_check(report))
 
 

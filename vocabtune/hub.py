@@ -32,6 +32,7 @@ from . import __version__, cards
 from .config import PushConfig
 from .errors import VocabtuneError
 from .local_paths import SCRUBBED_FILES, hidden, scrubbed
+from .modelio import adapter_digest
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ def push_model(cfg: PushConfig) -> str:
     check_repo_id(cfg.repo)                     # both ids (adapter_target checks its own)
     adapter_repo = adapter_target(cfg)          # ... before a repo is made for either
     adapter = check_adapter_folder(cfg.adapter) if cfg.adapter else None
+    if adapter is not None:
+        check_adapter_was_merged(folder, adapter)
     hub = connect(cfg)                          # the token, before the export's minute of work
     files = {**folder_files(folder), **export_files(folder, cfg.ctranslate2)}   # may fail: before any repo
     repo = prepare_repo(hub, cfg.repo, "model", cfg.public)
@@ -133,10 +136,20 @@ def prepare_repo(hub: Hub, repo_id: str, repo_type: str, public: bool) -> ReadyR
     """Create the repo if needed, then insist its visibility is what was asked (PITFALLS #16)."""
     check_repo_id(repo_id)
     with hub_errors(hub.endpoint, f"create {repo_type} repo {repo_id}", hub.token):
-        hub.api.create_repo(repo_id, repo_type=repo_type, private=not public, exist_ok=True)
-        info = hub.api.repo_info(repo_id, repo_type=repo_type)
+        refused = create_repo(hub, repo_id, repo_type, public)
+        try:
+            info = hub.api.repo_info(repo_id, repo_type=repo_type)
+        except HfHubHTTPError:
+            if refused is None:
+                raise
+            raise refused from None        # not there, and we may not create it: say why
     private = info.private
     url = hub.repo_url(repo_id, repo_type)
+    if not public and private is not True and refused is not None:
+        raise VocabtuneError(
+            f"{url} already exists and is public, under {repo_id.split('/')[0]!r}, where your token "
+            "cannot create repos: it may not be yours; nothing was uploaded",
+            hint="check --repo (your own namespace, e.g. --repo you/name)")
     if not public and private is not True:
         raise VocabtuneError(
             f"{url} already exists and is public; nothing was uploaded",
@@ -147,6 +160,24 @@ def prepare_repo(hub: Hub, repo_id: str, repo_type: str, public: bool) -> ReadyR
             hint=f"make it public at {url}/settings, or push without --public")
     log.info("%s repo %s is ready (%s)", repo_type, repo_id, "private" if private else "public")
     return ReadyRepo(repo_id, url, tuple(s.rfilename for s in (info.siblings or [])))
+
+
+def create_repo(hub: Hub, repo_id: str, repo_type: str, public: bool) -> HfHubHTTPError | None:
+    """Create the repo unless it exists. Returns the refusal (401/402/403) when the Hub would
+    not create it, which still leaves a repo that exists and we may write to (an
+    organisation's) to push to. Why not ``create_repo(exist_ok=True)``: it hides that
+    refusal, and on any endpoint but huggingface.co it then fails on its own URL parsing
+    ("Invalid HF URI … Unrecognized host")."""
+    try:
+        hub.api.create_repo(repo_id, repo_type=repo_type, private=not public)
+    except HfHubHTTPError as err:
+        status = err.response.status_code if err.response is not None else None
+        if status == 409:                # exists already: its visibility is checked next
+            return None
+        if status in (401, 402, 403):
+            return err
+        raise
+    return None
 
 
 def check_repo_id(repo_id: str) -> None:
@@ -210,23 +241,43 @@ def hub_errors(endpoint: str, action: str, token: str) -> Iterator[None]:
     """Hub and network failures become one line: what we tried, where, and why."""
     try:
         yield
-    except HfHubHTTPError as err:
+    except (HfHubHTTPError, httpx2.HTTPError, OfflineModeIsEnabled, OSError, ValueError,
+            RuntimeError) as err:
+        message, hint = _hub_problem(err, f"cannot {action}", endpoint)
+        raise VocabtuneError(_scrub(message, token), hint=hint) from None
+
+
+def _hub_problem(err: BaseException, what: str, endpoint: str, detail: str = "") -> tuple[str, str]:
+    """(message, hint) for a failed Hub call. huggingface_hub wraps a failed LFS upload in a
+    RuntimeError ("Error while uploading 'x' to the Hub."): the HTTP or network error under
+    it decides the hint, as it does for any other request."""
+    cause = err.__cause__
+    if isinstance(err, (ValueError, RuntimeError)) and isinstance(cause, (HfHubHTTPError, httpx2.HTTPError)):
+        return _hub_problem(cause, what, endpoint, f"{_first_line(err).rstrip('.')}: ")
+    where = f"{what} on {endpoint}: {detail}"
+    if isinstance(err, HfHubHTTPError):
         status = err.response.status_code if err.response is not None else None
-        message = f"cannot {action} on {endpoint}: HTTP {status}: {_first_line(err)}"
-        raise VocabtuneError(_scrub(message, token), hint=_http_hint(status)) from None
-    except (httpx2.HTTPError, OfflineModeIsEnabled, ConnectionError, TimeoutError) as err:
-        raise VocabtuneError(_scrub(f"cannot {action}: {endpoint} is unreachable "
-                                    f"({type(err).__name__}: {_first_line(err)})", token),
-                             hint="check your network connection and HF_ENDPOINT") from None
-    except OSError as err:   # a local file that vanished or cannot be read mid-upload
-        raise VocabtuneError(_scrub(f"cannot {action}: {_first_line(err)}", token),
-                             hint="check that the folder is complete and readable") from None
-    except (ValueError, RuntimeError) as err:  # client-side checks, the LFS upload wrapper
+        return f"{where}HTTP {status}: {_server_words(err)}", _http_hint(status)
+    why = f"{type(err).__name__}: {_first_line(err)}"
+    if isinstance(err, (httpx2.ConnectError, httpx2.ConnectTimeout, OfflineModeIsEnabled, ConnectionRefusedError)):
+        return f"{what}: {detail}{endpoint} is unreachable ({why})", "check your network connection and HF_ENDPOINT"
+    if isinstance(err, (httpx2.HTTPError, ConnectionError, TimeoutError)):
+        return (f"{where}the connection broke off ({why})",
+                "try again; pushing again replaces what an earlier push put there")
+    if isinstance(err, OSError):   # a local file that vanished or cannot be read mid-upload
+        return f"{what}: {_first_line(err)}", "check that the folder is complete and readable"
+    if cause is not None:          # client-side checks
+        why = f"{_first_line(err)} ({_first_line(cause)})"
+    else:
         why = _first_line(err)
-        if err.__cause__ is not None:
-            why += f" ({_first_line(err.__cause__)})"
-        raise VocabtuneError(_scrub(f"cannot {action} on {endpoint}: {why}", token),
-                             hint="try again; if it persists, check the files") from None
+    return f"{where}{why}", "try again; if it persists, check the files"
+
+
+def _server_words(err: HfHubHTTPError) -> str:
+    """The server's own explanation ("You don't have the rights to create a model under the
+    namespace …") where it sent one; the client's first line only names the status."""
+    server = (getattr(err, "server_message", None) or "").strip()
+    return server.splitlines()[0] if server else _first_line(err)
 
 
 def _http_hint(status: int | None) -> str:
@@ -362,6 +413,22 @@ def check_adapter_folder(path: Path) -> Path:
     return path
 
 
+def check_adapter_was_merged(folder: Path, adapter: Path) -> None:
+    """Refuse an adapter other than the one merged into ``folder``: its card says "the same
+    weights merged into the base model" and sends readers to that model's results, and its
+    report.json would fill that model's card. A run trained again into the same folder after
+    the merge is another adapter too, so the weights are compared (merge records their
+    sha256), not folder names. A merge that recorded none cannot be checked."""
+    merge = read_json(folder / MERGE_META)
+    recorded = merge.get("adapter_sha256")
+    if not recorded or adapter_digest(adapter) == recorded:
+        return
+    was = merge.get("adapter") or "another adapter"
+    raise VocabtuneError(f"this is not the adapter merged into {folder} (that was {was}, with other weights)",
+                         file=adapter, hint="pass the adapter that was merged, or merge this one first "
+                                            "(`finetune.py merge --adapter DIR`)")
+
+
 def adapter_target(cfg: PushConfig) -> str | None:
     """Repo for the adapter: ``--adapter-repo``, else ``<repo>-lora``."""
     if cfg.adapter_repo and not cfg.adapter:
@@ -395,7 +462,8 @@ def model_facts(folder: Path, adapter: Path | None, repo_id: str,
     return replace(facts, base_model_is_local=_is_local(facts.base_model),
                    dataset_is_local=_is_local(facts.dataset),
                    base_model=facts.base_model and hidden(facts.base_model),
-                   dataset=facts.dataset and hidden(facts.dataset))
+                   dataset=facts.dataset and hidden(facts.dataset),
+                   eval_dataset=facts.eval_dataset and hidden(facts.eval_dataset))
 
 
 def _is_local(name: str | None) -> bool:

@@ -31,7 +31,7 @@ from . import __version__
 from .config import DEFAULT_LANGUAGE, MergeConfig
 from .errors import VocabtuneError
 from .fsutil import atomic_write_text, check_writable, swap_in, temp_dir
-from .modelio import (ADAPTER_CONFIG, MERGE_META, TRAIN_META, is_adapter_dir, load_whisper,
+from .modelio import (ADAPTER_CONFIG, MERGE_META, TRAIN_META, adapter_digest, is_adapter_dir, load_whisper,
                       recorded_language, set_language, whisper_of)
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,8 @@ def _carry_metadata(adapter: Path, out: Path) -> None:
 
 
 def _write_merge_meta(out: Path, adapter: Path, base: str, language: str | None) -> None:
-    meta = {"base_model": base, "adapter": str(adapter.resolve()), "language": language,
+    meta = {"base_model": base, "adapter": str(adapter.resolve()), "adapter_sha256": adapter_digest(adapter),
+            "language": language,
             "merged_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "vocabtune_version": __version__}
     atomic_write_text(out / MERGE_META, json.dumps(meta, indent=2) + "\n")
 

@@ -17,6 +17,7 @@ from .errors import VocabtuneError
 
 log = logging.getLogger(__name__)
 ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
 
 @dataclass
@@ -297,3 +298,15 @@ def resolve_language(model: str | Path, language: str | None) -> str:
         log.info("language: %s, as %s was trained (--language to change)", found, model)
         return found
     return DEFAULT_LANGUAGE
+
+
+def adapter_digest(adapter: Path) -> str | None:
+    """sha256 of an adapter's weights, which merge records and push compares: the folder
+    name says nothing once a run is trained again into it. None if it has no safetensors."""
+    import hashlib
+
+    weights = Path(adapter) / ADAPTER_WEIGHTS
+    if not weights.is_file():
+        return None
+    with open(weights, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
