@@ -470,6 +470,16 @@ def test_model_card_has_measured_metrics_and_model_index(hub_server, model_dir):
     assert 'asr("recording.mp3", return_timestamps=True)' in card
 
 
+def test_model_card_training_table_shows_folder_names_as_typed(hub_server, model_dir):
+    meta_path = model_dir / "vocabtune_train.json"
+    meta = json.loads(meta_path.read_text())
+    meta["dataset"] = "data/my_voice|v2*"
+    meta_path.write_text(json.dumps(meta))
+    hub.push_model(PushConfig(path=model_dir, repo="me/whisper-voice"))
+    card = hub_server.repos["me/whisper-voice"].card
+    assert "| dataset | data/my\\_voice\\|v2\\* |" in card        # one cell, shown as typed
+
+
 def test_model_card_names_the_dataset_the_results_were_measured_on(hub_server, tmp_path):
     """Evaluated on a held-out set, not the one trained on: the card and its model-index must
     not credit the figures to the training data."""

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 from huggingface_hub import DatasetCardData, EvalResult, ModelCardData
 
 from . import __version__
-from .report import md_code, signed_points
+from .report import md_code, md_text, signed_points
 from .scoring import normaliser_name
 
 TASK = "automatic-speech-recognition"
@@ -348,10 +348,15 @@ def _general_note(general: GeneralCheck | None) -> str:
             f"{signed_points(general.low)} to {signed_points(general.high)} points (paired bootstrap).")
 
 
+def _plain(name: str | None) -> str | None:
+    return None if name is None else md_text(name)
+
+
 def _training_section(facts: ModelFacts) -> str:
     lora = facts.lora
     targets = lora.get("target_modules")
-    rows = [("base model", facts.base_model), ("dataset", facts.dataset),
+    # names as typed (a folder may be "my_voice|v2"), escaped; the other values are vocabtune's
+    rows = [("base model", _plain(facts.base_model)), ("dataset", _plain(facts.dataset)),
             ("LoRA rank r", lora.get("r")), ("LoRA alpha", lora.get("alpha")),
             ("LoRA dropout", lora.get("dropout")),
             ("target modules", ", ".join(targets) if targets else None),
