@@ -444,6 +444,72 @@ def test_resume_with_other_settings_is_refused_naming_them(full_run, tiny_datase
     assert sorted(p.name for p in out.rglob("*")) == before        # nothing written
 
 
+def _resume_error(args: list[str], capsys) -> str:
+    """The one error line of a refused ``finetune.py train --resume``."""
+    import finetune
+
+    assert finetune.main(args) == 1
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    return errors[0]
+
+
+def test_resume_refuses_an_edited_vocabulary_a_rebuilt_dataset_or_another_base(
+        tiny_model, tmp_path, capsys):
+    """Their paths stay the same, so the recipe's settings alone let --resume go on quietly
+    with other terms, rows or weights than the run's first steps saw."""
+    from safetensors.torch import load_file, save_file
+
+    from vocabtune.training import train
+
+    data, vocab, model = tmp_path / "voice", tmp_path / "vocab", tmp_path / "tiny"
+    make_dataset(data)
+    vocab.mkdir()
+    (vocab / "terms.txt").write_text("\n".join(TERMS) + "\n")
+    shutil.copytree(tiny_model, model)
+    cfg = config(data, model, vocab, tmp_path / "run", epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, callbacks=[Recorder(stop_after=3)])
+    args = ["train", "--dataset", str(data), "--base-model", str(model), "--vocab", str(vocab),
+            "--device", "cpu", "--output-dir", str(cfg.output_dir), "--epochs", "3",
+            "--replay", "none", "--speed-perturb", "none", "--resume"]
+
+    (vocab / "terms.txt").write_text("\n".join(TERMS[:-1] + ["QLoRA"]) + "\n")
+    error = _resume_error(args, capsys)
+    assert f"the vocabulary {vocab} changed (added: QLoRA; removed: Phi-2)" in error
+    assert "dataset" not in error and "start afresh" in error
+    (vocab / "terms.txt").write_text("\n".join(TERMS) + "\n")
+
+    make_dataset(data, texts=TEXTS[::-1])
+    assert f"the dataset {data} was rebuilt" in _resume_error(args, capsys)
+    make_dataset(data)                          # the same rows again: the same dataset
+
+    weights = load_file(model / "model.safetensors")
+    name = next(iter(weights))
+    save_file({**weights, name: weights[name] + 1e-3}, model / "model.safetensors",
+              metadata={"format": "pt"})
+    assert f"the base model {model.resolve()} has other files" in _resume_error(args, capsys)
+    save_file(weights, model / "model.safetensors", metadata={"format": "pt"})
+
+    result = train(replace(cfg, resume=True))
+    assert result.global_step == 6
+
+
+def test_resume_refuses_a_rebuilt_replay_dataset(tiny_dataset, tiny_model, tmp_path):
+    from vocabtune.errors import VocabtuneError
+    from vocabtune.recipe import check_resume_inputs, write_recipe
+
+    general = make_dataset(tmp_path / "general", n_train=2, n_val=1)
+    cfg = config(tiny_dataset, tiny_model, tmp_path / "vocab", tmp_path / "run",
+                 replay=("builtin", str(general)))
+    write_recipe(cfg, TERMS)
+    check_resume_inputs(cfg, TERMS)
+    make_dataset(general, n_train=2, n_val=1, texts=TEXTS[::-1])
+    with pytest.raises(VocabtuneError, match=f"started, the replay dataset {general} was rebuilt —"):
+        check_resume_inputs(cfg, TERMS)
+
+
 def test_resuming_a_run_recorded_before_context_weight_existed(tmp_path):
     """Runs recorded before --context-weight trained every word alike (weight 1)."""
     from vocabtune.errors import VocabtuneError
@@ -451,7 +517,7 @@ def test_resuming_a_run_recorded_before_context_weight_existed(tmp_path):
 
     cfg = TrainConfig(dataset=tmp_path / "data", vocab=tmp_path / "vocab", output_dir=tmp_path / "run",
                       context_weight=1.0)
-    write_recipe(cfg)
+    write_recipe(cfg, TERMS)
     path = cfg.output_dir / RECIPE_FILE
     recipe = json.loads(path.read_text())
     del recipe["context_weight"]
@@ -828,7 +894,7 @@ def test_resume_with_speed_copies_turned_on_names_the_old_setting_none(tmp_path)
 
     cfg = TrainConfig(dataset=tmp_path / "data", vocab=tmp_path / "vocab", output_dir=tmp_path / "run",
                       speed_perturb=())
-    write_recipe(cfg)
+    write_recipe(cfg, TERMS)
     with pytest.raises(VocabtuneError, match=r"\(speed_perturb: none at the start, 0.9 1.1 now\)"):
         check_resume_recipe(replace(cfg, speed_perturb=(0.9, 1.1)))
 

@@ -8,6 +8,7 @@ on POSIX and Windows: readers see the old file or the new one, never a mix.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -185,6 +186,17 @@ def _link_no_clobber(tmp: Path, path: Path) -> None:
         if path.exists():
             raise FileExistsError(path) from None
         os.replace(tmp, path)
+
+
+def files_digest(root: Path, files: list[Path]) -> str:
+    """A short digest of ``files``' names (relative to ``root``) and bytes: the same for the
+    same content wherever and whenever it was written, unlike a size and mtime."""
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.relative_to(root).as_posix()}\n".encode())
+        with open(file, "rb") as f:
+            digest.update(hashlib.file_digest(f, "sha256").digest())
+    return digest.hexdigest()[:16]
 
 
 def read_json_object(path: Path) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from .augment import check_factors
 from .config import MAX_TARGET_TOKENS, TrainConfig
 from .errors import VocabtuneError
 from .fsutil import check_writable
-from .recipe import base_name, check_resume_recipe, write_recipe
+from .recipe import base_name, check_resume_inputs, check_resume_recipe, write_recipe
 from .modelio import check_language_fits
 from .replay import for_language
 from .train_output import BEST_DIR, TrainResult, finish_run, last_checkpoint
@@ -86,7 +86,7 @@ def _copies_folder(cfg: TrainConfig):
 def _run(cfg: TrainConfig, inputs: "TrainInputs", callbacks: Sequence[Any]) -> TrainResult:
     trainer, logger = build_trainer(cfg, inputs, callbacks)
     if not cfg.resume and trainer.is_world_process_zero():
-        write_recipe(cfg)
+        write_recipe(cfg, inputs.terms)
     started = time.perf_counter()
     try:
         trainer.train(resume_from_checkpoint=inputs.resume_from)
@@ -260,6 +260,7 @@ def _check_output_dir(cfg: TrainConfig) -> str | None:
                                  file=cfg.output_dir, hint="run without --resume to start training")
         check_resume_recipe(cfg)
         _refuse_finished(found)
+        check_resume_inputs(cfg, load_terms(cfg))
         log.info("resuming from %s", found)
         return str(found)
     if found is not None or any(cfg.output_dir.glob("checkpoint-*")):
