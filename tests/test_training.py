@@ -151,6 +151,30 @@ def test_train_writes_checkpoints_best_adapter_and_metadata(full_run, tiny_model
     assert "best: " + result.best_checkpoint in result.summary and str(best) in result.summary
 
 
+def test_best_survives_a_failed_rename_of_its_replacement(full_run, tiny_model, tmp_path, monkeypatch):
+    """best/ was deleted before its replacement was renamed into place: a full disk or a
+    kill between the two left a finished run without best/."""
+    from transformers import WhisperProcessor
+
+    from vocabtune.train_output import write_best
+
+    out = tmp_path / "run"
+    shutil.copytree(full_run[0].output_dir, out)
+    before = (out / "best" / "adapter_model.safetensors").read_bytes()
+    real_replace = os.replace
+
+    def full_disk(src, dst):
+        if Path(src).name.startswith(".best-"):
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(OSError):
+        write_best(out, full_run[0].best_checkpoint, WhisperProcessor.from_pretrained(tiny_model), {})
+    assert (out / "best" / "adapter_model.safetensors").read_bytes() == before
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+
+
 def test_best_is_a_loadable_adapter_that_changed_the_model(full_run, tiny_model):
     from transformers import WhisperFeatureExtractor, WhisperProcessor
 
