@@ -449,6 +449,24 @@ def test_resume_without_checkpoint_and_rerun_into_a_used_folder_are_refused(
     assert best.read_bytes() == before
 
 
+@pytest.mark.parametrize("resume", [[], ["--resume"]])
+def test_a_run_killed_while_saving_its_first_checkpoint_says_to_start_afresh(
+        resume, tiny_dataset, tiny_model, vocab_dir, tmp_path, capsys):
+    """The two commands sent the person back and forth: --resume said "run without --resume",
+    and without it "continue it with --resume"."""
+    import finetune
+
+    out = tmp_path / "run"
+    (out / "checkpoint-2").mkdir(parents=True)
+    (out / "checkpoint-2" / "adapter_model.safetensors").write_bytes(b"half")   # no trainer_state
+    args = ["train", "--dataset", str(tiny_dataset), "--base-model", str(tiny_model), "--vocab",
+            str(vocab_dir), "--device", "cpu", "--output-dir", str(out)]
+    assert finetune.main(args + resume) == 1
+    err = capsys.readouterr().err
+    assert "checkpoint-2 was not completely written" in err and f"delete {out} and train again" in err
+    assert "Traceback" not in err
+
+
 def test_resume_with_other_settings_is_refused_naming_them(full_run, tiny_dataset, tiny_model,
                                                            vocab_dir, capsys):
     """The recipe is kept beside the checkpoints; --resume must use the same one."""

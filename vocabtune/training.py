@@ -254,6 +254,8 @@ def _check_output_dir(cfg: TrainConfig) -> str | None:
                              hint="choose another --output-dir")
     check_writable(cfg.output_dir, "the run", "choose another --output-dir")
     found = last_checkpoint(cfg.output_dir)
+    if found is None and any(cfg.output_dir.glob("checkpoint-*")):
+        _refuse_only_partial_checkpoints(cfg.output_dir)
     if cfg.resume:
         if found is None:
             raise VocabtuneError("nothing to resume: no complete checkpoint in this folder",
@@ -263,11 +265,22 @@ def _check_output_dir(cfg: TrainConfig) -> str | None:
         check_resume_inputs(cfg, load_terms(cfg))
         log.info("resuming from %s", found)
         return str(found)
-    if found is not None or any(cfg.output_dir.glob("checkpoint-*")):
+    if found is not None:
         raise VocabtuneError("this folder already holds checkpoints of a training run",
                              file=cfg.output_dir,
                              hint="continue it with --resume, or choose another --output-dir")
     return None
+
+
+def _refuse_only_partial_checkpoints(output_dir: Path) -> None:
+    """A run killed while saving its first checkpoint leaves one without trainer_state.json:
+    nothing to resume from, and not to be mixed with a new run either. Why a message of its
+    own: --resume said "run without --resume" and the rerun said "continue it with --resume"."""
+    names = ", ".join(sorted(p.name for p in output_dir.glob("checkpoint-*")))
+    raise VocabtuneError(f"nothing to resume: {names} was not completely written (the run was "
+                         "stopped while saving it)", file=output_dir,
+                         hint=f"delete {output_dir} and train again without --resume, or choose "
+                              "another --output-dir")
 
 
 def _refuse_finished(checkpoint: Path) -> None:
