@@ -569,6 +569,25 @@ def test_resuming_a_run_recorded_before_context_weight_existed(tmp_path):
         check_resume_recipe(replace(cfg, context_weight=0.2))
 
 
+def test_resume_under_another_number_of_processes_is_refused(tmp_path, monkeypatch):
+    """The effective batch counts the processes: resumed under another torchrun
+    --nproc_per_node, the steps left would cover other examples under the old LR schedule.
+    Runs recorded before the count was are resumed as asked."""
+    from vocabtune.errors import VocabtuneError
+    from vocabtune.recipe import RECIPE_FILE, check_resume_recipe, write_recipe
+
+    cfg = TrainConfig(dataset=tmp_path / "data", vocab=tmp_path / "vocab", output_dir=tmp_path / "run")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    write_recipe(cfg, TERMS)
+    check_resume_recipe(cfg)
+    monkeypatch.delenv("WORLD_SIZE")
+    with pytest.raises(VocabtuneError, match=r"\(processes: 2 at the start, 1 now\)"):
+        check_resume_recipe(cfg)
+    path = cfg.output_dir / RECIPE_FILE
+    path.write_text(json.dumps({k: v for k, v in json.loads(path.read_text()).items() if k != "processes"}))
+    check_resume_recipe(cfg)
+
+
 # --- several processes ---------------------------------------------------------------------
 
 @pytest.mark.slow

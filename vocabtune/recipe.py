@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -30,6 +31,9 @@ NOT_RECIPE = ("output_dir", "resume", "device", "eval_batch_size")
 # the way this value trains, so resuming an older run with it is the same run.
 ADDED_LATER = {"context_weight": 1.0}
 INPUTS = "inputs"               # the recipe's record of what the run read, by content
+# Recorded later still, and not to be assumed for older runs (some ran under torchrun):
+# compared only when the run recorded it.
+COMPARED_IF_RECORDED = ("processes",)
 
 
 def recipe_of(cfg: TrainConfig) -> dict[str, Any]:
@@ -38,6 +42,9 @@ def recipe_of(cfg: TrainConfig) -> dict[str, Any]:
     for name in ("dataset", "vocab"):
         fields[name] = str(Path(fields[name]).expanduser().resolve())
     fields["base_model"] = base_name(cfg.base_model)
+    # the effective batch is --batch-size x --gradient-accumulation x processes: with another
+    # count the resumed steps would cover other examples under the old LR schedule
+    fields["processes"] = int(os.environ.get("WORLD_SIZE", "1"))
     return json.loads(json.dumps(fields, default=str))
 
 
@@ -102,6 +109,9 @@ def check_resume_recipe(cfg: TrainConfig) -> None:
     started = {**ADDED_LATER, **started}
     started.pop(INPUTS, None)
     now = recipe_of(cfg)
+    for name in COMPARED_IF_RECORDED:
+        if name not in started:
+            now.pop(name)
     changed = [name for name in sorted(set(started) | set(now)) if started.get(name) != now.get(name)]
     if changed:
         shown = "; ".join(f"{name}: {_show(started.get(name))} at the start, {_show(now.get(name))} now"
