@@ -49,6 +49,18 @@ def data_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def dead_pid() -> int:
+    """The id of a process that has ended: what a folder left by a command killed with
+    kill -9 is named for."""
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    return int(gone.stdout)
+
+
+@pytest.fixture(scope="session")
 def tiny_whisper(tmp_path_factory) -> Path:
     """A tiny random multilingual Whisper saved like a Hub model (built offline, ~1 MB)."""
     from tiny_whisper import build_tiny_whisper

@@ -89,6 +89,16 @@ def test_re_export_replaces_the_old_one_and_leaves_no_hidden_folder(tiny_whisper
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e"]
 
 
+def test_a_killed_exports_hidden_folder_is_removed_by_the_next_one(tiny_whisper: Path, tmp_path: Path,
+                                                                   dead_pid: int):
+    """Also what the CTranslate2 cache of transcribe is converted through."""
+    killed = tmp_path / f".e.{dead_pid}-0a1b2c3d"
+    killed.mkdir()
+    (killed / "model.bin").write_bytes(b"half")
+    export_ctranslate2(tiny_whisper, tmp_path / "e", quantization="int8")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e"]
+
+
 def test_interrupted_export_leaves_nothing(tiny_whisper: Path, tmp_path: Path, monkeypatch):
     from ctranslate2.converters import TransformersConverter
 

@@ -105,6 +105,19 @@ def test_no_partial_folders_left_beside_the_output(merged):
     assert [p.name for p in merged.parent.iterdir()] == [merged.name]
 
 
+def test_a_killed_merges_hidden_folder_is_removed_by_the_next_one(adapter, tmp_path, dead_pid):
+    """kill -9 runs no clean-up: the hidden half-merged model stayed beside the output for
+    good. The next merge there removes it, but not the folder of a merge still running."""
+    out = tmp_path / "out-merged"
+    killed = tmp_path / f".out-merged.{dead_pid}-0a1b2c3d.partial"
+    running = tmp_path / f".out-merged.{os.getpid()}-0a1b2c3d.partial"
+    for folder in (killed, running):
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"half a model")
+    merge_adapter(MergeConfig(adapter=adapter, out=out))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, running.name])
+
+
 def test_english_only_merge_sets_no_language(tiny_whisper_en, tmp_path):
     from transformers import GenerationConfig
 

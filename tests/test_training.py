@@ -153,6 +153,30 @@ def test_train_writes_checkpoints_best_adapter_and_metadata(full_run, tiny_model
     assert "vocabtune_train.json, training.png)" in result.summary
 
 
+def test_best_survives_a_failed_rename_of_its_replacement(full_run, tiny_model, tmp_path, monkeypatch):
+    """best/ was deleted before its replacement was renamed into place: a full disk or a
+    kill between the two left a finished run without best/."""
+    from transformers import WhisperProcessor
+
+    from vocabtune.train_output import write_best
+
+    out = tmp_path / "run"
+    shutil.copytree(full_run[0].output_dir, out)
+    before = (out / "best" / "adapter_model.safetensors").read_bytes()
+    real_replace = os.replace
+
+    def full_disk(src, dst):
+        if Path(src).name.startswith(".best-"):
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(OSError):
+        write_best(out, full_run[0].best_checkpoint, WhisperProcessor.from_pretrained(tiny_model), {})
+    assert (out / "best" / "adapter_model.safetensors").read_bytes() == before
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+
+
 def test_best_is_a_loadable_adapter_that_changed_the_model(full_run, tiny_model):
     from transformers import WhisperFeatureExtractor, WhisperProcessor
 
@@ -427,6 +451,24 @@ def test_resume_without_checkpoint_and_rerun_into_a_used_folder_are_refused(
     assert best.read_bytes() == before
 
 
+@pytest.mark.parametrize("resume", [[], ["--resume"]])
+def test_a_run_killed_while_saving_its_first_checkpoint_says_to_start_afresh(
+        resume, tiny_dataset, tiny_model, vocab_dir, tmp_path, capsys):
+    """The two commands sent the person back and forth: --resume said "run without --resume",
+    and without it "continue it with --resume"."""
+    import finetune
+
+    out = tmp_path / "run"
+    (out / "checkpoint-2").mkdir(parents=True)
+    (out / "checkpoint-2" / "adapter_model.safetensors").write_bytes(b"half")   # no trainer_state
+    args = ["train", "--dataset", str(tiny_dataset), "--base-model", str(tiny_model), "--vocab",
+            str(vocab_dir), "--device", "cpu", "--output-dir", str(out)]
+    assert finetune.main(args + resume) == 1
+    err = capsys.readouterr().err
+    assert "checkpoint-2 was not completely written" in err and f"delete {out} and train again" in err
+    assert "Traceback" not in err
+
+
 def test_resume_with_other_settings_is_refused_naming_them(full_run, tiny_dataset, tiny_model,
                                                            vocab_dir, capsys):
     """The recipe is kept beside the checkpoints; --resume must use the same one."""
@@ -446,6 +488,72 @@ def test_resume_with_other_settings_is_refused_naming_them(full_run, tiny_datase
     assert sorted(p.name for p in out.rglob("*")) == before        # nothing written
 
 
+def _resume_error(args: list[str], capsys) -> str:
+    """The one error line of a refused ``finetune.py train --resume``."""
+    import finetune
+
+    assert finetune.main(args) == 1
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    return errors[0]
+
+
+def test_resume_refuses_an_edited_vocabulary_a_rebuilt_dataset_or_another_base(
+        tiny_model, tmp_path, capsys):
+    """Their paths stay the same, so the recipe's settings alone let --resume go on quietly
+    with other terms, rows or weights than the run's first steps saw."""
+    from safetensors.torch import load_file, save_file
+
+    from vocabtune.training import train
+
+    data, vocab, model = tmp_path / "voice", tmp_path / "vocab", tmp_path / "tiny"
+    make_dataset(data)
+    vocab.mkdir()
+    (vocab / "terms.txt").write_text("\n".join(TERMS) + "\n")
+    shutil.copytree(tiny_model, model)
+    cfg = config(data, model, vocab, tmp_path / "run", epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, callbacks=[Recorder(stop_after=3)])
+    args = ["train", "--dataset", str(data), "--base-model", str(model), "--vocab", str(vocab),
+            "--device", "cpu", "--output-dir", str(cfg.output_dir), "--epochs", "3",
+            "--replay", "none", "--speed-perturb", "none", "--resume"]
+
+    (vocab / "terms.txt").write_text("\n".join(TERMS[:-1] + ["QLoRA"]) + "\n")
+    error = _resume_error(args, capsys)
+    assert f"the vocabulary {vocab} changed (added: QLoRA; removed: Phi-2)" in error
+    assert "dataset" not in error and "start afresh" in error
+    (vocab / "terms.txt").write_text("\n".join(TERMS) + "\n")
+
+    make_dataset(data, texts=TEXTS[::-1])
+    assert f"the dataset {data} was rebuilt" in _resume_error(args, capsys)
+    make_dataset(data)                          # the same rows again: the same dataset
+
+    weights = load_file(model / "model.safetensors")
+    name = next(iter(weights))
+    save_file({**weights, name: weights[name] + 1e-3}, model / "model.safetensors",
+              metadata={"format": "pt"})
+    assert f"the base model {model.resolve()} has other files" in _resume_error(args, capsys)
+    save_file(weights, model / "model.safetensors", metadata={"format": "pt"})
+
+    result = train(replace(cfg, resume=True))
+    assert result.global_step == 6
+
+
+def test_resume_refuses_a_rebuilt_replay_dataset(tiny_dataset, tiny_model, tmp_path):
+    from vocabtune.errors import VocabtuneError
+    from vocabtune.recipe import check_resume_inputs, write_recipe
+
+    general = make_dataset(tmp_path / "general", n_train=2, n_val=1)
+    cfg = config(tiny_dataset, tiny_model, tmp_path / "vocab", tmp_path / "run",
+                 replay=("builtin", str(general)))
+    write_recipe(cfg, TERMS)
+    check_resume_inputs(cfg, TERMS)
+    make_dataset(general, n_train=2, n_val=1, texts=TEXTS[::-1])
+    with pytest.raises(VocabtuneError, match=f"started, the replay dataset {general} was rebuilt —"):
+        check_resume_inputs(cfg, TERMS)
+
+
 def test_resuming_a_run_recorded_before_context_weight_existed(tmp_path):
     """Runs recorded before --context-weight trained every word alike (weight 1)."""
     from vocabtune.errors import VocabtuneError
@@ -453,7 +561,7 @@ def test_resuming_a_run_recorded_before_context_weight_existed(tmp_path):
 
     cfg = TrainConfig(dataset=tmp_path / "data", vocab=tmp_path / "vocab", output_dir=tmp_path / "run",
                       context_weight=1.0)
-    write_recipe(cfg)
+    write_recipe(cfg, TERMS)
     path = cfg.output_dir / RECIPE_FILE
     recipe = json.loads(path.read_text())
     del recipe["context_weight"]
@@ -461,6 +569,25 @@ def test_resuming_a_run_recorded_before_context_weight_existed(tmp_path):
     check_resume_recipe(cfg)                                     # the same run: accepted
     with pytest.raises(VocabtuneError, match="context_weight: 1 at the start, 0.2 now"):
         check_resume_recipe(replace(cfg, context_weight=0.2))
+
+
+def test_resume_under_another_number_of_processes_is_refused(tmp_path, monkeypatch):
+    """The effective batch counts the processes: resumed under another torchrun
+    --nproc_per_node, the steps left would cover other examples under the old LR schedule.
+    Runs recorded before the count was are resumed as asked."""
+    from vocabtune.errors import VocabtuneError
+    from vocabtune.recipe import RECIPE_FILE, check_resume_recipe, write_recipe
+
+    cfg = TrainConfig(dataset=tmp_path / "data", vocab=tmp_path / "vocab", output_dir=tmp_path / "run")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    write_recipe(cfg, TERMS)
+    check_resume_recipe(cfg)
+    monkeypatch.delenv("WORLD_SIZE")
+    with pytest.raises(VocabtuneError, match=r"\(processes: 2 at the start, 1 now\)"):
+        check_resume_recipe(cfg)
+    path = cfg.output_dir / RECIPE_FILE
+    path.write_text(json.dumps({k: v for k, v in json.loads(path.read_text()).items() if k != "processes"}))
+    check_resume_recipe(cfg)
 
 
 # --- several processes ---------------------------------------------------------------------
@@ -830,7 +957,7 @@ def test_resume_with_speed_copies_turned_on_names_the_old_setting_none(tmp_path)
 
     cfg = TrainConfig(dataset=tmp_path / "data", vocab=tmp_path / "vocab", output_dir=tmp_path / "run",
                       speed_perturb=())
-    write_recipe(cfg)
+    write_recipe(cfg, TERMS)
     with pytest.raises(VocabtuneError, match=r"\(speed_perturb: none at the start, 0.9 1.1 now\)"):
         check_resume_recipe(replace(cfg, speed_perturb=(0.9, 1.1)))
 

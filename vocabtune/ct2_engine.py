@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from .config import SAMPLE_RATE
 from .cues_from_whisper import Piece, cues_from_pieces
 from .errors import VocabtuneError
 from .export import COPIED_FILES, MARKER, export_ctranslate2
+from .fsutil import temp_dir
 from .schema import Cue
 
 if TYPE_CHECKING:                       # transcribe.py imports this module
@@ -234,7 +234,7 @@ def convert(folder: Path, out: Path, quantization: str) -> Path:
     from .merge import merge_adapter
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.merge.", dir=out.parent))
+    scratch = temp_dir(out.parent, prefix=f".{out.name}.merge.")
     try:
         merged = merge_adapter(MergeConfig(adapter=folder, out=scratch / "merged"))
         return export_ctranslate2(merged, out, quantization, force=True)

@@ -282,6 +282,22 @@ def dataset_terms(vocab: Path, dataset: Path) -> tuple[list[str], str]:
     return recorded, str(source)
 
 
+def dataset_files(path: Path) -> list[Path] | None:
+    """The Arrow files holding a saved dataset's rows, split by split, or None when the folder
+    cannot be read (loading it then says why). ``save_to_disk`` writes them byte for byte
+    alike for the same rows, so their digest tells a rebuilt dataset from the same one."""
+    path = Path(path)
+    try:
+        names = json.loads((path / "dataset_dict.json").read_text(encoding="utf-8"))["splits"]
+        files = []
+        for name in sorted(names):
+            state = json.loads((path / name / "state.json").read_text(encoding="utf-8"))
+            files += [path / name / entry["filename"] for entry in state["_data_files"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return files if all(f.is_file() for f in files) else None
+
+
 def read_metadata(path: Path) -> dict[str, Any]:
     """The ``vocabtune.json`` build wrote (vocabulary, durations, per-split counts);
     empty for a dataset built elsewhere."""

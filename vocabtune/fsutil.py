@@ -8,6 +8,8 @@ on POSIX and Windows: readers see the old file or the new one, never a mix.
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import json
 import logging
 import os
@@ -36,10 +38,27 @@ NEW_DIR_MODE = 0o777 & ~_umask()    # what mkdir() would give a new folder
 def temp_dir(parent: Path, prefix: str, suffix: str = "") -> Path:
     """A fresh hidden folder in ``parent``, to be renamed into place when complete. Made by
     mkdtemp (a unique name, safely) but given the mode a plain mkdir would: mkdtemp's 0700
-    would stay on the finished model, which other users of the machine could not read."""
-    path = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=parent))
+    would stay on the finished model, which other users of the machine could not read.
+    The name carries our process id, and the folders of the same ``prefix`` whose process is
+    gone are deleted first: a merge, an export or a run killed outright (kill -9, power loss,
+    out of memory) runs no clean-up, and left a whole model's worth of hidden files behind."""
+    remove_orphans(parent, prefix)
+    path = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", suffix=suffix, dir=parent))
     path.chmod(NEW_DIR_MODE)
     return path
+
+
+def remove_orphans(parent: Path, prefix: str) -> list[Path]:
+    """Delete ``parent``'s folders named by :func:`temp_dir` with ``prefix`` whose process no
+    longer runs; a live process's folder is its work in progress, and is left alone."""
+    removed = []
+    for path in Path(parent).glob(glob.escape(prefix) + "*"):
+        pid = path.name[len(prefix):].split("-")[0]
+        if path.is_dir() and pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            log.info("removed %s, left by a command that was killed", path)
+            removed.append(path)
+    return removed
 
 
 def fresh_name(out: Path, what: str) -> Path:
@@ -185,6 +204,17 @@ def _link_no_clobber(tmp: Path, path: Path) -> None:
         if path.exists():
             raise FileExistsError(path) from None
         os.replace(tmp, path)
+
+
+def files_digest(root: Path, files: list[Path]) -> str:
+    """A short digest of ``files``' names (relative to ``root``) and bytes: the same for the
+    same content wherever and whenever it was written, unlike a size and mtime."""
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(f"{file.relative_to(root).as_posix()}\n".encode())
+        with open(file, "rb") as f:
+            digest.update(hashlib.file_digest(f, "sha256").digest())
+    return digest.hexdigest()[:16]
 
 
 def read_json_object(path: Path) -> dict[str, Any]:

@@ -18,6 +18,10 @@ from .errors import VocabtuneError
 log = logging.getLogger(__name__)
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
+# The files of a model folder that decide what it computes and how it tokenises (its README,
+# a converter's notes, do not)
+MODEL_FILES = ("config.json", "tokenizer.json", "vocab.json", "merges.txt")
+WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 
 @dataclass
@@ -79,6 +83,16 @@ def inference_dtype(device):
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.float32
+
+
+def model_files(name: str | Path) -> list[Path] | None:
+    """A local model folder's config, tokenizer and weight files, or None for a Hub id (its
+    files are the Hub's to version)."""
+    folder = Path(name)
+    if not folder.is_dir():
+        return None
+    named = [folder / n for n in MODEL_FILES if (folder / n).is_file()]
+    return named + sorted(p for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES and p.is_file())
 
 
 def is_adapter_dir(path: str | Path) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import resource
 import shutil
 import sys
@@ -19,7 +18,7 @@ from typing import Any
 
 from . import __version__
 from .config import TrainConfig
-from .fsutil import atomic_write_bytes, atomic_write_text, temp_dir
+from .fsutil import atomic_write_bytes, atomic_write_text, swap_in, temp_dir
 from .modelio import TRAIN_META
 from .train_hooks import SELECTION_RULE, best_evaluation, diverged, evaluations
 
@@ -155,9 +154,7 @@ def write_best(output_dir: Path, checkpoint: str, processor, meta: dict[str, Any
         processor.feature_extractor.save_pretrained(tmp)   # preprocessor_config.json
         processor.tokenizer.save_vocabulary(str(tmp))      # vocab.json, merges.txt, normalizer.json
         (tmp / TRAIN_META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+        swap_in(tmp, target)    # the old best/ goes only once the new one is in place
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -24,7 +24,7 @@ from .augment import check_factors
 from .config import MAX_TARGET_TOKENS, TrainConfig
 from .errors import VocabtuneError
 from .fsutil import check_writable
-from .recipe import base_name, check_resume_recipe, write_recipe
+from .recipe import base_name, check_resume_inputs, check_resume_recipe, write_recipe
 from .modelio import check_language_fits
 from .replay import for_language
 from .train_output import BEST_DIR, TrainResult, finish_run, last_checkpoint
@@ -86,7 +86,7 @@ def _copies_folder(cfg: TrainConfig):
 def _run(cfg: TrainConfig, inputs: "TrainInputs", callbacks: Sequence[Any]) -> TrainResult:
     trainer, logger = build_trainer(cfg, inputs, callbacks)
     if not cfg.resume and trainer.is_world_process_zero():
-        write_recipe(cfg)
+        write_recipe(cfg, inputs.terms)
     started = time.perf_counter()
     try:
         trainer.train(resume_from_checkpoint=inputs.resume_from)
@@ -254,19 +254,33 @@ def _check_output_dir(cfg: TrainConfig) -> str | None:
                              hint="choose another --output-dir")
     check_writable(cfg.output_dir, "the run", "choose another --output-dir")
     found = last_checkpoint(cfg.output_dir)
+    if found is None and any(cfg.output_dir.glob("checkpoint-*")):
+        _refuse_only_partial_checkpoints(cfg.output_dir)
     if cfg.resume:
         if found is None:
             raise VocabtuneError("nothing to resume: no complete checkpoint in this folder",
                                  file=cfg.output_dir, hint="run without --resume to start training")
         check_resume_recipe(cfg)
         _refuse_finished(found)
+        check_resume_inputs(cfg, load_terms(cfg))
         log.info("resuming from %s", found)
         return str(found)
-    if found is not None or any(cfg.output_dir.glob("checkpoint-*")):
+    if found is not None:
         raise VocabtuneError("this folder already holds checkpoints of a training run",
                              file=cfg.output_dir,
                              hint="continue it with --resume, or choose another --output-dir")
     return None
+
+
+def _refuse_only_partial_checkpoints(output_dir: Path) -> None:
+    """A run killed while saving its first checkpoint leaves one without trainer_state.json:
+    nothing to resume from, and not to be mixed with a new run either. Why a message of its
+    own: --resume said "run without --resume" and the rerun said "continue it with --resume"."""
+    names = ", ".join(sorted(p.name for p in output_dir.glob("checkpoint-*")))
+    raise VocabtuneError(f"nothing to resume: {names} was not completely written (the run was "
+                         "stopped while saving it)", file=output_dir,
+                         hint=f"delete {output_dir} and train again without --resume, or choose "
+                              "another --output-dir")
 
 
 def _refuse_finished(checkpoint: Path) -> None:
