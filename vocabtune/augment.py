@@ -15,10 +15,8 @@ The copies go to the train split only, like replay: validation stays the person'
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
-import tempfile
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -29,6 +27,7 @@ import numpy as np
 from .audio import SAMPLE_WIDTH, AudioSegment, ffmpeg_exe, float_to_pcm16
 from .config import MAX_CHUNK_S, SAMPLE_RATE
 from .errors import VocabtuneError
+from .fsutil import temp_dir
 from .schema import Chunk, Cue
 from .segments import pack_cues
 
@@ -155,9 +154,8 @@ def copies_folder(run_dir: Path) -> Iterator[Path]:
     from .encoder_cache import spill_folder
 
     where = spill_folder(run_dir)
-    _remove_stale_copies(where)
     try:
-        folder = tempfile.mkdtemp(dir=where, prefix=f"{COPIES_PREFIX}{os.getpid()}-")
+        folder = temp_dir(where, COPIES_PREFIX)     # and removes those of killed runs
     except OSError as err:
         raise VocabtuneError(f"cannot keep the speed copies on disk here ({err.strerror})",
                              file=where, hint="train with --output-dir in a folder you can "
@@ -168,13 +166,3 @@ def copies_folder(run_dir: Path) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _remove_stale_copies(where: Path) -> None:
-    """Copies left by a run killed outright (kill -9, out of memory), which no ``finally``
-    could remove; a folder whose process still runs is another run's, and is left alone."""
-    from .fsutil import process_alive
-
-    for path in where.glob(f"{COPIES_PREFIX}*-*"):
-        pid = path.name[len(COPIES_PREFIX):].split("-")[0]
-        if pid.isdigit() and not process_alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
-            log.info("removed %s, left by a run that was killed", path)

@@ -32,7 +32,7 @@ from datasets import Audio, Dataset, DatasetDict, Features, Value
 from .audio import AudioSegment, slice_segment, wav_bytes, wav_to_array
 from .config import PAST_END_TOLERANCE_S, SAMPLE_RATE
 from .errors import VocabtuneError
-from .fsutil import check_writable, fresh_name, process_alive, swap_in
+from .fsutil import check_writable, fresh_name, remove_orphans, swap_in
 from .schema import Chunk
 
 log = logging.getLogger(__name__)
@@ -154,15 +154,8 @@ def remove_stale(out: Path) -> list[Path]:
     Why: ``save_dataset`` cleans up after any exception, but a build killed outright (kill -9,
     power loss, out-of-memory) cannot; its hidden folder holds a whole dataset's audio. A
     folder whose process still runs is another build's, and is left alone."""
-    removed = []
-    for path in out.parent.glob(f".{out.name}.*-*-*"):
-        what, _, rest = path.name[len(out.name) + 2:].partition("-")
-        pid = rest.split("-")[0]
-        if what in ("building", "old") and pid.isdigit() and not process_alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
-            log.info("removed %s, left by a build that was killed", path)
-            removed.append(path)
-    return removed
+    return [path for what in ("building", "old")
+            for path in remove_orphans(out.parent, f".{out.name}.{what}-")]
 
 
 def check_output(out: Path) -> None:
