@@ -72,12 +72,34 @@ def _available_device(name: str):
 
 def inference_dtype(device):
     """Half precision where the hardware does it natively; float32 on CPU (CPU fp16 matmuls
-    are slow and bf16 costs Whisper accuracy at inference)."""
+    are slow and bf16 costs Whisper accuracy at inference) and on Apple MPS."""
     import torch
 
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return cuda_half_dtype(device)
     return torch.float32
+
+
+# Compute capability from which a CUDA GPU does bfloat16 in hardware: Ampere (A100, A10, L4,
+# RTX 30xx) and newer. Before it (T4 7.5, V100 7.0, RTX 20xx) only float16 is native.
+BF16_MIN_CAPABILITY = (8, 0)
+
+
+def half_dtype(capability: tuple[int, int]):
+    """The 16-bit float a CUDA GPU of this compute capability runs natively. Why not
+    ``torch.cuda.is_bf16_supported()``: it also says True on a T4 or V100 (its default
+    ``including_emulation=True`` only checks that a bf16 tensor can be made), where bf16
+    is emulated and several times slower than fp16."""
+    import torch
+
+    return torch.bfloat16 if tuple(capability) >= BF16_MIN_CAPABILITY else torch.float16
+
+
+def cuda_half_dtype(device=None):
+    """``half_dtype`` of the CUDA GPU ``device`` (the current one if None)."""
+    import torch
+
+    return half_dtype(torch.cuda.get_device_capability(device))
 
 
 def is_adapter_dir(path: str | Path) -> bool:

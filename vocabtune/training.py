@@ -393,11 +393,23 @@ def training_arguments(cfg: TrainConfig):
 
 
 def precision(device: str) -> dict[str, bool]:
-    """CPU: float32 (``use_cpu`` when asked). CUDA: bf16 autocast where supported, else fp16."""
+    """The Trainer's precision flags for ``--device`` on this machine (``trainer_precision``)."""
     import torch
+
+    cuda = device in ("auto", "cuda") and torch.cuda.is_available()
+    return trainer_precision(device, torch.cuda.get_device_capability() if cuda else None)
+
+
+def trainer_precision(device: str, cuda_capability: tuple[int, int] | None) -> dict[str, bool]:
+    """CPU: float32 (``use_cpu`` when asked). CUDA (``cuda_capability`` given): autocast in
+    the GPU's native half type, bf16 from Ampere on, fp16 before (T4, V100). Apple MPS:
+    float32 (the Trainer finds MPS itself)."""
+    import torch
+
+    from .modelio import half_dtype
 
     if device == "cpu":
         return {"use_cpu": True}
-    if device in ("auto", "cuda") and torch.cuda.is_available():
-        return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
-    return {}
+    if cuda_capability is None:
+        return {}
+    return {"bf16": True} if half_dtype(cuda_capability) is torch.bfloat16 else {"fp16": True}

@@ -1,0 +1,52 @@
+"""What a GPU user gets, checked without a GPU: the device and dtype choices are made from
+the machine's capabilities (given here as a T4, an A100, an MPS Mac), and the code paths a
+GPU takes run here on the CPU in the same dtypes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture
+def cuda_gpu(monkeypatch):
+    """Pretend torch sees one CUDA GPU of the compute capability passed to the returned
+    function. ``is_bf16_supported`` says True whatever the GPU, as torch's does by default
+    on a T4 or V100 (bf16 emulated there)."""
+    def pretend(capability: tuple[int, int]) -> None:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    return pretend
+
+
+@pytest.mark.parametrize("capability, flags", [((7, 5), {"fp16": True}),    # T4
+                                               ((7, 0), {"fp16": True}),    # V100
+                                               ((8, 0), {"bf16": True}),    # A100
+                                               ((8, 9), {"bf16": True}),    # L4, RTX 40xx
+                                               ((9, 0), {"bf16": True})])   # H100
+def test_training_autocasts_in_the_gpus_native_half_type(capability, flags, cuda_gpu):
+    from vocabtune.training import precision
+
+    cuda_gpu(capability)
+    assert precision("auto") == flags and precision("cuda") == flags
+    assert precision("cpu") == {"use_cpu": True}
+
+
+def test_inference_uses_float16_before_ampere_and_bfloat16_from_it(cuda_gpu):
+    from vocabtune.modelio import inference_dtype
+
+    cuda_gpu((7, 5))
+    assert inference_dtype(torch.device("cuda")) is torch.float16
+    cuda_gpu((8, 0))
+    assert inference_dtype(torch.device("cuda")) is torch.bfloat16
+    assert inference_dtype(torch.device("cpu")) is torch.float32
+    assert inference_dtype(torch.device("mps")) is torch.float32
+
+
+def test_without_cuda_the_trainer_gets_no_half_precision():
+    from vocabtune.training import trainer_precision
+
+    assert trainer_precision("auto", None) == {}        # CPU-only machine, or a Mac (MPS: float32)
+    assert trainer_precision("mps", None) == {}
