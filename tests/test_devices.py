@@ -50,3 +50,33 @@ def test_without_cuda_the_trainer_gets_no_half_precision():
 
     assert trainer_precision("auto", None) == {}        # CPU-only machine, or a Mac (MPS: float32)
     assert trainer_precision("mps", None) == {}
+
+
+@pytest.fixture
+def half_precision_upload(tiny_whisper, tmp_path):
+    """The tiny Whisper saved as a float16 checkpoint, as openai/whisper-large-v3 is
+    (config.json says ``"dtype": "float16"``)."""
+    import json
+    import shutil
+
+    out = tmp_path / "tiny-fp16"
+    shutil.copytree(tiny_whisper, out)
+    cfg = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps({**cfg, "dtype": "float16"}))
+    gen = json.loads((out / "generation_config.json").read_text())
+    (out / "generation_config.json").write_text(json.dumps({**gen, "max_length": 24}))
+    return out
+
+
+def test_a_float16_base_trains_in_float32_with_float32_lora(half_precision_upload, tmp_path):
+    """Half-precision master weights are the classic broken fine-tune (fp16 gradients the
+    Trainer's scaler cannot unscale); here it failed before the first step."""
+    from test_training import config, make_dataset
+
+    from vocabtune.training import prepare
+
+    dataset = make_dataset(tmp_path / "data" / "voice")
+    (tmp_path / "vocab").mkdir()
+    inputs = prepare(config(dataset, half_precision_upload, tmp_path / "vocab", tmp_path / "run"))
+    assert {p.dtype for p in inputs.model.parameters()} == {torch.float32}
+    assert all(p.dtype is torch.float32 for p in inputs.model.parameters() if p.requires_grad)

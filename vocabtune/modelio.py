@@ -187,7 +187,12 @@ def load_processor(name: str):
 
 
 def load_base(name: str, *, device=None, dtype=None):
-    """The plain Whisper model behind ``name``; refuses anything that is not Whisper."""
+    """The plain Whisper model behind ``name``; refuses anything that is not Whisper.
+    ``dtype`` None means float32, not the checkpoint's own: transformers 5 otherwise loads
+    the dtype config.json names, float16 for openai/whisper-large-v3 and other half-precision
+    uploads, and training such a base broke (float32 encoder states into float16 layers on
+    a CPU; float16 master weights under the Trainer's autocast on a GPU)."""
+    import torch
     from transformers import AutoConfig, WhisperForConditionalGeneration
 
     _check_source(name)
@@ -195,8 +200,7 @@ def load_base(name: str, *, device=None, dtype=None):
     if getattr(config, "model_type", None) != "whisper":
         raise VocabtuneError(f"not a Whisper model (model_type is {getattr(config, 'model_type', None)!r})",
                              file=name, hint="use a Whisper checkpoint such as openai/whisper-small")
-    kwargs = {"dtype": dtype} if dtype is not None else {}
-    model = _from_pretrained(WhisperForConditionalGeneration, name, **kwargs)
+    model = _from_pretrained(WhisperForConditionalGeneration, name, dtype=dtype or torch.float32)
     from .vocab_head import use_fast_vocab_projection
 
     use_fast_vocab_projection(model)        # decoding on a CPU: see vocab_head.py
