@@ -80,3 +80,27 @@ def test_a_float16_base_trains_in_float32_with_float32_lora(half_precision_uploa
     inputs = prepare(config(dataset, half_precision_upload, tmp_path / "vocab", tmp_path / "run"))
     assert {p.dtype for p in inputs.model.parameters()} == {torch.float32}
     assert all(p.dtype is torch.float32 for p in inputs.model.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("device, what", [("mps", "torch sees no Apple MPS device"),
+                                          ("cuda", "torch sees no CUDA GPU")])
+@pytest.mark.parametrize("scope", ["decoder", "all"])
+def test_train_on_a_device_this_machine_lacks_is_one_line_before_any_work(
+        device, what, scope, tiny_whisper, tmp_path, monkeypatch, capsys, caplog):
+    import finetune
+    from test_training import make_dataset
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    caplog.set_level("INFO", logger="vocabtune")
+    dataset = make_dataset(tmp_path / "data" / "voice")
+    (tmp_path / "vocab").mkdir()
+    out = tmp_path / "run"
+    code = finetune.main(["train", "--dataset", str(dataset), "--base-model", str(tiny_whisper),
+                          "--vocab", str(tmp_path / "vocab"), "--output-dir", str(out), "--replay", "none",
+                          "--speed-perturb", "none", "--device", device, "--lora-scope", scope, "--max-steps", "1"])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 1 and len(errors) == 1 and what in errors[0], err
+    assert "Traceback" not in err and not out.exists()
+    assert "LoRA" not in caplog.text                # refused before the model was loaded

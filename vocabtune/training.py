@@ -227,12 +227,16 @@ def _check_config(cfg: TrainConfig) -> None:
             raise VocabtuneError(message, hint="see finetune.py train --help")
     check_factors(cfg.speed_perturb)
     _check_replay_is_not_the_dataset(cfg)
-    if cfg.device == "cuda":
-        import torch
+    _check_device(cfg.device)
 
-        if not torch.cuda.is_available():
-            raise VocabtuneError("--device cuda was asked for but torch sees no CUDA GPU",
-                                 hint="install the CUDA build of torch, or use --device auto")
+
+def _check_device(device: str) -> None:
+    """A device this machine lacks is one line before any work. Why every device: only
+    ``cuda`` was checked, so ``--device mps`` without MPS failed after the model was loaded,
+    or (``--lora-scope all``) trained on whatever the Trainer found instead."""
+    from .modelio import pick_device
+
+    pick_device(device)
 
 
 def _check_replay_is_not_the_dataset(cfg: TrainConfig) -> None:
