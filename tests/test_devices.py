@@ -104,3 +104,14 @@ def test_train_on_a_device_this_machine_lacks_is_one_line_before_any_work(
     assert code == 1 and len(errors) == 1 and what in errors[0], err
     assert "Traceback" not in err and not out.exists()
     assert "LoRA" not in caplog.text                # refused before the model was loaded
+
+
+def test_under_torchrun_each_process_encodes_on_its_own_gpu(cuda_gpu, monkeypatch):
+    from vocabtune.training import training_device
+
+    cuda_gpu((8, 0))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert training_device("auto", {"LOCAL_RANK": "2"}) == torch.device("cuda", 2)
+    assert training_device("cuda", {"LOCAL_RANK": "3"}) == torch.device("cuda", 3)
+    assert training_device("auto", {}).type == "cuda"
+    assert training_device("cpu", {"LOCAL_RANK": "1"}) == torch.device("cpu")
