@@ -126,5 +126,6 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
                              "run. transformers: PyTorch generate")
     parser.add_argument("--compute-type", choices=COMPUTE_TYPES, default=TranscribeConfig.compute_type,
                         metavar="TYPE",
-                        help="CTranslate2 weights/compute type: default = int8 on CPU, float16 on CUDA; "
+                        help="CTranslate2 weights/compute type: default = int8 on CPU, float16 on CUDA "
+                             "(int8_float32 or float32 on GPUs without fast float16); "
                              "auto = CTranslate2's fastest for the device; or int8, float16, float32, ...")
