@@ -4,6 +4,9 @@ GPU takes run here on the CPU in the same dtypes."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 import torch
 
@@ -115,3 +118,37 @@ def test_under_torchrun_each_process_encodes_on_its_own_gpu(cuda_gpu, monkeypatc
     assert training_device("cuda", {"LOCAL_RANK": "3"}) == torch.device("cuda", 3)
     assert training_device("auto", {}).type == "cuda"
     assert training_device("cpu", {"LOCAL_RANK": "1"}) == torch.device("cpu")
+
+
+def test_an_ampere_run_on_the_cpu_trains_under_bf16_merges_to_float32_and_decodes_in_half(
+        half_precision_upload, tmp_path, monkeypatch):
+    """What a GPU does, in its dtypes, on the CPU (autocast in bfloat16 runs here): train a
+    float16 upload with the Trainer flags an A100 gets, merge, and decode in the float16 and
+    bfloat16 a GPU loads a model in. The merged weights are float32 whatever the training
+    and base precision (merge loads in float32), as the README says."""
+    from safetensors import safe_open
+    from test_training import config, make_dataset
+
+    from vocabtune import training
+    from vocabtune.config import MergeConfig
+    from vocabtune.merge import merge_adapter
+    from vocabtune.modelio import load_whisper
+    from vocabtune.transcribe import decode_batch
+
+    monkeypatch.setattr(training, "precision", lambda device: {"use_cpu": True, "bf16": True})
+    torch.set_num_threads(1)
+    dataset = make_dataset(tmp_path / "data" / "voice")
+    (tmp_path / "vocab").mkdir()
+    result = training.train(config(dataset, half_precision_upload, tmp_path / "vocab", tmp_path / "run",
+                                   epochs=1))
+    assert all(math.isfinite(e.train_loss) and math.isfinite(e.eval_loss) for e in result.epochs)
+    merged = merge_adapter(MergeConfig(adapter=result.best_dir, out=tmp_path / "merged"))
+    with safe_open(str(merged / "model.safetensors"), "pt") as weights:
+        assert {weights.get_tensor(k).dtype for k in weights.keys()} == {torch.float32}
+    clip = np.random.default_rng(0).normal(0, 0.1, 16000 * 3).astype(np.float32)
+    for dtype in (torch.float16, torch.bfloat16):
+        for name in (result.best_dir, merged):
+            loaded = load_whisper(str(name), device="cpu", dtype=dtype, language="en")
+            assert loaded.dtype is dtype
+            [text] = decode_batch(loaded, [clip], language="en", progress=False)
+            assert isinstance(text, str)
