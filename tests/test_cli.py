@@ -88,6 +88,32 @@ def test_project_error_is_one_line_without_traceback(capsys):
     assert err == "error: rec/a.vtt:12: end before start — swap the times\n"
 
 
+@pytest.mark.parametrize("make", [
+    lambda: __import__("torch").OutOfMemoryError(
+        "CUDA out of memory. Tried to allocate 20.00 MiB. GPU 0 has a total capacity of 14.75 GiB"),
+    lambda: RuntimeError("MPS backend out of memory (MPS allocated: 17.00 GB, other allocations: 1.2 GB)"),
+    lambda: RuntimeError("CUDA failed with error out of memory")],          # CTranslate2
+    ids=["cuda", "mps", "ctranslate2"])
+def test_a_gpu_out_of_memory_is_one_line_naming_what_to_do(make, capsys):
+    import torch  # noqa: F401  (as any command that reaches a GPU has)
+
+    def command(_args):
+        raise make()
+
+    assert run(command, None) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the GPU ran out of memory (") and err.count("\n") == 1, err
+    assert "--batch-size" in err and "--device cpu" in err
+
+
+def test_other_runtime_errors_keep_their_traceback():
+    def command(_args):
+        raise RuntimeError("expected m1 and m2 to have the same dtype")
+
+    with pytest.raises(RuntimeError, match="same dtype"):
+        run(command, None)
+
+
 def test_script_exits_non_zero_without_traceback(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "finetune.py"), "merge", "--adapter",
                            str(tmp_path / "missing")], capture_output=True, text=True, cwd=tmp_path)

@@ -83,18 +83,44 @@ def _vocab(tmp_path: Path, terms: str = "vLLM\nPEFT\nMixtral 8x7B\n") -> Path:
 
 # ---------------------------------------------------------------- pure choices
 
+CPU_TYPES = {"float32", "int16", "int8", "int8_float32"}           # an x86 CPU (CTranslate2 4.8)
+PASCAL_TYPES = {"float32", "int8", "int8_float32"}                 # a GTX 1080: no fast float16
+TURING_TYPES = PASCAL_TYPES | {"float16", "int8_float16"}          # a T4
+
+
 def test_compute_type_and_device_choices():
-    assert ct2_engine.resolve_compute_type("default", "cpu") == "int8"
-    assert ct2_engine.resolve_compute_type("default", "cuda") == "float16"
-    assert ct2_engine.resolve_compute_type("auto", "cpu") == "auto"
+    assert ct2_engine.resolve_compute_type("default", "cpu", CPU_TYPES) == "int8"
+    assert ct2_engine.resolve_compute_type("default", "cpu", {"float32"}) == "float32"
+    assert ct2_engine.resolve_compute_type("default", "cuda", TURING_TYPES) == "float16"
+    assert ct2_engine.resolve_compute_type("default", "cuda", PASCAL_TYPES) == "int8_float32"
+    assert ct2_engine.resolve_compute_type("default", "cuda", {"float32"}) == "float32"
+    assert ct2_engine.resolve_compute_type("auto", "cpu", CPU_TYPES) == "auto"
+    assert ct2_engine.resolve_compute_type("int8_float16", "cuda", TURING_TYPES) == "int8_float16"
     with pytest.raises(VocabtuneError, match="unknown compute type"):
-        ct2_engine.resolve_compute_type("int4", "cpu")
+        ct2_engine.resolve_compute_type("int4", "cpu", CPU_TYPES)
+    with pytest.raises(VocabtuneError, match="float16 does not run on this GPU .*int8_float32"):
+        ct2_engine.resolve_compute_type("float16", "cuda", PASCAL_TYPES)
     assert ct2_engine.storage_quantization("int8") == "int8"
     assert ct2_engine.storage_quantization("auto") == "float32"
     assert ct2_engine.resolve_device("cpu") == ("cpu", 0)
     assert ct2_engine.resolve_device("cuda:1") == ("cuda", 1)
     with pytest.raises(ct2_engine.EngineUnavailable, match="mps"):
         ct2_engine.resolve_device("mps")
+
+
+def test_a_compute_type_the_cpu_cannot_run_is_one_line_before_any_conversion(
+        recordings, tiny_whisper, conversions, capsys):
+    """It was converted twice, then transcribed with transformers under a warning."""
+    import prepare_data
+
+    args = ["transcribe", "--recordings", str(recordings), "--model", str(tiny_whisper),
+            "--device", "cpu", "--compute-type", "float16"]
+    assert prepare_data.main(args) == 1
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--compute-type float16 does not run on the CPU" in errors[0], err
+    assert "int8" in errors[0] and "Traceback" not in err
+    assert conversions == [] and not list(recordings.glob("*.vtt"))
 
 
 def test_prompt_text_keeps_the_terms_prompting_kept():

@@ -80,6 +80,11 @@ def run(command: Callable[[argparse.Namespace], int | None], args: argparse.Name
     except VocabtuneError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_ERROR
+    except RuntimeError as err:         # torch's OutOfMemoryError is one
+        if not out_of_memory(err):
+            raise
+        print(f"error: {out_of_memory_error(err)}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt as err:
         ended = "terminated" if isinstance(err, Terminated) else "interrupted"
         print(f"{ended}: nothing half-written was kept", file=sys.stderr)
@@ -88,6 +93,26 @@ def run(command: Callable[[argparse.Namespace], int | None], args: argparse.Name
         if in_main:
             signal.signal(signal.SIGTERM, previous)
     return EXIT_OK if status is None else int(status)
+
+
+def out_of_memory(err: BaseException) -> bool:
+    """Whether ``err`` is a GPU running out of memory: torch's OutOfMemoryError (CUDA), or
+    the RuntimeError torch's MPS backend and CTranslate2 raise ("... out of memory"). torch
+    is looked at only if a command imported it (importing it here would slow --help)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(err, getattr(torch, "OutOfMemoryError", ())):
+        return True
+    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+
+
+def out_of_memory_error(err: BaseException) -> VocabtuneError:
+    """A GPU that ran out of memory, for a person. Why: ``--device auto`` picks a GPU
+    however full other programs have made it, and torch's own report is a 40-line
+    traceback ending in allocator advice."""
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return VocabtuneError(f"the GPU ran out of memory ({first.split('. ')[0]})",
+                          hint="free it (nvidia-smi lists what uses it), use a smaller --batch-size "
+                               "(and --eval-batch-size when training) or a smaller model, or --device cpu")
 
 
 def exit_without_teardown(status: int) -> NoReturn:
@@ -126,5 +151,6 @@ def add_engine_flags(parser: argparse.ArgumentParser) -> None:
                              "run. transformers: PyTorch generate")
     parser.add_argument("--compute-type", choices=COMPUTE_TYPES, default=TranscribeConfig.compute_type,
                         metavar="TYPE",
-                        help="CTranslate2 weights/compute type: default = int8 on CPU, float16 on CUDA; "
+                        help="CTranslate2 weights/compute type: default = int8 on CPU, float16 on CUDA "
+                             "(int8_float32 or float32 on GPUs without fast float16); "
                              "auto = CTranslate2's fastest for the device; or int8, float16, float32, ...")

@@ -29,7 +29,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Collection, Iterable, Sequence
 
 import numpy as np
 
@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 ENGINES = ("ctranslate2", "transformers")
 CACHE_ENV = "VOCABTUNE_CACHE"
 DEFAULT_CACHE = Path("~/.cache/vocabtune")
-# "default" = int8 on CPU, float16 on CUDA; the rest are CTranslate2's own names.
+# "default": int8 on CPU, float16 on CUDA (DEFAULT_COMPUTE_TYPES); the rest are CTranslate2's own names.
 COMPUTE_TYPES = ("default", "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16",
                  "int16", "float16", "bfloat16", "float32")
 # Files whose bytes or size+mtime decide whether a cached conversion is still current.
@@ -95,14 +95,40 @@ def resolve_device(device: str) -> tuple[str, int]:
     return name, int(index or 0)
 
 
-def resolve_compute_type(compute_type: str, device: str) -> str:
-    """``default``: int8 on CPU (fastest at equal WER), float16 on CUDA."""
+# "default": the first of these the device runs efficiently (CTranslate2 says which). CUDA:
+# float16 (Volta, 7.0, and newer), else int8 with float32 (Pascal), else float32; the CPU:
+# int8, fastest at equal WER (BENCHMARKS.md), else float32.
+DEFAULT_COMPUTE_TYPES = {"cuda": ("float16", "int8_float32", "float32"), "cpu": ("int8", "float32")}
+
+
+def resolve_compute_type(compute_type: str, device: str, supported: Collection[str]) -> str:
+    """The compute type to load with on ``device`` ("cpu" or "cuda"), which runs
+    ``supported`` (``ctranslate2.get_supported_compute_types``). Why check: CTranslate2
+    refuses a type the device cannot run efficiently (float16 on a CPU or a GTX 10xx) only
+    when the model loads, after the conversion, so the model was converted twice and then
+    transcribed with the slower transformers engine instead."""
     if compute_type not in COMPUTE_TYPES:
         raise VocabtuneError(f"unknown compute type {compute_type!r}",
                              hint=f"choose one of {', '.join(COMPUTE_TYPES)}")
     if compute_type == "default":
-        return "float16" if device == "cuda" else "int8"
+        return next((t for t in DEFAULT_COMPUTE_TYPES[device] if t in supported), "float32")
+    if compute_type != "auto" and compute_type not in supported:
+        where = "the CPU" if device == "cpu" else "this GPU"
+        raise VocabtuneError(f"--compute-type {compute_type} does not run on {where} (CTranslate2 "
+                             f"runs {', '.join(sorted(supported))} here)",
+                             hint="leave --compute-type at default, or choose one of those")
     return compute_type
+
+
+def supported_compute_types(device: str, index: int) -> set[str]:
+    """What CTranslate2 runs efficiently on this device; a GPU it cannot use (driver or
+    CUDA libraries missing) makes the engine unavailable, not an error."""
+    import ctranslate2
+
+    try:
+        return set(ctranslate2.get_supported_compute_types(device, index))
+    except (RuntimeError, ValueError) as err:
+        raise EngineUnavailable(f"CTranslate2 cannot use {device}:{index} ({err})") from err
 
 
 def storage_quantization(compute_type: str) -> str:
@@ -253,7 +279,7 @@ def load_ct2(model: str, *, device: str = "auto", compute_type: str = "default",
     except ImportError as err:
         raise EngineUnavailable(f"faster-whisper is not installed ({err})") from err
     dev, index = resolve_device(device)
-    ctype = resolve_compute_type(compute_type, dev)
+    ctype = resolve_compute_type(compute_type, dev, supported_compute_types(dev, index))
     path = converted_model(model, ctype)
 
     def open_model(folder: Path):

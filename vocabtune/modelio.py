@@ -77,11 +77,11 @@ def _available_device(name: str):
 
 def inference_dtype(device):
     """Half precision where the hardware does it natively; float32 on CPU (CPU fp16 matmuls
-    are slow and bf16 costs Whisper accuracy at inference)."""
+    are slow and bf16 costs Whisper accuracy at inference) and on Apple MPS."""
     import torch
 
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return cuda_half_dtype(device)
     return torch.float32
 
 
@@ -93,6 +93,28 @@ def model_files(name: str | Path) -> list[Path] | None:
         return None
     named = [folder / n for n in MODEL_FILES if (folder / n).is_file()]
     return named + sorted(p for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES and p.is_file())
+
+
+# Compute capability from which a CUDA GPU does bfloat16 in hardware: Ampere (A100, A10, L4,
+# RTX 30xx) and newer. Before it (T4 7.5, V100 7.0, RTX 20xx) only float16 is native.
+BF16_MIN_CAPABILITY = (8, 0)
+
+
+def half_dtype(capability: tuple[int, int]):
+    """The 16-bit float a CUDA GPU of this compute capability runs natively. Why not
+    ``torch.cuda.is_bf16_supported()``: it also says True on a T4 or V100 (its default
+    ``including_emulation=True`` only checks that a bf16 tensor can be made), where bf16
+    is emulated and several times slower than fp16."""
+    import torch
+
+    return torch.bfloat16 if tuple(capability) >= BF16_MIN_CAPABILITY else torch.float16
+
+
+def cuda_half_dtype(device=None):
+    """``half_dtype`` of the CUDA GPU ``device`` (the current one if None)."""
+    import torch
+
+    return half_dtype(torch.cuda.get_device_capability(device))
 
 
 def is_adapter_dir(path: str | Path) -> bool:
@@ -180,7 +202,12 @@ def load_processor(name: str):
 
 
 def load_base(name: str, *, device=None, dtype=None):
-    """The plain Whisper model behind ``name``; refuses anything that is not Whisper."""
+    """The plain Whisper model behind ``name``; refuses anything that is not Whisper.
+    ``dtype`` None means float32, not the checkpoint's own: transformers 5 otherwise loads
+    the dtype config.json names, float16 for openai/whisper-large-v3 and other half-precision
+    uploads, and training such a base broke (float32 encoder states into float16 layers on
+    a CPU; float16 master weights under the Trainer's autocast on a GPU)."""
+    import torch
     from transformers import AutoConfig, WhisperForConditionalGeneration
 
     _check_source(name)
@@ -188,8 +215,7 @@ def load_base(name: str, *, device=None, dtype=None):
     if getattr(config, "model_type", None) != "whisper":
         raise VocabtuneError(f"not a Whisper model (model_type is {getattr(config, 'model_type', None)!r})",
                              file=name, hint="use a Whisper checkpoint such as openai/whisper-small")
-    kwargs = {"dtype": dtype} if dtype is not None else {}
-    model = _from_pretrained(WhisperForConditionalGeneration, name, **kwargs)
+    model = _from_pretrained(WhisperForConditionalGeneration, name, dtype=dtype or torch.float32)
     from .vocab_head import use_fast_vocab_projection
 
     use_fast_vocab_projection(model)        # decoding on a CPU: see vocab_head.py

@@ -18,7 +18,7 @@ import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from .augment import check_factors
 from .config import MAX_TARGET_TOKENS, TrainConfig
@@ -148,13 +148,12 @@ def encoder_states(model, processor, dataset, cfg: TrainConfig) -> dict[str, Any
     """Per split, the frozen encoder's outputs (run once), or nothing when LoRA trains the
     encoder too. See encoder_cache.py for why this is exact and where they are kept."""
     from .encoder_cache import encode_split, encoder_is_frozen
-    from .modelio import pick_device, whisper_of
+    from .modelio import whisper_of
 
     if not encoder_is_frozen(model):
         return {}
     base = whisper_of(model)
-    device = pick_device(cfg.device)
-    base.to(device)
+    base.to(training_device(cfg.device))
     started = time.perf_counter()
     stores = state_stores(base, dataset, cfg)
     states = {name: encode_split(base, processor.feature_extractor, dataset[name],
@@ -163,6 +162,22 @@ def encoder_states(model, processor, dataset, cfg: TrainConfig) -> dict[str, Any
     log.info("encoder run once over %d chunks in %.1f s (LoRA is in the decoder only)",
              sum(len(v) for v in states.values()), time.perf_counter() - started)
     return states
+
+
+def training_device(device: str, environ: Mapping[str, str] = os.environ):
+    """The device this process trains on, as the Trainer will choose it: under torchrun or
+    accelerate each process has the GPU its ``LOCAL_RANK`` names. Why: the encoder pass
+    runs before the Trainer exists, and plain ``cuda`` is GPU 0 in every process, so
+    every process put its copy of the model and its encoder pass on GPU 0."""
+    import torch
+
+    from .modelio import pick_device
+
+    found = pick_device(device)
+    rank = environ.get("LOCAL_RANK")
+    if found.type == "cuda" and found.index is None and rank is not None:
+        return torch.device("cuda", int(rank))
+    return found
 
 
 def state_stores(base, dataset, cfg: TrainConfig) -> dict[str, Any]:
@@ -186,14 +201,14 @@ def cross_attention_kv(model, states: dict[str, Any], cfg: TrainConfig) -> dict[
     upstream of them trains) and they fit the memory budget; else nothing (computed on use)."""
     from .encoder_cache import (cross_kv_bytes, cross_kv_is_frozen, cross_kv_split,
                                 physical_memory, should_cache_cross_kv)
-    from .modelio import pick_device, whisper_of
+    from .modelio import whisper_of
 
     if not states or not cross_kv_is_frozen(model):
         return {}
     base = whisper_of(model)
     chunks = sum(len(v) for v in states.values())
     needed = cross_kv_bytes(base, chunks)
-    device = pick_device(cfg.device)
+    device = training_device(cfg.device)
     if not should_cache_cross_kv(needed, device.type, physical_memory()):
         log.info("cross-attention K/V computed on use (%.1f GiB would not fit the cache "
                  "budget, or not on the CPU)", needed / 2**30)
@@ -227,12 +242,16 @@ def _check_config(cfg: TrainConfig) -> None:
             raise VocabtuneError(message, hint="see finetune.py train --help")
     check_factors(cfg.speed_perturb)
     _check_replay_is_not_the_dataset(cfg)
-    if cfg.device == "cuda":
-        import torch
+    _check_device(cfg.device)
 
-        if not torch.cuda.is_available():
-            raise VocabtuneError("--device cuda was asked for but torch sees no CUDA GPU",
-                                 hint="install the CUDA build of torch, or use --device auto")
+
+def _check_device(device: str) -> None:
+    """A device this machine lacks is one line before any work. Why every device: only
+    ``cuda`` was checked, so ``--device mps`` without MPS failed after the model was loaded,
+    or (``--lora-scope all``) trained on whatever the Trainer found instead."""
+    from .modelio import pick_device
+
+    pick_device(device)
 
 
 def _check_replay_is_not_the_dataset(cfg: TrainConfig) -> None:
@@ -407,11 +426,23 @@ def training_arguments(cfg: TrainConfig):
 
 
 def precision(device: str) -> dict[str, bool]:
-    """CPU: float32 (``use_cpu`` when asked). CUDA: bf16 autocast where supported, else fp16."""
+    """The Trainer's precision flags for ``--device`` on this machine (``trainer_precision``)."""
     import torch
+
+    cuda = device in ("auto", "cuda") and torch.cuda.is_available()
+    return trainer_precision(device, torch.cuda.get_device_capability() if cuda else None)
+
+
+def trainer_precision(device: str, cuda_capability: tuple[int, int] | None) -> dict[str, bool]:
+    """CPU: float32 (``use_cpu`` when asked). CUDA (``cuda_capability`` given): autocast in
+    the GPU's native half type, bf16 from Ampere on, fp16 before (T4, V100). Apple MPS:
+    float32 (the Trainer finds MPS itself)."""
+    import torch
+
+    from .modelio import half_dtype
 
     if device == "cpu":
         return {"use_cpu": True}
-    if device in ("auto", "cuda") and torch.cuda.is_available():
-        return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
-    return {}
+    if cuda_capability is None:
+        return {}
+    return {"bf16": True} if half_dtype(cuda_capability) is torch.bfloat16 else {"fp16": True}
