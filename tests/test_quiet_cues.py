@@ -119,3 +119,16 @@ def test_build_leaves_you_over_a_quiet_room_out(tmp_path, data_dir, caplog):
     assert "nothing sounds like speech" in caplog.text
     assert ds["train"]["text"] == [f"{SENTENCE} {SENTENCE}"]
     assert ds["train"]["end"] == [10.896]
+
+
+def test_the_split_lies_between_the_room_and_the_voice_whatever_their_shares():
+    from vocabtune.quiet_cues import noise_split
+
+    rng = np.random.default_rng(0)
+    for room_share in (0.1, 0.5, 0.9):                   # mostly speech ... mostly pauses
+        room = rng.normal(-55, 2, int(1000 * room_share))
+        voice = rng.normal(-30, 5, int(1000 * (1 - room_share)))
+        assert -50 < noise_split(np.concatenate([room, voice])) < -40
+    zeros = np.full(500, -200.0)                         # digital silence is no room
+    assert -50 < noise_split(np.concatenate([zeros, rng.normal(-55, 2, 300), rng.normal(-30, 5, 300)])) < -40
+    assert noise_split(np.full(100, -40.0)) is None and noise_split(zeros) is None
