@@ -101,3 +101,33 @@ def test_the_header_counts_are_the_projects_wer_over_the_rows():
 def test_empty_transcripts_still_make_a_review(mine, model):
     text = format_review(review_rows(mine, model, []), "talk.vtt", "talk.finetuned.vtt")
     assert text.startswith("# talk.finetuned.vtt beside talk.vtt")
+
+
+VTT = "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\n{}\n"
+
+
+def test_write_review_never_replaces_a_review_without_force_and_backs_it_up_with(tmp_path):
+    from vocabtune.review import write_review
+
+    mine, new, out = tmp_path / "talk.vtt", tmp_path / "talk.finetuned.vtt", tmp_path / "talk.review.md"
+    mine.write_text(VTT.format("A LoRA adapter"))
+    new.write_text(VTT.format("Allure adapter"))
+    assert write_review(mine, new, out, ["LoRA"]) == f"wrote {out}: 1 of 1 cues differ, WER 66.7%"
+    assert "✗ LoRA" in out.read_text(encoding="utf-8")
+    out.write_text("my notes")
+    assert write_review(mine, new, out, ["LoRA"]).startswith(f"skipped {out}")
+    assert out.read_text() == "my notes"
+    write_review(mine, new, out, ["LoRA"], force=True)
+    assert "✗ LoRA" in out.read_text(encoding="utf-8")
+    [backup] = tmp_path.glob("talk.review.*.bak.md")
+    assert backup.read_text() == "my notes"
+
+
+def test_without_the_persons_vtt_there_is_no_review_and_the_line_says_why(tmp_path):
+    from vocabtune.review import write_review
+
+    new, out = tmp_path / "talk.finetuned.vtt", tmp_path / "talk.review.md"
+    new.write_text(VTT.format("hello"))
+    line = write_review(tmp_path / "talk.vtt", new, out, [])
+    assert "nothing to compare" in line and str(tmp_path / "talk.vtt") in line
+    assert not out.exists()

@@ -296,3 +296,38 @@ def format_review(rows: Sequence[Reviewed], mine_name: str, model_name: str,
     header = md_header(totals(rows, language), mine_name, model_name, language, has_terms)
     body = md_body(rows) if rows else ["*Neither file has a cue.*", ""]
     return "\n".join(header + body).rstrip("\n") + "\n"
+
+
+# ---------------------------------------------------------------- the file
+
+def review_path(new_vtt: Path, stem: str) -> Path:
+    """``<stem>.review.md`` beside the new transcript (``validation.review.md``)."""
+    from .recordings import same_name_in
+
+    return same_name_in(Path(new_vtt).parent, f"{stem}{REVIEW_SUFFIX}")
+
+
+def write_review(mine_vtt: Path, new_vtt: Path, out: Path, terms: Sequence[str], *,
+                 force: bool = False, language: str = DEFAULT_LANGUAGE) -> str:
+    """Write the review of ``new_vtt`` against the person's ``mine_vtt`` to ``out`` and
+    return the line to print. Like the new transcript itself (captions.write_new_vtt), an
+    existing review is kept unless ``force``, and then backed up first: the person may have
+    written their notes into it. Without the person's file there is nothing to compare,
+    and the line says so."""
+    from .backups import write_new
+    from .captions import read_vtt
+
+    if not Path(mine_vtt).is_file():
+        return f"no review: {mine_vtt} not found, nothing to compare {Path(new_vtt).name} with"
+    if Path(out).exists() and not force:
+        return f"skipped {out} (exists; --force redoes it, keeping a backup)"
+    rows = review_rows(read_vtt(mine_vtt)[0], read_vtt(new_vtt)[0], terms, language)
+    text = format_review(rows, Path(mine_vtt).name, Path(new_vtt).name, language, has_terms=bool(terms))
+    try:
+        backup = write_new(out, text, force=force)
+    except FileExistsError:          # made by someone else while we wrote
+        return f"skipped {out} (exists; --force redoes it, keeping a backup)"
+    if backup:
+        log.info("kept the old %s as %s", Path(out).name, backup.name)
+    t = totals(rows, language)
+    return f"wrote {out}: {t.differing} of {t.cues} cues differ, WER {100 * t.wer:.1f}%"
