@@ -184,14 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", type=Path, default=None, help="output folder (default models/<name>-merged)")
     m.add_argument("--language", default=None, help="default transcription language (default: as trained)")
 
-    r = add("transcribe", cmd_transcribe, "transcribe audio with a fine-tuned model into <name>.finetuned.vtt")
+    r = add("transcribe", cmd_transcribe, "transcribe audio with a fine-tuned model into <name>.finetuned.vtt, "
+            "and <name>.review.md beside your <name>.vtt")
     r.add_argument("audio", type=Path, nargs="+", help="audio files")
     r.add_argument("--model", required=True, help="merged model folder, adapter folder or Hub id")
     r.add_argument("--out", type=Path, default=None, help="output folder (default: beside each audio file)")
-    r.add_argument("--force", action="store_true", help="redo an existing .finetuned.vtt (kept as backup)")
+    r.add_argument("--force", action="store_true", help="redo an existing .finetuned.vtt and .review.md (kept as backups)")
     r.add_argument("--prompt-vocab", action="store_true", help="also feed the vocabulary as a prompt")
-    common(r, batch=None, vocab="vocabulary folder, for the table of terms that differ from your "
-           "VTT (absent: no table)")
+    common(r, batch=None, vocab="vocabulary folder, for the terms that differ from your "
+           "VTT, in the table and the review (absent: not checked)")
     add_engine_flags(r)
 
     u = add("push", cmd_push, "push a merged model to the Hugging Face Hub (private unless --public)")

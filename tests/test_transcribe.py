@@ -385,8 +385,33 @@ def test_finetune_transcribe_leaves_the_persons_vtt_and_reports_terms(recordings
     assert mine.read_bytes() == before
     assert _errors(new, _seconds(audio)) == []
     assert "vLLM" in out and "PEFT" in out and "GGUF" not in out     # only rows that differ
+    review = recordings / "talk.review.md"
+    assert f"wrote {review}: 1 of 1 cues differ" in out
+    assert review.read_text(encoding="utf-8").startswith("# talk.finetuned.vtt beside talk.vtt")
+    assert "- yours: **vLLM and PEFT and vLLM**" in review.read_text(encoding="utf-8")
+    written = review.read_bytes()
     assert finetune.main(args) == 0                                  # exists: skipped, untouched
-    assert "skipped" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"skipped {new}" in out and f"skipped {review}" in out
+    assert review.read_bytes() == written
+
+
+def test_a_transcript_kept_from_an_earlier_run_still_gets_its_review(recordings, monkeypatch):
+    """The review compares two files on disk: a .finetuned.vtt skipped as existing (made before
+    reviews existed, or before the person finished their VTT) is reviewed too."""
+    from vocabtune import transcribe
+
+    (recordings / "talk.vtt").write_text("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nhello there\n")
+    kept = recordings / "talk.finetuned.vtt"
+    kept.write_text("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nhello their\n")
+    monkeypatch.setattr(transcribe, "load_engine", lambda cfg: None)     # nothing is decoded
+    monkeypatch.setattr(transcribe, "with_language", lambda cfg: cfg)
+    lines = transcribe.transcribe_files(_cfg(files=(recordings / "talk.mp3",), suffix=".finetuned.vtt",
+                                             language="en"))
+    review = recordings / "talk.review.md"
+    assert lines == [f"skipped {kept} (exists; --force redoes it, keeping a backup)",
+                     f"wrote {review}: 1 of 1 cues differ, WER 50.0%"]
+    assert "- model: hello **their**" in review.read_text(encoding="utf-8")
 
 
 def test_english_only_model_needs_no_language_or_task(recordings, tiny_whisper_en):

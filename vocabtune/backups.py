@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .errors import VocabtuneError
-from .fsutil import atomic_write_bytes
+from .fsutil import atomic_write_bytes, atomic_write_text
 
 log = logging.getLogger(__name__)
 MAX_BACKUPS_PER_SECOND = 1000
@@ -35,3 +35,14 @@ def keep_backup(path: Path, data: bytes | None = None, now: datetime | None = No
         return backup
     raise VocabtuneError("too many backups of this file in one second", file=path,
                          hint="wait a second and run again")
+
+
+def write_new(path: Path, text: str, *, force: bool = False) -> Path | None:
+    """Write ``text`` to ``path`` atomically without ever losing a file the person made:
+    absent, it is written (returns None); present, ``FileExistsError`` unless ``force``
+    (also when another process creates it while we write); with ``force`` the old file is
+    first copied to a backup (:func:`keep_backup`, returned) and the new one renamed over it."""
+    path = Path(path)
+    backup = keep_backup(path) if force and path.exists() else None
+    atomic_write_text(path, text, overwrite=backup is not None)
+    return backup

@@ -29,10 +29,10 @@ import webvtt
 from webvtt.errors import MalformedCaptionError, MalformedFileError
 from webvtt.models import Timestamp
 
-from .backups import keep_backup
+from .backups import write_new
 from .config import MAX_CHUNK_S, OVERLAP_WARN_S, PAST_END_TOLERANCE_S
 from .errors import VocabtuneError
-from .fsutil import atomic_write_text, read_utf8
+from .fsutil import read_utf8
 from .schema import Cue, Problem, Severity
 from .vocab import find_term
 
@@ -536,10 +536,8 @@ def write_new_vtt(path: Path, cues: Sequence[Cue], *, force: bool = False,
       path so the caller can tell the person where their old text went.
     """
     path = Path(path)
-    text = format_vtt(cues, language)
-    backup = keep_backup(path) if force and path.exists() else None
     try:
-        atomic_write_text(path, text, overwrite=backup is not None)
+        backup = write_new(path, format_vtt(cues, language), force=force)
     except FileExistsError:
         raise VocabtuneError("caption file already exists; not overwriting it", file=path,
                              hint="it may hold your corrections: use --force to redo it "

@@ -35,7 +35,7 @@ from .audio import decode_audio, is_silent, silent_error
 from .ct2_engine import (MIN_SAMPLES, Ct2Model, EngineUnavailable, ENGINES, heard_language, load_ct2,
                          prompt_text)
 from .ct2_engine import transcribe_audio as ct2_transcribe_audio
-from .config import AUDIO_SUFFIXES, MAX_CHUNK_S, SAMPLE_RATE, TranscribeConfig
+from .config import AUDIO_SUFFIXES, DEFAULT_LANGUAGE, MAX_CHUNK_S, SAMPLE_RATE, TranscribeConfig
 from .cues_from_whisper import Piece, cues_from_pieces, pieces_from_tokens
 from .errors import VocabtuneError
 from .fsutil import check_writable
@@ -121,8 +121,12 @@ def transcribe_recordings(cfg: TranscribeConfig,
 
 def transcribe_files(cfg: TranscribeConfig) -> list[str]:
     """``finetune.py transcribe``: ``<stem><cfg.suffix>`` (``.finetuned.vtt``) for each file,
-    never touching the person's ``<stem>.vtt``. Returns lines to print: what was written
-    and, where the person's VTT and a vocabulary exist, how the term counts differ."""
+    never touching the person's ``<stem>.vtt``, and ``<stem>.review.md`` beside it, the two
+    side by side (review.py; also for a transcript kept from an earlier run). Returns lines
+    to print: what was written and, where the person's VTT and a vocabulary exist, how the
+    term counts differ."""
+    from .review import review_path, write_review     # a later stage's: scoring the result
+
     if not cfg.files:
         raise VocabtuneError("no audio files given", hint="name one or more recordings")
     check_audio_args(cfg.files)
@@ -138,12 +142,15 @@ def transcribe_files(cfg: TranscribeConfig) -> list[str]:
         if out == Path(audio).with_suffix(".vtt"):
             raise VocabtuneError("output would replace your caption file", file=out,
                                  hint="use a suffix such as .finetuned.vtt")
+        mine = Path(audio).with_suffix(".vtt")
         if out.exists() and not cfg.force:
             lines.append(f"skipped {out} (exists; --force redoes it, keeping a backup)")
-            continue
-        cues = transcribe_file(loaded, Path(audio), decoding)
-        lines.append(f"wrote {write_cues(out, cues, force=cfg.force, language=decoding.language)}")
-        lines.extend(term_diff(Path(audio).with_suffix(".vtt"), out, terms))
+        else:
+            cues = transcribe_file(loaded, Path(audio), decoding)
+            lines.append(f"wrote {write_cues(out, cues, force=cfg.force, language=decoding.language)}")
+            lines.extend(term_diff(mine, out, terms))
+        lines.append(write_review(mine, out, review_path(out, Path(audio).stem), terms, force=cfg.force,
+                                  language=decoding.language or DEFAULT_LANGUAGE))
     return lines
 
 
