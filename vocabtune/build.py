@@ -7,7 +7,7 @@ cues into <= 30 s chunks, assign splits, slice the audio, save atomically, summa
 Splits: recordings named ``validation*``/``valid*``/``val*``/``dev*`` form validation, the
 rest train.
 With no validation recording, ``--validation-fraction`` of the chunks (whole chunks,
-seeded) is held out; 0, the default, means 0.1 then — a dataset without validation cannot
+seeded, chosen to bring the vocabulary into validation: :func:`segments.hold_out`) is held out; 0, the default, means 0.1 then — a dataset without validation cannot
 measure anything, and one in ten chunks is the usual share for a few minutes of audio.
 With a validation recording the fraction is ignored (logged as a warning).
 
@@ -66,7 +66,7 @@ def build_dataset(cfg: BuildConfig) -> BuildResult:
     check_output(out)           # before the slow part: never replace a folder of other files
     recordings, terms, audio, cues = checked_inputs(cfg)
     chunks = {rec.name: _pack(rec, cues[rec.name], cfg.max_chunk_s) for rec in recordings}
-    splits, rule = assign_splits(recordings, chunks, cfg)
+    splits, rule = assign_splits(recordings, chunks, cfg, terms)
     stats = {name: split_stats(split, terms) for name, split in splits.items()}
     dataset = _slice_all(splits, audio)
     meta = _metadata(cfg, recordings, audio, terms, stats, rule)
@@ -196,8 +196,9 @@ def _pack(rec: Recording, cues: Sequence[Cue], max_s: float) -> list[Chunk]:
 
 
 def assign_splits(recordings: Sequence[Recording], chunks: Mapping[str, list[Chunk]],
-                  cfg: BuildConfig) -> tuple[dict[str, list[Chunk]], dict]:
-    """train/validation chunks, and how validation was chosen (for the metadata)."""
+                  cfg: BuildConfig, terms: Sequence[str] = ()) -> tuple[dict[str, list[Chunk]], dict]:
+    """train/validation chunks, and how validation was chosen (for the metadata). Held-out
+    chunks are chosen to bring the vocabulary into validation (:func:`hold_out`)."""
     by_split: dict[str, list[Chunk]] = {"train": [], "validation": []}
     for rec in recordings:
         by_split[rec.split].extend(chunks[rec.name])
@@ -209,7 +210,7 @@ def assign_splits(recordings: Sequence[Recording], chunks: Mapping[str, list[Chu
             log.warning("--validation-fraction ignored: validation recording(s) found")
         return by_split, {"rule": "recording"}
     fraction = cfg.validation_fraction or DEFAULT_VALIDATION_FRACTION
-    train, validation = hold_out(by_split["train"], fraction, cfg.seed)
+    train, validation = hold_out(by_split["train"], fraction, cfg.seed, terms)
     log.info("no validation recording: held out %d of %d chunks (fraction %g, seed %d)",
              len(validation), len(train) + len(validation), fraction, cfg.seed)
     return ({"train": train, "validation": validation},
