@@ -37,7 +37,7 @@ from .check import (audio_problem, check_pairs, decoded_problems, load_cues, loa
                     heard_in, text_hints)
 from .config import SAMPLE_RATE, BuildConfig
 from .cue_audio import NOTHING_HEARD
-from .dataset import check_output, make_dataset_dict, save_dataset
+from .dataset import SPLITS, check_output, make_dataset_dict, save_dataset
 from .errors import VocabtuneError
 from .recordings import Recording, discover_recordings
 from .schema import Chunk, Cue, Problem, Severity
@@ -69,7 +69,7 @@ def build_dataset(cfg: BuildConfig) -> BuildResult:
     splits, rule = assign_splits(recordings, chunks, cfg, terms)
     stats = {name: split_stats(split, terms) for name, split in splits.items()}
     dataset = _slice_all(splits, audio)
-    meta = _metadata(cfg, recordings, audio, terms, stats, rule)
+    meta = _metadata(cfg, recordings, audio, terms, splits, stats, rule)
     save_dataset(dataset, out, meta)
     seconds = time.perf_counter() - started
     log.info("built %s in %.1f s", out, seconds)
@@ -211,10 +211,31 @@ def assign_splits(recordings: Sequence[Recording], chunks: Mapping[str, list[Chu
         return by_split, {"rule": "recording"}
     fraction = cfg.validation_fraction or DEFAULT_VALIDATION_FRACTION
     train, validation = hold_out(by_split["train"], fraction, cfg.seed, terms)
-    log.info("no validation recording: held out %d of %d chunks (fraction %g, seed %d)",
-             len(validation), len(train) + len(validation), fraction, cfg.seed)
+    log.info("no validation recording: held out %d of %d chunks (fraction %g, seed %d), from %s",
+             len(validation), len(train) + len(validation), fraction, cfg.seed,
+             _listed(list(dict.fromkeys(c.source for c in validation))))
     return ({"train": train, "validation": validation},
             {"rule": "fraction", "fraction": fraction, "seed": cfg.seed})
+
+
+def _listed(names: Sequence[str], most: int = 10) -> str:
+    """``a, b and c``, or the first ``most`` and how many more (vocabtune.json has them all)."""
+    if len(names) > most:
+        return f"{', '.join(names[:most])} and {len(names) - most} more (listed in vocabtune.json)"
+    return " and ".join(filter(None, (", ".join(names[:-1]), names[-1]))) if names else "nothing"
+
+
+def recording_splits(splits: Mapping[str, Sequence[Chunk]]) -> dict[str, str]:
+    """Recording name -> the split(s) its chunks went to ("train", "validation", or
+    "train+validation" when chunks were held out of it). Why not the name's split: without a
+    validation recording, held-out memos are named like all the others, and the metadata
+    said "train" for the very recordings validation was made of."""
+    found: dict[str, list[str]] = {}
+    for name, chunks in splits.items():
+        for chunk in chunks:
+            if name not in found.setdefault(chunk.source, []):
+                found[chunk.source].append(name)
+    return {source: "+".join(sorted(names, key=SPLITS.index)) for source, names in found.items()}
 
 
 def _slice_all(splits: Mapping[str, list[Chunk]],
@@ -226,15 +247,17 @@ def _slice_all(splits: Mapping[str, list[Chunk]],
 
 
 def _metadata(cfg: BuildConfig, recordings: Sequence[Recording], audio: Mapping[str, AudioSegment],
-              terms: Sequence[str], stats: Mapping[str, SplitStats], rule: dict) -> dict:
+              terms: Sequence[str], splits: Mapping[str, Sequence[Chunk]], stats: Mapping[str, SplitStats],
+              rule: dict) -> dict:
     """``vocabtune.json``: what the dataset card and the trainer need to know."""
+    where = recording_splits(splits)
     return {
         "vocabtune_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "sampling_rate": SAMPLE_RATE,
         "max_chunk_s": cfg.max_chunk_s,
         "validation": rule,
-        "recordings": [{"file": r.name, "captions": Path(r.vtt).name, "split": r.split,
+        "recordings": [{"file": r.name, "captions": Path(r.vtt).name, "split": where.get(r.name, r.split),
                         "duration_s": round(segment_seconds(audio[r.name]), 3)}
                        for r in recordings],
         "terms": list(terms),
