@@ -32,8 +32,8 @@ from tqdm.auto import tqdm
 
 from . import log_mel
 from .audio import decode_audio, is_silent, silent_error
-from .ct2_engine import (MIN_SAMPLES, Ct2Model, EngineUnavailable, ENGINES, heard_language, load_ct2,
-                         prompt_text)
+from .ct2_engine import (MIN_SAMPLES, Ct2Model, EngineUnavailable, ENGINES, load_ct2, prompt_text)
+from .ct2_engine import transcribe_and_hear as ct2_transcribe_and_hear
 from .ct2_engine import transcribe_audio as ct2_transcribe_audio
 from .config import AUDIO_SUFFIXES, MAX_CHUNK_S, SAMPLE_RATE, TranscribeConfig
 from .cues_from_whisper import Piece, cues_from_pieces, pieces_from_tokens
@@ -294,12 +294,12 @@ def transcribe_file(loaded: "LoadedModel | Ct2Model", audio_path: Path, decoding
     if is_silent(audio):        # Whisper would write "you" over it, a cue to train on
         raise silent_error(audio_path)
     seconds = len(audio) / SAMPLE_RATE
-    _warn_if_other_language(loaded, audio, audio_path, decoding)
     with tqdm(total=round(seconds, 1), unit="s", desc=audio_path.name, disable=None,
               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]") as bar:
-        cues = _decode_cues(loaded, audio, decoding, bar)
+        cues, heard = _decode_and_hear(loaded, audio, decoding, bar)
         bar.n = bar.total
         bar.refresh()
+    _warn_if_other_language(heard, audio_path, decoding)
     cues = without_unheard_cues(rescue_sparse_spans(loaded, audio, decoding, cues), audio, audio_path)
     log.info("%s: %.1f s of audio, %d cue%s", audio_path.name, seconds, len(cues), "" if len(cues) == 1 else "s")
     return cues
@@ -336,10 +336,7 @@ def other_language(heard: tuple[str, float] | None, language: str | None) -> tup
     return heard if code != language_code(language) and probability >= OTHER_LANGUAGE_MIN_P else None
 
 
-def _warn_if_other_language(loaded: "LoadedModel | Ct2Model", audio: np.ndarray, path: Path,
-                            decoding: Decoding) -> None:
-    heard = (heard_language(loaded, audio) if isinstance(loaded, Ct2Model)
-             else _heard_language(loaded, audio))
+def _warn_if_other_language(heard: tuple[str, float] | None, path: Path, decoding: Decoding) -> None:
     found = other_language(heard, decoding.language)
     if found:
         log.warning("%s sounds like %s (%.0f%% sure) but is transcribed as %s, which makes Whisper "
@@ -348,7 +345,8 @@ def _warn_if_other_language(loaded: "LoadedModel | Ct2Model", audio: np.ndarray,
 
 
 def _heard_language(loaded: LoadedModel, audio: np.ndarray) -> tuple[str, float] | None:
-    """As ct2_engine.heard_language, for the transformers engine: the first decoder step's
+    """The (language, probability) heard in the first 30 s, for the transformers engine (as
+    ct2_engine.transcribe_and_hear, on a pass of its own): the first decoder step's
     probabilities over the language tokens (what ``detect_language`` takes the argmax of)."""
     import torch
 
@@ -379,6 +377,17 @@ def _decode_cues(loaded: "LoadedModel | Ct2Model", audio: np.ndarray, decoding: 
     if isinstance(loaded, Ct2Model):
         return ct2_transcribe_audio(loaded, audio, decoding, bar)
     return transcribe_array(loaded, audio, decoding, bar)
+
+
+def _decode_and_hear(loaded: "LoadedModel | Ct2Model", audio: np.ndarray, decoding: Decoding,
+                     bar: Any) -> tuple[list[Cue], tuple[str, float] | None]:
+    """:func:`_decode_cues` of a whole recording, and the language heard in its first 30 s;
+    CTranslate2 reads that from the transcription's own encoder pass (no second one)."""
+    if isinstance(loaded, Ct2Model):
+        _seed_sampling(loaded)
+        return ct2_transcribe_and_hear(loaded, audio, decoding, bar)
+    heard = _heard_language(loaded, audio)
+    return _decode_cues(loaded, audio, decoding, bar), heard
 
 
 def _seed_sampling(loaded: "LoadedModel | Ct2Model") -> None:
