@@ -93,14 +93,11 @@ def transcribe_recordings(cfg: TranscribeConfig,
     With a ``failures`` list, a recording that cannot be decoded is added to it and the
     others are still transcribed (one bad file among twenty should not cost a rerun per
     file); without one, the first such error is raised."""
-    todo = []
+    todo, skipped = [], []
     for audio in audio_files(cfg.recordings):
         out = output_path(audio, cfg)
-        if out.exists() and not cfg.force:
-            log.info("skipped %s: %s exists (your corrections stay; --force redoes it)",
-                     audio.name, out.name)
-        else:
-            todo.append((audio, out))
+        (skipped if out.exists() and not cfg.force else todo).append((audio, out))
+    _log_skipped(skipped)
     if not todo:
         return []
     cfg = with_language(cfg)
@@ -117,6 +114,18 @@ def transcribe_recordings(cfg: TranscribeConfig,
             continue
         written.append(write_cues(out, cues, force=cfg.force, language=decoding.language))
     return written
+
+
+def _log_skipped(skipped: Sequence[tuple[Path, Path]], listed: int = 3) -> None:
+    """One line for the recordings that have captions, however many: adding a day's voice
+    memos to fifty transcribed ones logged fifty "skipped" lines before the new ones."""
+    if len(skipped) == 1:
+        audio, out = skipped[0]
+        log.info("skipped %s: %s exists (your corrections stay; --force redoes it)", audio.name, out.name)
+    elif skipped:
+        names = ", ".join(a.name for a, _ in skipped[:listed]) + (", …" if len(skipped) > listed else "")
+        log.info("skipped %d recordings that have a .vtt already (%s): your corrections stay; "
+                 "--force redoes them", len(skipped), names)
 
 
 def transcribe_files(cfg: TranscribeConfig) -> list[str]:
