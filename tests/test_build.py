@@ -362,6 +362,8 @@ def test_memos_without_a_validation_recording_say_where_each_went(project, caplo
     assert sorted(r["file"] for r in held) in (["Memo 06.wav", "Memo 08.wav"], ["Memo 06.wav", "Memo 09.wav"],
                                                ["Memo 07.wav", "Memo 08.wav"], ["Memo 07.wav", "Memo 09.wav"])
     assert f"from {held[0]['file']} and {held[1]['file']}" in caplog.text
+    assert "decoded 10 recordings (0.5 min)" in caplog.text      # one line, not one per memo
+    assert not [r for r in caplog.records if r.levelno >= logging.INFO and "Memo 03" in r.getMessage()]
     assert result.stats["validation"].term_counts == {"LoRA": 1, "vLLM": 1}
 
 

@@ -154,7 +154,10 @@ def decode_recordings(recordings: Sequence[Recording]) -> tuple[dict[str, AudioS
                 continue
             audio[rec.name] = segment_of(result.data)
             problems += decoded_problems(rec.audio, result)
-            log.info("decoded %s (%.1f s)", rec.name, segment_seconds(audio[rec.name]))
+            log.debug("decoded %s (%.1f s)", rec.name, segment_seconds(audio[rec.name]))
+    # one line, not one per recording: sixty voice memos logged sixty lines above the summary
+    log.info("decoded %d recording%s (%.1f min)", len(audio), "" if len(audio) == 1 else "s",
+             sum(map(segment_seconds, audio.values())) / 60)
     return audio, problems
 
 
