@@ -35,7 +35,7 @@ from .audio import decode_audio, is_silent, silent_error
 from .ct2_engine import (MIN_SAMPLES, Ct2Model, EngineUnavailable, ENGINES, load_ct2, prompt_text)
 from .ct2_engine import transcribe_and_hear as ct2_transcribe_and_hear
 from .ct2_engine import transcribe_audio as ct2_transcribe_audio
-from .config import AUDIO_SUFFIXES, MAX_CHUNK_S, SAMPLE_RATE, TranscribeConfig
+from .config import MAX_CHUNK_S, SAMPLE_RATE, TranscribeConfig
 from .cues_from_whisper import Piece, cues_from_pieces, pieces_from_tokens
 from .errors import VocabtuneError
 from .fsutil import check_writable
@@ -204,9 +204,9 @@ def audio_files(folder: Path) -> list[Path]:
     for problem in problems:
         if problem.severity is Severity.WARNING:      # e.g. recordings left in a subfolder
             log.warning("%s", problem)
-    if not recordings:
-        raise VocabtuneError("no recordings found", file=folder,
-                             hint=f"add audio files ({', '.join(AUDIO_SUFFIXES[:5])} …) to this folder")
+    if not recordings:      # discovery's own error: it knows whether subfolders hold some
+        empty = next(p for p in problems if p.severity is Severity.ERROR and p.file == str(folder))
+        raise VocabtuneError(empty.message, file=folder, hint=empty.hint)
     seen: dict[str, Path] = {}
     for rec in recordings:
         first = seen.setdefault(name_key(rec.audio.stem), rec.audio)
