@@ -260,6 +260,18 @@ def test_recordings_with_captions_are_skipped_in_one_line(tmp_path, clip, tiny_w
                      "New Recording 2.mp3, …): your corrections stay; --force redoes them"]
 
 
+def test_each_recording_s_line_says_how_far_along_the_run_is(tmp_path, clip, tiny_whisper, caplog):
+    """Sixty voice memos: each line says which of how many it is."""
+    from vocabtune.transcribe import transcribe_recordings
+
+    for name in ("New Recording 1.mp3", "Memo 2026-11-03 09.41.mp3"):
+        shutil.copy(clip, tmp_path / name)
+    with caplog.at_level(logging.INFO, logger="vocabtune.transcribe"):
+        transcribe_recordings(_cfg(recordings=tmp_path, model=str(tiny_whisper), temperature_fallback=False))
+    lines = [r.getMessage() for r in caplog.records if "s of audio" in r.getMessage()]
+    assert [line.split(":")[0] for line in lines] == ["[1/2] Memo 2026-11-03 09.41.mp3", "[2/2] New Recording 1.mp3"]
+
+
 def test_a_caption_named_in_another_unicode_form_is_skipped_not_doubled(tmp_path, clip, tiny_whisper):
     from vocabtune.transcribe import transcribe_recordings
 

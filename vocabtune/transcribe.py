@@ -104,9 +104,9 @@ def transcribe_recordings(cfg: TranscribeConfig,
     loaded = load_engine(cfg)
     decoding = decoding_for(loaded, cfg)
     written = []
-    for audio, out in todo:
+    for n, (audio, out) in enumerate(todo, 1):
         try:
-            cues = transcribe_file(loaded, audio, decoding)
+            cues = transcribe_file(loaded, audio, decoding, _count(n, len(todo)))
         except VocabtuneError as err:
             if failures is None:
                 raise
@@ -143,14 +143,14 @@ def transcribe_files(cfg: TranscribeConfig) -> list[str]:
     decoding = decoding_for(loaded, cfg)
     terms = _terms_if_any(cfg.vocab)
     lines: list[str] = []
-    for audio, out in plan.items():
+    for n, (audio, out) in enumerate(plan.items(), 1):
         if out == Path(audio).with_suffix(".vtt"):
             raise VocabtuneError("output would replace your caption file", file=out,
                                  hint="use a suffix such as .finetuned.vtt")
         if out.exists() and not cfg.force:
             lines.append(f"skipped {out} (exists; --force redoes it, keeping a backup)")
             continue
-        cues = transcribe_file(loaded, Path(audio), decoding)
+        cues = transcribe_file(loaded, Path(audio), decoding, _count(n, len(plan)))
         lines.append(f"wrote {write_cues(out, cues, force=cfg.force, language=decoding.language)}")
         lines.extend(term_diff(Path(audio).with_suffix(".vtt"), out, terms))
     return lines
@@ -297,20 +297,29 @@ def term_diff(person_vtt: Path, new_vtt: Path, terms: Sequence[str]) -> list[str
 
 # ---------------------------------------------------------------- one recording
 
-def transcribe_file(loaded: "LoadedModel | Ct2Model", audio_path: Path, decoding: Decoding) -> list[Cue]:
-    """Decode one recording and return its cues, with a progress bar in audio seconds."""
+def _count(n: int, total: int) -> str:
+    """``[3/51] `` before a file's progress and log line when there are several: sixty
+    voice memos gave sixty lines that did not say how many were left."""
+    return f"[{n}/{total}] " if total > 1 else ""
+
+
+def transcribe_file(loaded: "LoadedModel | Ct2Model", audio_path: Path, decoding: Decoding,
+                    count: str = "") -> list[Cue]:
+    """Decode one recording and return its cues, with a progress bar in audio seconds;
+    ``count`` (``[3/51] ``) goes before its name."""
     audio = decode_audio(audio_path)
     if is_silent(audio):        # Whisper would write "you" over it, a cue to train on
         raise silent_error(audio_path)
     seconds = len(audio) / SAMPLE_RATE
-    with tqdm(total=round(seconds, 1), unit="s", desc=audio_path.name, disable=None,
+    with tqdm(total=round(seconds, 1), unit="s", desc=count + audio_path.name, disable=None,
               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]") as bar:
         cues, heard = _decode_and_hear(loaded, audio, decoding, bar)
         bar.n = bar.total
         bar.refresh()
     _warn_if_other_language(heard, audio_path, decoding)
     cues = without_unheard_cues(rescue_sparse_spans(loaded, audio, decoding, cues), audio, audio_path)
-    log.info("%s: %.1f s of audio, %d cue%s", audio_path.name, seconds, len(cues), "" if len(cues) == 1 else "s")
+    log.info("%s%s: %.1f s of audio, %d cue%s", count, audio_path.name, seconds, len(cues),
+             "" if len(cues) == 1 else "s")
     return cues
 
 
