@@ -97,6 +97,8 @@ def test_spelling_problems_are_warnings_at_the_cue_line():
     ("devices.mp3", "train"), ("my-validation.mp3", "train"),
     ("valid.mp3", "validation"), ("Valid-2.wav", "validation"), ("validity.mp3", "train"),
     ("test.mp3", "train"),                      # bench/demo.sh's general-speech set is a lone test.mp3
+    ("Valérie au téléphone.m4a", "train"), ("Validé 2.m4a", "train"), ("Devşirme.mp3", "train"),
+    ("Val 2.m4a", "validation"), ("dev2.mp3", "validation"), ("Valid_é.m4a", "validation"),
 ])
 def test_split_rule(name, split):
     assert split_for(name) == split

@@ -33,9 +33,10 @@ DERIVED_VTT_SUFFIXES = (".finetuned.vtt", ".suggested.vtt", ".bak.vtt")
 # "validation_2.mp3", "valid.wav", "dev-take3.mp3" and "Val2.m4a" are validation;
 # "development.mp3", "valentine.mp3", "devices.mp3" and "validity.mp3" are ordinary words and
 # stay in train. "test.mp3" stays in train too: bench/demo.sh builds the general-speech set
-# from a lone test.mp3.
+# from a lone test.mp3. A letter is any letter: "Validé 3.m4a" and "Valérie.m4a" are words too
+# ([a-z] let the accented ones into validation).
 _VALIDATION_NAME = re.compile(
-    rf"(?:{'|'.join(map(re.escape, sorted(VALIDATION_PREFIXES, key=len, reverse=True)))})(?![a-z])")
+    rf"(?:{'|'.join(map(re.escape, sorted(VALIDATION_PREFIXES, key=len, reverse=True)))})(?![^\W\d_])")
 
 
 @dataclass(frozen=True)
