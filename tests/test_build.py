@@ -367,6 +367,16 @@ def test_memos_without_a_validation_recording_say_where_each_went(project, caplo
     assert result.stats["validation"].term_counts == {"LoRA": 1, "vLLM": 1}
 
 
+def test_the_recordings_named_as_validation_are_named_in_the_log(project, caplog):
+    """One memo called "Dev sync" is the whole validation split: the build says so."""
+    only_train(project)
+    write_wav(project / "recordings" / "Dev sync.wav", 3.0)
+    write_vtt(project / "recordings" / "Dev sync.vtt", [(0.2, 2.5, "LoRA and vLLM")])
+    with caplog.at_level(logging.INFO):
+        build_dataset(config(project))
+    assert "validation: Dev sync.wav (named validation*/valid*/val*/dev*; 0.04 of 0.81 min)" in caplog.text
+
+
 def test_no_validation_recording_and_no_fraction_holds_out_a_tenth(project):
     only_train(project)
     write_vtt(project / "recordings" / "train.vtt", [(0.5 + 2 * i, 2.0 + 2 * i, f"c{i}") for i in range(20)])
