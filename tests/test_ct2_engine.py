@@ -343,8 +343,24 @@ def test_speech_in_another_language_than_asked_is_named(caplog, tmp_path):
     assert T.other_language(("de", 0.97), "en") == ("de", 0.97)
     assert T.other_language(("de", 0.97), "German") is None
     assert T.other_language(("de", 0.5), "en") is None and T.other_language(None, "en") is None
-    T._warn_if_other_language(("de", 0.97), tmp_path / "a.mp3", T.Decoding(language="en"))
+    T.OtherLanguages().note(("de", 0.97), tmp_path / "a.mp3", T.Decoding(language="en"))
     assert "a.mp3 sounds like de (97% sure)" in caplog.text and "--language de" in caplog.text
+
+
+def test_memos_in_another_language_are_warned_of_once_and_summed_up(caplog, tmp_path):
+    """Sixty German memos transcribed as English: a warning at the first (stop the run
+    there), one line at the end, not sixty."""
+    from vocabtune import transcribe as T
+
+    decoding, languages = T.Decoding(language="en"), T.OtherLanguages()
+    for i in range(5):
+        languages.note(("de", 0.95), tmp_path / f"Memo {i}.m4a", decoding)
+    languages.note(("en", 0.99), tmp_path / "Memo 5.m4a", decoding)
+    languages.summarise(decoding)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2 and messages[0].startswith("Memo 0.m4a sounds like de (95% sure)")
+    assert messages[1] == ("5 recordings sound like de (Memo 0.m4a, Memo 1.m4a, Memo 2.m4a, …) but were "
+                           "transcribed as en: pass --language de (with --force to redo them)")
 
 
 def test_the_language_check_reuses_the_transcription_s_encoder_pass(tiny_whisper, recordings, monkeypatch):

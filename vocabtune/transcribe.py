@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -104,15 +104,17 @@ def transcribe_recordings(cfg: TranscribeConfig,
     loaded = load_engine(cfg)
     decoding = decoding_for(loaded, cfg)
     written = []
+    languages = OtherLanguages()
     for n, (audio, out) in enumerate(todo, 1):
         try:
-            cues = transcribe_file(loaded, audio, decoding, _count(n, len(todo)))
+            cues = transcribe_file(loaded, audio, decoding, _count(n, len(todo)), languages)
         except VocabtuneError as err:
             if failures is None:
                 raise
             failures.append(err)
             continue
         written.append(write_cues(out, cues, force=cfg.force, language=decoding.language))
+    languages.summarise(decoding)
     return written
 
 
@@ -143,6 +145,7 @@ def transcribe_files(cfg: TranscribeConfig) -> list[str]:
     decoding = decoding_for(loaded, cfg)
     terms = _terms_if_any(cfg.vocab)
     lines: list[str] = []
+    languages = OtherLanguages()
     for n, (audio, out) in enumerate(plan.items(), 1):
         if out == Path(audio).with_suffix(".vtt"):
             raise VocabtuneError("output would replace your caption file", file=out,
@@ -150,9 +153,10 @@ def transcribe_files(cfg: TranscribeConfig) -> list[str]:
         if out.exists() and not cfg.force:
             lines.append(f"skipped {out} (exists; --force redoes it, keeping a backup)")
             continue
-        cues = transcribe_file(loaded, Path(audio), decoding, _count(n, len(plan)))
+        cues = transcribe_file(loaded, Path(audio), decoding, _count(n, len(plan)), languages)
         lines.append(f"wrote {write_cues(out, cues, force=cfg.force, language=decoding.language)}")
         lines.extend(term_diff(Path(audio).with_suffix(".vtt"), out, terms))
+    languages.summarise(decoding)
     return lines
 
 
@@ -304,9 +308,10 @@ def _count(n: int, total: int) -> str:
 
 
 def transcribe_file(loaded: "LoadedModel | Ct2Model", audio_path: Path, decoding: Decoding,
-                    count: str = "") -> list[Cue]:
+                    count: str = "", languages: OtherLanguages | None = None) -> list[Cue]:
     """Decode one recording and return its cues, with a progress bar in audio seconds;
-    ``count`` (``[3/51] ``) goes before its name."""
+    ``count`` (``[3/51] ``) goes before its name; ``languages`` collects the run's
+    recordings in another language (without it, each is warned of)."""
     audio = decode_audio(audio_path)
     if is_silent(audio):        # Whisper would write "you" over it, a cue to train on
         raise silent_error(audio_path)
@@ -316,7 +321,7 @@ def transcribe_file(loaded: "LoadedModel | Ct2Model", audio_path: Path, decoding
         cues, heard = _decode_and_hear(loaded, audio, decoding, bar)
         bar.n = bar.total
         bar.refresh()
-    _warn_if_other_language(heard, audio_path, decoding)
+    (languages or OtherLanguages()).note(heard, audio_path, decoding)
     cues = without_unheard_cues(rescue_sparse_spans(loaded, audio, decoding, cues), audio, audio_path)
     log.info("%s%s: %.1f s of audio, %d cue%s", count, audio_path.name, seconds, len(cues),
              "" if len(cues) == 1 else "s")
@@ -354,12 +359,34 @@ def other_language(heard: tuple[str, float] | None, language: str | None) -> tup
     return heard if code != language_code(language) and probability >= OTHER_LANGUAGE_MIN_P else None
 
 
-def _warn_if_other_language(heard: tuple[str, float] | None, path: Path, decoding: Decoding) -> None:
-    found = other_language(heard, decoding.language)
-    if found:
-        log.warning("%s sounds like %s (%.0f%% sure) but is transcribed as %s, which makes Whisper "
-                    "translate it: pass --language %s", path.name, found[0], 100 * found[1],
-                    decoding.language, found[0])
+@dataclass
+class OtherLanguages:
+    """The recordings of one run heard in another language than asked, by language code.
+    Each language is warned of at its first recording, so the person can stop the run, and
+    summed up at the end; a German speaker who forgot ``--language`` got the same warning
+    once per voice memo, sixty times."""
+
+    found: dict[str, list[str]] = field(default_factory=dict)
+
+    def note(self, heard: tuple[str, float] | None, path: Path, decoding: Decoding) -> None:
+        other = other_language(heard, decoding.language)
+        if other is None:
+            return
+        names = self.found.setdefault(other[0], [])
+        names.append(path.name)
+        if len(names) == 1:
+            log.warning("%s sounds like %s (%.0f%% sure) but is transcribed as %s, which makes Whisper "
+                        "translate it: pass --language %s", path.name, other[0], 100 * other[1],
+                        decoding.language, other[0])
+
+    def summarise(self, decoding: Decoding) -> None:
+        """One line per language heard in more than one recording."""
+        for code, names in self.found.items():
+            if len(names) > 1:
+                listed = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+                log.warning("%d recordings sound like %s (%s) but were transcribed as %s: pass "
+                            "--language %s (with --force to redo them)", len(names), code, listed,
+                            decoding.language, code)
 
 
 def _heard_language(loaded: LoadedModel, audio: np.ndarray) -> tuple[str, float] | None:
