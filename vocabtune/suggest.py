@@ -18,7 +18,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from .backups import keep_backup
 from .captions import normalise_newlines, read_vtt
@@ -212,14 +212,27 @@ def suggest_command(vtt_paths: list[Path], vocab: Path, apply: bool = False, yes
     matcher = Matcher(terms)
     plans = [plan_file(Path(p), matcher) for p in vtt_paths]
     for plan in plans:
-        for line in plan.review():
-            echo(line)
-        written = write_suggested(plan)
-        echo(f"{len(plan.edits)} suggestion(s) for {plan.path}; wrote {written}")
+        if plan.edits:
+            for line in plan.review():
+                echo(line)
+            echo(f"{len(plan.edits)} suggestion(s) for {plan.path}; wrote {write_suggested(plan)}")
+    nothing = [plan for plan in plans if not plan.edits]
+    for plan in nothing:                # an earlier run's, for text corrected since
+        plan.suggested_path.unlink(missing_ok=True)
+    if nothing:
+        echo(f"no suggestions for {_names(p.path for p in nothing)}")
     if apply:
         for plan in plans:
             _confirm_and_apply(plan, yes, echo, ask)
     return 0
+
+
+def _names(paths: Iterable[Path], most: int = 3) -> str:
+    """One line for the files with nothing to suggest. Why: over sixty voice memos each one
+    had a "0 suggestion(s)" line and a .suggested.vtt copied unchanged beside it."""
+    paths = list(paths)
+    listed = ", ".join(map(str, paths[:most])) + (", …" if len(paths) > most else "")
+    return listed if len(paths) == 1 else f"{len(paths)} files ({listed})"
 
 
 def _confirm_and_apply(plan: FilePlan, yes: bool, echo: Echo, ask: Ask) -> None:
