@@ -25,6 +25,7 @@ from .captions import normalise_newlines, read_vtt
 from .errors import VocabtuneError
 from .fsutil import atomic_write_bytes
 from .matching import Matcher, Suggestion
+from .recordings import DERIVED_VTT_SUFFIXES
 from .schema import Cue, Severity
 from .vocab import read_vocab
 
@@ -210,7 +211,7 @@ def suggest_command(vtt_paths: list[Path], vocab: Path, apply: bool = False, yes
         raise VocabtuneError("the vocabulary has no terms", file=vocab,
                              hint="add one term per line, e.g. vocab/terms.txt")
     matcher = Matcher(terms)
-    plans = [plan_file(Path(p), matcher) for p in vtt_paths]
+    plans = [plan_file(p, matcher) for p in _captions_among(list(map(Path, vtt_paths)), echo)]
     for plan in plans:
         if plan.edits:
             for line in plan.review():
@@ -225,6 +226,22 @@ def suggest_command(vtt_paths: list[Path], vocab: Path, apply: bool = False, yes
         for plan in plans:
             _confirm_and_apply(plan, yes, echo, ask)
     return 0
+
+
+def _captions_among(paths: list[Path], echo: Echo) -> list[Path]:
+    """``paths`` without the files vocabtune writes beside captions (``*.suggested.vtt``,
+    ``*.finetuned.vtt``, ``*.bak.vtt``) when the person's own are among them. Why:
+    ``suggest recordings/*.vtt``, run a second time over sixty memos, took in the first
+    run's outputs and stopped at the first. Named alone, such a file is still refused."""
+    own = [p for p in paths if p.name.lower().endswith(DERIVED_VTT_SUFFIXES)]
+    if not own or len(own) == len(paths):
+        return paths
+    echo(f"skipped {len(own)} file(s) vocabtune wrote ({', '.join(sorted({_derived(p) for p in own}))})")
+    return [p for p in paths if p not in own]
+
+
+def _derived(path: Path) -> str:
+    return "*" + next(s for s in DERIVED_VTT_SUFFIXES if path.name.lower().endswith(s))
 
 
 def _names(paths: Iterable[Path], most: int = 3) -> str:
