@@ -345,6 +345,38 @@ def test_validation_fraction_holds_out_whole_chunks(project):
     assert read_metadata(result.out)["validation"] == {"rule": "fraction", "fraction": 0.5, "seed": 0}
 
 
+def test_memos_without_a_validation_recording_say_where_each_went(project, caplog):
+    """Voice memos, none named validation*: the chunks held out bring the vocabulary into
+    validation, the log names the memos they came from, and vocabtune.json records each
+    memo's split as built (it said "train" for all of them)."""
+    only_train(project)
+    (project / "recordings" / "train.wav").unlink()
+    (project / "recordings" / "train.vtt").unlink()
+    texts = ["plain words"] * 6 + ["serving with vLLM", "vLLM again", "LoRA here", "LoRA there"]
+    for i, text in enumerate(texts):
+        write_wav(project / "recordings" / f"Memo {i:02d}.wav", 3.0)
+        write_vtt(project / "recordings" / f"Memo {i:02d}.vtt", [(0.2, 2.5, text)])
+    with caplog.at_level(logging.INFO):
+        result = build_dataset(config(project, validation_fraction=0.2))
+    held = [r for r in read_metadata(result.out)["recordings"] if r["split"] == "validation"]
+    assert sorted(r["file"] for r in held) in (["Memo 06.wav", "Memo 08.wav"], ["Memo 06.wav", "Memo 09.wav"],
+                                               ["Memo 07.wav", "Memo 08.wav"], ["Memo 07.wav", "Memo 09.wav"])
+    assert f"from {held[0]['file']} and {held[1]['file']}" in caplog.text
+    assert "decoded 10 recordings (0.5 min)" in caplog.text      # one line, not one per memo
+    assert not [r for r in caplog.records if r.levelno >= logging.INFO and "Memo 03" in r.getMessage()]
+    assert result.stats["validation"].term_counts == {"LoRA": 1, "vLLM": 1}
+
+
+def test_the_recordings_named_as_validation_are_named_in_the_log(project, caplog):
+    """One memo called "Dev sync" is the whole validation split: the build says so."""
+    only_train(project)
+    write_wav(project / "recordings" / "Dev sync.wav", 3.0)
+    write_vtt(project / "recordings" / "Dev sync.vtt", [(0.2, 2.5, "LoRA and vLLM")])
+    with caplog.at_level(logging.INFO):
+        build_dataset(config(project))
+    assert "validation: Dev sync.wav (named validation*/valid*/val*/dev*; 0.04 of 0.81 min)" in caplog.text
+
+
 def test_no_validation_recording_and_no_fraction_holds_out_a_tenth(project):
     only_train(project)
     write_vtt(project / "recordings" / "train.vtt", [(0.5 + 2 * i, 2.0 + 2 * i, f"c{i}") for i in range(20)])

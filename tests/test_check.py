@@ -97,6 +97,8 @@ def test_spelling_problems_are_warnings_at_the_cue_line():
     ("devices.mp3", "train"), ("my-validation.mp3", "train"),
     ("valid.mp3", "validation"), ("Valid-2.wav", "validation"), ("validity.mp3", "train"),
     ("test.mp3", "train"),                      # bench/demo.sh's general-speech set is a lone test.mp3
+    ("Valérie au téléphone.m4a", "train"), ("Validé 2.m4a", "train"), ("Devşirme.mp3", "train"),
+    ("Val 2.m4a", "validation"), ("dev2.mp3", "validation"), ("Valid_é.m4a", "validation"),
 ])
 def test_split_rule(name, split):
     assert split_for(name) == split
@@ -155,6 +157,24 @@ def test_recordings_in_a_subfolder_are_named_not_silently_left_out(tmp_path):
     assert (problem.severity, problem.file) == (Severity.WARNING, str(tmp_path / "day2"))
     assert "not used: 2 recording(s)" in problem.message and "take-3.m4a" in problem.message
     assert str(tmp_path) in problem.hint
+
+
+def test_memos_only_in_folders_per_day_are_pointed_at_not_asked_for(tmp_path):
+    from vocabtune.transcribe import audio_files
+
+    """A phone's export: a folder per day, nothing at the top. "No recordings found — add
+    audio files" asked for what was there; the error says where they are and what to do."""
+    for day, names in (("2026-11-04", ("Memo 2026-11-04 09.41.m4a", "Memo 2026-11-04 08.10.m4a")),
+                       ("2026-11-03", ("New Recording 12.m4a",))):
+        (tmp_path / day).mkdir()
+        touch(tmp_path / day, *names)
+    recordings, (error, *warnings) = discover_recordings(tmp_path)
+    assert recordings == [] and error.severity is Severity.ERROR
+    assert "only in subfolders" in error.message and str(tmp_path) in error.hint
+    assert [Path(w.file).name for w in warnings] == ["2026-11-03", "2026-11-04"]
+    assert "(Memo 2026-11-04 08.10.m4a, Memo 2026-11-04 09.41.m4a)" in warnings[1].message
+    with pytest.raises(VocabtuneError, match="only in subfolders"):
+        audio_files(tmp_path)                     # what transcribe finds to do
 
 
 def test_captions_saved_under_another_name_are_named_not_transcribed_over(tmp_path):

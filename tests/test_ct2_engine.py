@@ -338,29 +338,65 @@ def test_one_ctranslate2_thread_per_usable_physical_core():
 def test_speech_in_another_language_than_asked_is_named(caplog, tmp_path):
     """Told "en", Whisper translates German speech: the transcription says so, and how to
     fix it, when the model is sure enough; an unsure guess or the right language says nothing."""
-    from pathlib import Path
-
-    import numpy as np
-
     from vocabtune import transcribe as T
-    from vocabtune.ct2_engine import Ct2Model, heard_language
 
-    class Heard:
-        def detect_language(self, audio):
-            assert len(audio) <= 30 * 16000
-            return "de", 0.97, []
-
-    def loaded(multilingual=True):
-        return Ct2Model(Heard(), "m", Path("m"), multilingual, None, "int8", None)
-
-    audio = np.zeros(40 * 16000, dtype=np.float32)
-    assert heard_language(loaded(), audio) == ("de", 0.97)
-    assert heard_language(loaded(multilingual=False), audio) is None
     assert T.other_language(("de", 0.97), "en") == ("de", 0.97)
     assert T.other_language(("de", 0.97), "German") is None
     assert T.other_language(("de", 0.5), "en") is None and T.other_language(None, "en") is None
-    T._warn_if_other_language(loaded(), audio, tmp_path / "a.mp3", T.Decoding(language="en"))
+    T.OtherLanguages().note(("de", 0.97), tmp_path / "a.mp3", T.Decoding(language="en"))
     assert "a.mp3 sounds like de (97% sure)" in caplog.text and "--language de" in caplog.text
+
+
+def test_memos_in_another_language_are_warned_of_once_and_summed_up(caplog, tmp_path):
+    """Sixty German memos transcribed as English: a warning at the first (stop the run
+    there), one line at the end, not sixty."""
+    from vocabtune import transcribe as T
+
+    decoding, languages = T.Decoding(language="en"), T.OtherLanguages()
+    for i in range(5):
+        languages.note(("de", 0.95), tmp_path / f"Memo {i}.m4a", decoding)
+    languages.note(("en", 0.99), tmp_path / "Memo 5.m4a", decoding)
+    languages.summarise(decoding)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2 and messages[0].startswith("Memo 0.m4a sounds like de (95% sure)")
+    assert messages[1] == ("5 recordings sound like de (Memo 0.m4a, Memo 1.m4a, Memo 2.m4a, …) but were "
+                           "transcribed as en: pass --language de (with --force to redo them)")
+
+
+def test_the_language_check_reuses_the_transcription_s_encoder_pass(tiny_whisper, recordings, monkeypatch):
+    """One encoder pass for a short recording, not two: the language check ran the encoder
+    over the first window again, about 40% of the time of a 5-25 s voice memo. (The tiny
+    model's vocabulary is too small for CTranslate2's detect_language: nothing is heard.)"""
+    from faster_whisper.transcribe import WhisperModel
+
+    from vocabtune.transcribe import decoding_for, load_engine, transcribe_file, with_language
+
+    cfg = with_language(TranscribeConfig(recordings=recordings, model=str(tiny_whisper), device="cpu"))
+    loaded = load_engine(cfg)
+    calls = []
+    real = WhisperModel.encode
+    monkeypatch.setattr(WhisperModel, "encode", lambda self, f: calls.append(1) or real(self, f))
+    assert transcribe_file(loaded, recordings / "talk.mp3", decoding_for(loaded, cfg))
+    assert len(calls) == 1 and "encode" not in vars(loaded.model)
+
+
+def test_the_language_is_read_from_the_encoded_first_window():
+    """What CTranslate2's detect_language ranks first, as faster-whisper reads it; a model
+    that cannot detect (English-only, or a failure) hears nothing rather than failing."""
+    from types import SimpleNamespace
+
+    from vocabtune.ct2_engine import Ct2Model, _language_of
+
+    def loaded(detect):
+        return Ct2Model(SimpleNamespace(model=SimpleNamespace(detect_language=detect)), "m", Path("m"),
+                        True, None, "int8", "en")
+
+    assert _language_of(loaded(lambda out: [[("<|de|>", 0.97), ("<|en|>", 0.02)]]), "enc") == ("de", 0.97)
+
+    def fails(out):
+        raise RuntimeError("detect_language can only be called on multilingual models")
+
+    assert _language_of(loaded(fails), "enc") is None
 
 
 def test_windows_are_not_capped_below_faster_whisper_s_own_limit(tiny_whisper, tmp_path, monkeypatch):

@@ -168,6 +168,34 @@ def test_hold_out_is_deterministic_per_seed():
     assert hold_out(chunks, 0.25, seed=3) != hold_out(chunks, 0.25, seed=4)
 
 
+def texts_chunks(*texts: str) -> list[Chunk]:
+    return [Chunk("r.mp3", (Cue(10.0 * i, 10.0 * i + 5, t),)) for i, t in enumerate(texts)]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_hold_out_puts_every_term_it_can_into_validation(seed):
+    """Voice memos without a validation recording: a random tenth of 50 memos held 9 of 40
+    terms, so recall could not be measured on the rest. Each term here is in two of twenty
+    chunks; four held out carry all four terms, and train keeps one of each."""
+    terms = ["LoRA", "GGUF", "vLLM", "Qwen"]
+    texts = [f"about {t} again" for t in terms for _ in range(2)] + [f"plain {i}" for i in range(12)]
+    chunks = texts_chunks(*random.Random(seed).sample(texts, len(texts)))
+    train, val = hold_out(chunks, 0.2, seed=seed, terms=terms)
+    assert len(val) == 4
+    for term in terms:
+        assert any(term in c.text for c in val) and any(term in c.text for c in train)
+
+
+def test_hold_out_never_takes_a_term_s_only_train_occurrence():
+    """A term said once can be learnt or measured, not both: it stays in train, and the
+    share is filled with chunks that hold no last occurrence."""
+    chunks = texts_chunks("only LoRA here", "GGUF one", "GGUF two", "plain", "more plain")
+    for seed in range(6):
+        train, val = hold_out(chunks, 0.4, seed=seed, terms=["LoRA", "GGUF"])
+        assert any("LoRA" in c.text for c in train)
+        assert sum("GGUF" in c.text for c in val) == 1 and len(val) == 2
+
+
 @pytest.mark.parametrize("n, fraction, what", [
     (1, 0.1, "only 1 chunk"), (0, 0.1, "only 0 chunk"), (5, 0.0, "not between"),
     (5, 1.0, "not between"), (5, -0.2, "not between"),

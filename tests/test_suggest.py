@@ -321,6 +321,39 @@ def test_writes_suggested_vtt_and_review_list(workdir: Path) -> None:
     assert not list(workdir.glob("*.bak.vtt"))
 
 
+def test_files_with_nothing_to_suggest_share_one_line_and_get_no_copy(workdir: Path) -> None:
+    """Sixty voice memos, most already right: one line names them, no unchanged copies are
+    written beside them, and an earlier run's copy (text corrected since) is removed."""
+    for name in ("Memo 1.vtt", "Memo 2.vtt", "New Recording 3.vtt", "New Recording 4.vtt"):
+        (workdir / name).write_text("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nNothing to fix here.\n",
+                                    encoding="utf-8")
+    suggested_path(workdir / "Memo 2.vtt").write_text("WEBVTT\n\nstale\n", encoding="utf-8")
+    out: list[str] = []
+    paths = [workdir / n for n in ("train.vtt", "Memo 1.vtt", "Memo 2.vtt", "New Recording 3.vtt",
+                                   "New Recording 4.vtt")]
+    assert suggest_command(paths, workdir / "terms.txt", echo=out.append) == 0
+    assert out[3].startswith("3 suggestion(s) for") and len(out) == 5
+    assert out[4] == (f"no suggestions for 4 files ({workdir / 'Memo 1.vtt'}, {workdir / 'Memo 2.vtt'}, "
+                      f"{workdir / 'New Recording 3.vtt'}, …)")
+    assert sorted(p.name for p in workdir.glob("*.suggested.vtt")) == ["train.suggested.vtt"]
+
+
+def test_a_second_run_over_a_glob_skips_what_the_first_wrote(workdir: Path) -> None:
+    """``suggest recordings/*.vtt`` again: the first run's outputs (and backups) are in the
+    glob now; they are skipped with one line, not the stop they were."""
+    (workdir / "Memo 1.vtt").write_text("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nGGUV again.\n",
+                                        encoding="utf-8")
+    first: list[str] = []
+    suggest_command(sorted(workdir.glob("*.vtt")), workdir / "terms.txt", echo=first.append)
+    (workdir / "train.20261125-0941.bak.vtt").write_bytes((workdir / "train.vtt").read_bytes())
+    again: list[str] = []
+    assert suggest_command(sorted(workdir.glob("*.vtt")), workdir / "terms.txt", echo=again.append) == 0
+    assert again[0] == "skipped 3 file(s) vocabtune wrote (*.bak.vtt, *.suggested.vtt)"
+    assert again[1:] == first
+    with pytest.raises(VocabtuneError, match="suggest's own output"):
+        suggest_command([suggested_path(workdir / "train.vtt")], workdir / "terms.txt", echo=lambda _: None)
+
+
 def test_apply_with_yes_keeps_a_backup_and_applies(workdir: Path) -> None:
     original = (workdir / "train.vtt").read_bytes()
     status, out, asked = run(workdir, apply=True, yes=True)

@@ -246,6 +246,32 @@ def test_never_overwrites_and_force_keeps_a_backup(recordings, tiny_whisper, cap
     assert len(backups) == 1 and backups[0].read_bytes() == before
 
 
+def test_recordings_with_captions_are_skipped_in_one_line(tmp_path, clip, tiny_whisper, caplog):
+    """Fifty transcribed voice memos and a new one: one line says what was skipped, not fifty."""
+    from vocabtune.transcribe import transcribe_recordings
+
+    for i in range(5):
+        shutil.copy(clip, tmp_path / f"New Recording {i}.mp3")
+        (tmp_path / f"New Recording {i}.vtt").write_bytes(b"WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nmine\n")
+    with caplog.at_level(logging.INFO, logger="vocabtune.transcribe"):
+        assert transcribe_recordings(_cfg(recordings=tmp_path, model=str(tiny_whisper))) == []
+    lines = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert lines == ["skipped 5 recordings that have a .vtt already (New Recording 0.mp3, New Recording 1.mp3, "
+                     "New Recording 2.mp3, …): your corrections stay; --force redoes them"]
+
+
+def test_each_recording_s_line_says_how_far_along_the_run_is(tmp_path, clip, tiny_whisper, caplog):
+    """Sixty voice memos: each line says which of how many it is."""
+    from vocabtune.transcribe import transcribe_recordings
+
+    for name in ("New Recording 1.mp3", "Memo 2026-11-03 09.41.mp3"):
+        shutil.copy(clip, tmp_path / name)
+    with caplog.at_level(logging.INFO, logger="vocabtune.transcribe"):
+        transcribe_recordings(_cfg(recordings=tmp_path, model=str(tiny_whisper), temperature_fallback=False))
+    lines = [r.getMessage() for r in caplog.records if "s of audio" in r.getMessage()]
+    assert [line.split(":")[0] for line in lines] == ["[1/2] Memo 2026-11-03 09.41.mp3", "[2/2] New Recording 1.mp3"]
+
+
 def test_a_caption_named_in_another_unicode_form_is_skipped_not_doubled(tmp_path, clip, tiny_whisper):
     from vocabtune.transcribe import transcribe_recordings
 

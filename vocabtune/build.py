@@ -7,7 +7,7 @@ cues into <= 30 s chunks, assign splits, slice the audio, save atomically, summa
 Splits: recordings named ``validation*``/``valid*``/``val*``/``dev*`` form validation, the
 rest train.
 With no validation recording, ``--validation-fraction`` of the chunks (whole chunks,
-seeded) is held out; 0, the default, means 0.1 then — a dataset without validation cannot
+seeded, chosen to bring the vocabulary into validation: :func:`segments.hold_out`) is held out; 0, the default, means 0.1 then — a dataset without validation cannot
 measure anything, and one in ten chunks is the usual share for a few minutes of audio.
 With a validation recording the fraction is ignored (logged as a warning).
 
@@ -37,7 +37,7 @@ from .check import (audio_problem, check_pairs, decoded_problems, load_cues, loa
                     heard_in, text_hints)
 from .config import SAMPLE_RATE, BuildConfig
 from .cue_audio import NOTHING_HEARD
-from .dataset import check_output, make_dataset_dict, save_dataset
+from .dataset import SPLITS, check_output, make_dataset_dict, save_dataset
 from .errors import VocabtuneError
 from .recordings import Recording, discover_recordings
 from .schema import Chunk, Cue, Problem, Severity
@@ -66,10 +66,10 @@ def build_dataset(cfg: BuildConfig) -> BuildResult:
     check_output(out)           # before the slow part: never replace a folder of other files
     recordings, terms, audio, cues = checked_inputs(cfg)
     chunks = {rec.name: _pack(rec, cues[rec.name], cfg.max_chunk_s) for rec in recordings}
-    splits, rule = assign_splits(recordings, chunks, cfg)
+    splits, rule = assign_splits(recordings, chunks, cfg, terms)
     stats = {name: split_stats(split, terms) for name, split in splits.items()}
     dataset = _slice_all(splits, audio)
-    meta = _metadata(cfg, recordings, audio, terms, stats, rule)
+    meta = _metadata(cfg, recordings, audio, terms, splits, stats, rule)
     save_dataset(dataset, out, meta)
     seconds = time.perf_counter() - started
     log.info("built %s in %.1f s", out, seconds)
@@ -154,7 +154,10 @@ def decode_recordings(recordings: Sequence[Recording]) -> tuple[dict[str, AudioS
                 continue
             audio[rec.name] = segment_of(result.data)
             problems += decoded_problems(rec.audio, result)
-            log.info("decoded %s (%.1f s)", rec.name, segment_seconds(audio[rec.name]))
+            log.debug("decoded %s (%.1f s)", rec.name, segment_seconds(audio[rec.name]))
+    # one line, not one per recording: sixty voice memos logged sixty lines above the summary
+    log.info("decoded %d recording%s (%.1f min)", len(audio), "" if len(audio) == 1 else "s",
+             sum(map(segment_seconds, audio.values())) / 60)
     return audio, problems
 
 
@@ -196,8 +199,9 @@ def _pack(rec: Recording, cues: Sequence[Cue], max_s: float) -> list[Chunk]:
 
 
 def assign_splits(recordings: Sequence[Recording], chunks: Mapping[str, list[Chunk]],
-                  cfg: BuildConfig) -> tuple[dict[str, list[Chunk]], dict]:
-    """train/validation chunks, and how validation was chosen (for the metadata)."""
+                  cfg: BuildConfig, terms: Sequence[str] = ()) -> tuple[dict[str, list[Chunk]], dict]:
+    """train/validation chunks, and how validation was chosen (for the metadata). Held-out
+    chunks are chosen to bring the vocabulary into validation (:func:`hold_out`)."""
     by_split: dict[str, list[Chunk]] = {"train": [], "validation": []}
     for rec in recordings:
         by_split[rec.split].extend(chunks[rec.name])
@@ -207,13 +211,45 @@ def assign_splits(recordings: Sequence[Recording], chunks: Mapping[str, list[Chu
     if by_split["validation"]:
         if cfg.validation_fraction:
             log.warning("--validation-fraction ignored: validation recording(s) found")
+        _log_named_validation(by_split)
         return by_split, {"rule": "recording"}
     fraction = cfg.validation_fraction or DEFAULT_VALIDATION_FRACTION
-    train, validation = hold_out(by_split["train"], fraction, cfg.seed)
-    log.info("no validation recording: held out %d of %d chunks (fraction %g, seed %d)",
-             len(validation), len(train) + len(validation), fraction, cfg.seed)
+    train, validation = hold_out(by_split["train"], fraction, cfg.seed, terms)
+    log.info("no validation recording: held out %d of %d chunks (fraction %g, seed %d), from %s",
+             len(validation), len(train) + len(validation), fraction, cfg.seed,
+             _listed(list(dict.fromkeys(c.source for c in validation))))
     return ({"train": train, "validation": validation},
             {"rule": "fraction", "fraction": fraction, "seed": cfg.seed})
+
+
+def _log_named_validation(by_split: Mapping[str, Sequence[Chunk]]) -> None:
+    """Name the recordings that are validation by their name, and their share. Why: among
+    sixty voice memos one called "Dev sync.m4a" became the whole validation split, and no
+    chunk was held out of the others, without a word said."""
+    minutes = {name: sum(c.end - c.start for c in chunks) / 60 for name, chunks in by_split.items()}
+    log.info("validation: %s (named validation*/valid*/val*/dev*; %.2f of %.2f min)",
+             _listed(list(dict.fromkeys(c.source for c in by_split["validation"]))),
+             minutes["validation"], sum(minutes.values()))
+
+
+def _listed(names: Sequence[str], most: int = 10) -> str:
+    """``a, b and c``, or the first ``most`` and how many more (vocabtune.json has them all)."""
+    if len(names) > most:
+        return f"{', '.join(names[:most])} and {len(names) - most} more (listed in vocabtune.json)"
+    return " and ".join(filter(None, (", ".join(names[:-1]), names[-1]))) if names else "nothing"
+
+
+def recording_splits(splits: Mapping[str, Sequence[Chunk]]) -> dict[str, str]:
+    """Recording name -> the split(s) its chunks went to ("train", "validation", or
+    "train+validation" when chunks were held out of it). Why not the name's split: without a
+    validation recording, held-out memos are named like all the others, and the metadata
+    said "train" for the very recordings validation was made of."""
+    found: dict[str, list[str]] = {}
+    for name, chunks in splits.items():
+        for chunk in chunks:
+            if name not in found.setdefault(chunk.source, []):
+                found[chunk.source].append(name)
+    return {source: "+".join(sorted(names, key=SPLITS.index)) for source, names in found.items()}
 
 
 def _slice_all(splits: Mapping[str, list[Chunk]],
@@ -225,15 +261,17 @@ def _slice_all(splits: Mapping[str, list[Chunk]],
 
 
 def _metadata(cfg: BuildConfig, recordings: Sequence[Recording], audio: Mapping[str, AudioSegment],
-              terms: Sequence[str], stats: Mapping[str, SplitStats], rule: dict) -> dict:
+              terms: Sequence[str], splits: Mapping[str, Sequence[Chunk]], stats: Mapping[str, SplitStats],
+              rule: dict) -> dict:
     """``vocabtune.json``: what the dataset card and the trainer need to know."""
+    where = recording_splits(splits)
     return {
         "vocabtune_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "sampling_rate": SAMPLE_RATE,
         "max_chunk_s": cfg.max_chunk_s,
         "validation": rule,
-        "recordings": [{"file": r.name, "captions": Path(r.vtt).name, "split": r.split,
+        "recordings": [{"file": r.name, "captions": Path(r.vtt).name, "split": where.get(r.name, r.split),
                         "duration_s": round(segment_seconds(audio[r.name]), 3)}
                        for r in recordings],
         "terms": list(terms),

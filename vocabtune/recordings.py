@@ -33,9 +33,10 @@ DERIVED_VTT_SUFFIXES = (".finetuned.vtt", ".suggested.vtt", ".bak.vtt")
 # "validation_2.mp3", "valid.wav", "dev-take3.mp3" and "Val2.m4a" are validation;
 # "development.mp3", "valentine.mp3", "devices.mp3" and "validity.mp3" are ordinary words and
 # stay in train. "test.mp3" stays in train too: bench/demo.sh builds the general-speech set
-# from a lone test.mp3.
+# from a lone test.mp3. A letter is any letter: "Validé 3.m4a" and "Valérie.m4a" are words too
+# ([a-z] let the accented ones into validation).
 _VALIDATION_NAME = re.compile(
-    rf"(?:{'|'.join(map(re.escape, sorted(VALIDATION_PREFIXES, key=len, reverse=True)))})(?![a-z])")
+    rf"(?:{'|'.join(map(re.escape, sorted(VALIDATION_PREFIXES, key=len, reverse=True)))})(?![^\W\d_])")
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,8 @@ def discover_recordings(folder: Path) -> tuple[list[Recording], list[Problem]]:
     problems = _duplicate_stems(audio) + _duplicate_captions(
         [p for p in files if is_caption(p)], captions)
     recordings = [Recording(a, captions.get(name_key(a.stem)), split_for(a.name)) for a in audio]
-    problems += _unpaired(recordings, captions, folder, [p.name for p in files]) + _in_subfolders(folder)
+    nested = _in_subfolders(folder)
+    problems += _unpaired(recordings, captions, folder, [p.name for p in files], bool(nested)) + nested
     for rec in recordings:
         log.debug("%s: %s, captions %s", rec.name, rec.split, rec.vtt.name if rec.vtt else "none")
     return recordings, problems
@@ -155,8 +157,8 @@ def _in_subfolders(folder: Path) -> list[Problem]:
     skipped."""
     problems = []
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        found = [p for p in sub.rglob("*") if p.is_file() and is_audio(p)
-                 and not any(part.startswith(".") for part in p.relative_to(sub).parts)]
+        found = sorted(p for p in sub.rglob("*") if p.is_file() and is_audio(p)
+                       and not any(part.startswith(".") for part in p.relative_to(sub).parts))
         if found:
             names = ", ".join(p.name for p in found[:3]) + (", …" if len(found) > 3 else "")
             problems.append(Problem(Severity.WARNING, str(sub), None,
@@ -167,7 +169,16 @@ def _in_subfolders(folder: Path) -> list[Problem]:
 
 
 def _unpaired(recordings: list[Recording], captions: dict[str, Path],
-              folder: Path, names: list[str]) -> list[Problem]:
+              folder: Path, names: list[str], nested: bool = False) -> list[Problem]:
+    """ERRORs for recordings without captions and captions without recordings, or for no
+    recordings at all. ``nested``: subfolders hold recordings (a phone's export of voice
+    memos in a folder per day); "add audio files to this folder" then sent the person
+    looking for files they had already added."""
+    if not recordings and nested:
+        return [Problem(Severity.ERROR, str(folder), None,
+                        "no recordings directly in this folder, only in subfolders (not searched)",
+                        f"move them, each with its .vtt, into {folder} itself (each subfolder "
+                        "is named in a warning)")]
     if not recordings:
         return [Problem(Severity.ERROR, str(folder), None, "no recordings found",
                         f"add audio files ({', '.join(AUDIO_SUFFIXES[:5])} …) to this folder")]

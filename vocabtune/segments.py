@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 from dataclasses import replace
 from typing import Sequence
 
 from .config import MAX_CHUNK_S
 from .errors import VocabtuneError
 from .schema import Chunk, Cue
+from .vocab import count_terms
 
 log = logging.getLogger(__name__)
 TIME_EPS_S = 1e-6               # s: VTT times are whole ms; absorbs float noise in sums
@@ -97,12 +99,17 @@ def _check_cue(cue: Cue, previous: Cue | None, max_s: float, where: str) -> None
                              line=cue.line, hint="fix its timestamps or merge the two cues")
 
 
-def hold_out(chunks: Sequence[Chunk], fraction: float,
-             seed: int = 0) -> tuple[list[Chunk], list[Chunk]]:
+def hold_out(chunks: Sequence[Chunk], fraction: float, seed: int = 0,
+             terms: Sequence[str] = ()) -> tuple[list[Chunk], list[Chunk]]:
     """Split whole chunks into (train, validation) when no validation recording exists.
 
     Deterministic for a seed; both lists keep the input order; each gets at least one
-    chunk, so ``fraction`` is a target, rounded, not an exact share.
+    chunk, so ``fraction`` is a target, rounded, not an exact share. With ``terms``, the
+    chunks are chosen to put as many terms as possible into validation, where recall is
+    measured: a random tenth of 50 voice memos held 9 of llm-lingo's 40 terms, and the
+    other 31 could not be scored at all. A chunk is taken for its terms only if each of
+    them keeps an occurrence in train; the rest of the share is drawn at random, from such
+    chunks first.
     """
     if not 0.0 < fraction < 1.0:
         raise VocabtuneError(f"validation fraction {fraction:g} is not between 0 and 1",
@@ -112,7 +119,31 @@ def hold_out(chunks: Sequence[Chunk], fraction: float,
             f"cannot hold out validation chunks: only {len(chunks)} chunk(s) of audio",
             hint="record more, or add a recording named validation.mp3 with its .vtt")
     n_val = min(max(round(len(chunks) * fraction), 1), len(chunks) - 1)
-    picked = set(random.Random(seed).sample(range(len(chunks)), n_val))
-    train = [c for i, c in enumerate(chunks) if i not in picked]
-    validation = [c for i, c in enumerate(chunks) if i in picked]
+    order = random.Random(seed).sample(range(len(chunks)), len(chunks))
+    picked = _covering(chunks, order, n_val, terms) if terms else []
+    picked += [i for i in order if i not in picked][: n_val - len(picked)]
+    chosen = set(picked)
+    train = [c for i, c in enumerate(chunks) if i not in chosen]
+    validation = [c for i, c in enumerate(chunks) if i in chosen]
     return train, validation
+
+
+def _covering(chunks: Sequence[Chunk], order: Sequence[int], n_val: int,
+              terms: Sequence[str]) -> list[int]:
+    """Up to ``n_val`` chunk indices, greedily the one bringing the most terms not yet in
+    validation (ties, and once every term is in: the first in ``order``), never one holding
+    a term's last train occurrence."""
+    found = {i: count_terms(terms, chunks[i].text) for i in order}
+    in_train = Counter(t for counts in found.values() for t in counts.elements())
+    covered: set[str] = set()
+    picked: list[int] = []
+    while len(picked) < n_val:
+        gain = {i: len(set(found[i]) - covered) for i in order if i not in picked
+                and all(in_train[t] > n for t, n in found[i].items())}
+        if not gain:
+            return picked
+        best = max(gain, key=gain.__getitem__)      # the first of the ties: dicts keep order
+        picked.append(best)
+        covered |= set(found[best])
+        in_train.subtract(found[best])
+    return picked

@@ -18,13 +18,14 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from .backups import keep_backup
 from .captions import normalise_newlines, read_vtt
 from .errors import VocabtuneError
 from .fsutil import atomic_write_bytes
 from .matching import Matcher, Suggestion
+from .recordings import DERIVED_VTT_SUFFIXES
 from .schema import Cue, Severity
 from .vocab import read_vocab
 
@@ -210,16 +211,45 @@ def suggest_command(vtt_paths: list[Path], vocab: Path, apply: bool = False, yes
         raise VocabtuneError("the vocabulary has no terms", file=vocab,
                              hint="add one term per line, e.g. vocab/terms.txt")
     matcher = Matcher(terms)
-    plans = [plan_file(Path(p), matcher) for p in vtt_paths]
+    plans = [plan_file(p, matcher) for p in _captions_among(list(map(Path, vtt_paths)), echo)]
     for plan in plans:
-        for line in plan.review():
-            echo(line)
-        written = write_suggested(plan)
-        echo(f"{len(plan.edits)} suggestion(s) for {plan.path}; wrote {written}")
+        if plan.edits:
+            for line in plan.review():
+                echo(line)
+            echo(f"{len(plan.edits)} suggestion(s) for {plan.path}; wrote {write_suggested(plan)}")
+    nothing = [plan for plan in plans if not plan.edits]
+    for plan in nothing:                # an earlier run's, for text corrected since
+        plan.suggested_path.unlink(missing_ok=True)
+    if nothing:
+        echo(f"no suggestions for {_names(p.path for p in nothing)}")
     if apply:
         for plan in plans:
             _confirm_and_apply(plan, yes, echo, ask)
     return 0
+
+
+def _captions_among(paths: list[Path], echo: Echo) -> list[Path]:
+    """``paths`` without the files vocabtune writes beside captions (``*.suggested.vtt``,
+    ``*.finetuned.vtt``, ``*.bak.vtt``) when the person's own are among them. Why:
+    ``suggest recordings/*.vtt``, run a second time over sixty memos, took in the first
+    run's outputs and stopped at the first. Named alone, such a file is still refused."""
+    own = [p for p in paths if p.name.lower().endswith(DERIVED_VTT_SUFFIXES)]
+    if not own or len(own) == len(paths):
+        return paths
+    echo(f"skipped {len(own)} file(s) vocabtune wrote ({', '.join(sorted({_derived(p) for p in own}))})")
+    return [p for p in paths if p not in own]
+
+
+def _derived(path: Path) -> str:
+    return "*" + next(s for s in DERIVED_VTT_SUFFIXES if path.name.lower().endswith(s))
+
+
+def _names(paths: Iterable[Path], most: int = 3) -> str:
+    """One line for the files with nothing to suggest. Why: over sixty voice memos each one
+    had a "0 suggestion(s)" line and a .suggested.vtt copied unchanged beside it."""
+    paths = list(paths)
+    listed = ", ".join(map(str, paths[:most])) + (", …" if len(paths) > most else "")
+    return listed if len(paths) == 1 else f"{len(paths)} files ({listed})"
 
 
 def _confirm_and_apply(plan: FilePlan, yes: bool, echo: Echo, ask: Ask) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -32,10 +32,10 @@ from tqdm.auto import tqdm
 
 from . import log_mel
 from .audio import decode_audio, is_silent, silent_error
-from .ct2_engine import (MIN_SAMPLES, Ct2Model, EngineUnavailable, ENGINES, heard_language, load_ct2,
-                         prompt_text)
+from .ct2_engine import (MIN_SAMPLES, Ct2Model, EngineUnavailable, ENGINES, load_ct2, prompt_text)
+from .ct2_engine import transcribe_and_hear as ct2_transcribe_and_hear
 from .ct2_engine import transcribe_audio as ct2_transcribe_audio
-from .config import AUDIO_SUFFIXES, DEFAULT_LANGUAGE, MAX_CHUNK_S, SAMPLE_RATE, TranscribeConfig
+from .config import DEFAULT_LANGUAGE, MAX_CHUNK_S, SAMPLE_RATE, TranscribeConfig
 from .cues_from_whisper import Piece, cues_from_pieces, pieces_from_tokens
 from .errors import VocabtuneError
 from .fsutil import check_writable
@@ -93,30 +93,41 @@ def transcribe_recordings(cfg: TranscribeConfig,
     With a ``failures`` list, a recording that cannot be decoded is added to it and the
     others are still transcribed (one bad file among twenty should not cost a rerun per
     file); without one, the first such error is raised."""
-    todo = []
+    todo, skipped = [], []
     for audio in audio_files(cfg.recordings):
         out = output_path(audio, cfg)
-        if out.exists() and not cfg.force:
-            log.info("skipped %s: %s exists (your corrections stay; --force redoes it)",
-                     audio.name, out.name)
-        else:
-            todo.append((audio, out))
+        (skipped if out.exists() and not cfg.force else todo).append((audio, out))
+    _log_skipped(skipped)
     if not todo:
         return []
     cfg = with_language(cfg)
     loaded = load_engine(cfg)
     decoding = decoding_for(loaded, cfg)
     written = []
-    for audio, out in todo:
+    languages = OtherLanguages()
+    for n, (audio, out) in enumerate(todo, 1):
         try:
-            cues = transcribe_file(loaded, audio, decoding)
+            cues = transcribe_file(loaded, audio, decoding, _count(n, len(todo)), languages)
         except VocabtuneError as err:
             if failures is None:
                 raise
             failures.append(err)
             continue
         written.append(write_cues(out, cues, force=cfg.force, language=decoding.language))
+    languages.summarise(decoding)
     return written
+
+
+def _log_skipped(skipped: Sequence[tuple[Path, Path]], listed: int = 3) -> None:
+    """One line for the recordings that have captions, however many: adding a day's voice
+    memos to fifty transcribed ones logged fifty "skipped" lines before the new ones."""
+    if len(skipped) == 1:
+        audio, out = skipped[0]
+        log.info("skipped %s: %s exists (your corrections stay; --force redoes it)", audio.name, out.name)
+    elif skipped:
+        names = ", ".join(a.name for a, _ in skipped[:listed]) + (", …" if len(skipped) > listed else "")
+        log.info("skipped %d recordings that have a .vtt already (%s): your corrections stay; "
+                 "--force redoes them", len(skipped), names)
 
 
 def transcribe_files(cfg: TranscribeConfig) -> list[str]:
@@ -138,7 +149,8 @@ def transcribe_files(cfg: TranscribeConfig) -> list[str]:
     decoding = decoding_for(loaded, cfg)
     terms = _terms_if_any(cfg.vocab)
     lines: list[str] = []
-    for audio, out in plan.items():
+    languages = OtherLanguages()
+    for n, (audio, out) in enumerate(plan.items(), 1):
         if out == Path(audio).with_suffix(".vtt"):
             raise VocabtuneError("output would replace your caption file", file=out,
                                  hint="use a suffix such as .finetuned.vtt")
@@ -146,11 +158,12 @@ def transcribe_files(cfg: TranscribeConfig) -> list[str]:
         if out.exists() and not cfg.force:
             lines.append(f"skipped {out} (exists; --force redoes it, keeping a backup)")
         else:
-            cues = transcribe_file(loaded, Path(audio), decoding)
+            cues = transcribe_file(loaded, Path(audio), decoding, _count(n, len(plan)), languages)
             lines.append(f"wrote {write_cues(out, cues, force=cfg.force, language=decoding.language)}")
             lines.extend(term_diff(mine, out, terms))
         lines.append(write_review(mine, out, review_path(out, Path(audio).stem), terms, force=cfg.force,
                                   language=decoding.language or DEFAULT_LANGUAGE))
+    languages.summarise(decoding)
     return lines
 
 
@@ -202,9 +215,9 @@ def audio_files(folder: Path) -> list[Path]:
     for problem in problems:
         if problem.severity is Severity.WARNING:      # e.g. recordings left in a subfolder
             log.warning("%s", problem)
-    if not recordings:
-        raise VocabtuneError("no recordings found", file=folder,
-                             hint=f"add audio files ({', '.join(AUDIO_SUFFIXES[:5])} …) to this folder")
+    if not recordings:      # discovery's own error: it knows whether subfolders hold some
+        empty = next(p for p in problems if p.severity is Severity.ERROR and p.file == str(folder))
+        raise VocabtuneError(empty.message, file=folder, hint=empty.hint)
     seen: dict[str, Path] = {}
     for rec in recordings:
         first = seen.setdefault(name_key(rec.audio.stem), rec.audio)
@@ -295,20 +308,30 @@ def term_diff(person_vtt: Path, new_vtt: Path, terms: Sequence[str]) -> list[str
 
 # ---------------------------------------------------------------- one recording
 
-def transcribe_file(loaded: "LoadedModel | Ct2Model", audio_path: Path, decoding: Decoding) -> list[Cue]:
-    """Decode one recording and return its cues, with a progress bar in audio seconds."""
+def _count(n: int, total: int) -> str:
+    """``[3/51] `` before a file's progress and log line when there are several: sixty
+    voice memos gave sixty lines that did not say how many were left."""
+    return f"[{n}/{total}] " if total > 1 else ""
+
+
+def transcribe_file(loaded: "LoadedModel | Ct2Model", audio_path: Path, decoding: Decoding,
+                    count: str = "", languages: OtherLanguages | None = None) -> list[Cue]:
+    """Decode one recording and return its cues, with a progress bar in audio seconds;
+    ``count`` (``[3/51] ``) goes before its name; ``languages`` collects the run's
+    recordings in another language (without it, each is warned of)."""
     audio = decode_audio(audio_path)
     if is_silent(audio):        # Whisper would write "you" over it, a cue to train on
         raise silent_error(audio_path)
     seconds = len(audio) / SAMPLE_RATE
-    _warn_if_other_language(loaded, audio, audio_path, decoding)
-    with tqdm(total=round(seconds, 1), unit="s", desc=audio_path.name, disable=None,
+    with tqdm(total=round(seconds, 1), unit="s", desc=count + audio_path.name, disable=None,
               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]") as bar:
-        cues = _decode_cues(loaded, audio, decoding, bar)
+        cues, heard = _decode_and_hear(loaded, audio, decoding, bar)
         bar.n = bar.total
         bar.refresh()
+    (languages or OtherLanguages()).note(heard, audio_path, decoding)
     cues = without_unheard_cues(rescue_sparse_spans(loaded, audio, decoding, cues), audio, audio_path)
-    log.info("%s: %.1f s of audio, %d cue%s", audio_path.name, seconds, len(cues), "" if len(cues) == 1 else "s")
+    log.info("%s%s: %.1f s of audio, %d cue%s", count, audio_path.name, seconds, len(cues),
+             "" if len(cues) == 1 else "s")
     return cues
 
 
@@ -343,19 +366,39 @@ def other_language(heard: tuple[str, float] | None, language: str | None) -> tup
     return heard if code != language_code(language) and probability >= OTHER_LANGUAGE_MIN_P else None
 
 
-def _warn_if_other_language(loaded: "LoadedModel | Ct2Model", audio: np.ndarray, path: Path,
-                            decoding: Decoding) -> None:
-    heard = (heard_language(loaded, audio) if isinstance(loaded, Ct2Model)
-             else _heard_language(loaded, audio))
-    found = other_language(heard, decoding.language)
-    if found:
-        log.warning("%s sounds like %s (%.0f%% sure) but is transcribed as %s, which makes Whisper "
-                    "translate it: pass --language %s", path.name, found[0], 100 * found[1],
-                    decoding.language, found[0])
+@dataclass
+class OtherLanguages:
+    """The recordings of one run heard in another language than asked, by language code.
+    Each language is warned of at its first recording, so the person can stop the run, and
+    summed up at the end; a German speaker who forgot ``--language`` got the same warning
+    once per voice memo, sixty times."""
+
+    found: dict[str, list[str]] = field(default_factory=dict)
+
+    def note(self, heard: tuple[str, float] | None, path: Path, decoding: Decoding) -> None:
+        other = other_language(heard, decoding.language)
+        if other is None:
+            return
+        names = self.found.setdefault(other[0], [])
+        names.append(path.name)
+        if len(names) == 1:
+            log.warning("%s sounds like %s (%.0f%% sure) but is transcribed as %s, which makes Whisper "
+                        "translate it: pass --language %s", path.name, other[0], 100 * other[1],
+                        decoding.language, other[0])
+
+    def summarise(self, decoding: Decoding) -> None:
+        """One line per language heard in more than one recording."""
+        for code, names in self.found.items():
+            if len(names) > 1:
+                listed = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+                log.warning("%d recordings sound like %s (%s) but were transcribed as %s: pass "
+                            "--language %s (with --force to redo them)", len(names), code, listed,
+                            decoding.language, code)
 
 
 def _heard_language(loaded: LoadedModel, audio: np.ndarray) -> tuple[str, float] | None:
-    """As ct2_engine.heard_language, for the transformers engine: the first decoder step's
+    """The (language, probability) heard in the first 30 s, for the transformers engine (as
+    ct2_engine.transcribe_and_hear, on a pass of its own): the first decoder step's
     probabilities over the language tokens (what ``detect_language`` takes the argmax of)."""
     import torch
 
@@ -386,6 +429,17 @@ def _decode_cues(loaded: "LoadedModel | Ct2Model", audio: np.ndarray, decoding: 
     if isinstance(loaded, Ct2Model):
         return ct2_transcribe_audio(loaded, audio, decoding, bar)
     return transcribe_array(loaded, audio, decoding, bar)
+
+
+def _decode_and_hear(loaded: "LoadedModel | Ct2Model", audio: np.ndarray, decoding: Decoding,
+                     bar: Any) -> tuple[list[Cue], tuple[str, float] | None]:
+    """:func:`_decode_cues` of a whole recording, and the language heard in its first 30 s;
+    CTranslate2 reads that from the transcription's own encoder pass (no second one)."""
+    if isinstance(loaded, Ct2Model):
+        _seed_sampling(loaded)
+        return ct2_transcribe_and_hear(loaded, audio, decoding, bar)
+    heard = _heard_language(loaded, audio)
+    return _decode_cues(loaded, audio, decoding, bar), heard
 
 
 def _seed_sampling(loaded: "LoadedModel | Ct2Model") -> None:
