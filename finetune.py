@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """finetune.py: teach Whisper your vocabulary (LoRA), score it, merge it, use it, share it.
 
-Takes the dataset written by prepare_data.py build. Runs on a CPU; uses a CUDA GPU with
-mixed precision when there is one.
+Takes the dataset written by prepare_data.py build. Runs on a CPU; uses a CUDA GPU (with
+mixed precision) or Apple MPS when there is one.
 """
 
 from __future__ import annotations
