@@ -82,6 +82,12 @@ def test_other_forms_are_not_flagged_and_sharp_s_is_not_ss():
     assert near_misses("Grössenordnung", terms)[0].edits > 0      # not "written differently"
 
 
+def test_a_typographic_apostrophe_is_no_misspelling():
+    # French typed in Word or on a Mac has "’"; the vocabulary (or Whisper) has "'"
+    assert near_misses("une épreuve d’effort, puis l’IRM", ["épreuve d'effort", "IRM"]) == []
+    assert near_misses("une épreuve d'effort", ["épreuve d’effort"]) == []
+
+
 def test_spelling_problems_are_warnings_at_the_cue_line():
     (p,) = spelling_problems([Cue(0, 1, "use lamma.cpp", 7)], TERMS, "a.vtt")
     assert (p.severity, p.file, p.line) == (Severity.WARNING, "a.vtt", 7)

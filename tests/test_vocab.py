@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from vocabtune.errors import VocabtuneError
-from vocabtune.vocab import count_terms, find_term, parse_vocab_text, read_vocab, starts_sentence
+from vocabtune.vocab import (count_terms, find_exact, find_term, parse_vocab_text, read_vocab,
+                             starts_sentence)
 
 
 @pytest.mark.parametrize("term,text,expected", [
@@ -33,6 +34,15 @@ from vocabtune.vocab import count_terms, find_term, parse_vocab_text, read_vocab
 ])
 def test_find_term(term, text, expected):
     assert len(find_term(term, text)) == expected
+
+
+@pytest.mark.parametrize("term, text", [
+    ("épreuve d'effort", "une épreuve d’effort"),     # typed in Word or on a Mac: ’
+    ("épreuve d’effort", "une épreuve d'effort"),     # Whisper writes '
+    ("IRM", "l’IRM et d'IRM"),                        # an elided article is no glued letter
+])
+def test_an_apostrophe_is_any_apostrophe(term, text):
+    assert find_exact(term, text) == find_term(term, text) != []
 
 
 def test_count_terms_counts_a_term_inside_a_longer_one_once():
