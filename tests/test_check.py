@@ -88,6 +88,11 @@ def test_a_typographic_apostrophe_is_no_misspelling():
     assert near_misses("une épreuve d'effort", ["épreuve d’effort"]) == []
 
 
+def test_a_sentence_may_start_after_spanish_or_french_opening_marks():
+    assert near_misses("¿Metformina? ¡Metformina! « Metformina »", ["metformina"]) == []
+    assert [m.found for m in near_misses("la Metformina", ["metformina"])] == ["Metformina"]
+
+
 def test_spelling_problems_are_warnings_at_the_cue_line():
     (p,) = spelling_problems([Cue(0, 1, "use lamma.cpp", 7)], TERMS, "a.vtt")
     assert (p.severity, p.file, p.line) == (Severity.WARNING, "a.vtt", 7)

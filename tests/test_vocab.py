@@ -162,6 +162,8 @@ def test_read_vocab_shared_terms(llm_lingo: Path):
 @pytest.mark.parametrize("text, start, expected", [
     ("LoRA here", 0, True), ("It ran. LoRA here", 8, True), ('He said "LoRA', 9, False),
     ('Done! "LoRA', 7, True), ("we use LoRA", 7, False), ("why? (LoRA", 6, True),
+    ("Hola. ¿LoRA", 7, True), ("¡LoRA", 1, True), ("« LoRA", 2, True), ("„LoRA", 1, True),
+    ("dijo ¿LoRA", 6, False),
 ])
 def test_starts_sentence(text, start, expected):
     assert starts_sentence(text, start) is expected

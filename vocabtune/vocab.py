@@ -239,7 +239,9 @@ def spelt_as(term: str, found: str, sentence_start: bool = False) -> bool:
                            and got == want[:1].upper() + want[1:])
 
 
-_OPENING = re.compile(r"[\s\"'“‘(\[]+$")
+# Opening punctuation, as other languages write it too: Spanish "¿" and "¡", French "«",
+# German "„" (a lower-case term after "¿" at a sentence start was called misspelt)
+_OPENING = re.compile(r"[\s\"'“‘(\[¿¡«‹„‚]+$")
 
 
 def starts_sentence(text: str, start: int) -> bool:
