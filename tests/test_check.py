@@ -93,6 +93,11 @@ def test_a_sentence_may_start_after_spanish_or_french_opening_marks():
     assert [m.found for m in near_misses("la Metformina", ["metformina"])] == ["Metformina"]
 
 
+def test_a_near_miss_after_an_opening_mark_is_flagged_without_it():
+    assert [m.found for m in near_misses("¿Munoz Pena? „Munoz Peña“", ["Muñoz Peña"])] == \
+        ["Munoz Pena", "Munoz Peña"]
+
+
 def test_spelling_problems_are_warnings_at_the_cue_line():
     (p,) = spelling_problems([Cue(0, 1, "use lamma.cpp", 7)], TERMS, "a.vtt")
     assert (p.severity, p.file, p.line) == (Severity.WARNING, "a.vtt", 7)

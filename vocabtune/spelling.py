@@ -30,14 +30,13 @@ from typing import Iterable, Sequence
 from rapidfuzz.distance import OSA
 
 from .schema import Cue, Problem, Severity
-from .common_words import is_lone_common_word
+from .common_words import EDGE as _EDGE, is_lone_common_word
 from .vocab import find_term, inflected, spelt_right_at
 
 MIN_FUZZY_CHARS = 5          # shorter terms: only separator/spacing variants are flagged
 CHARS_PER_EDIT = 4           # one edit allowed per 4 letters/digits of the term ...
 MAX_EDITS = 2                # ... and never more than 2
 MAX_EXTRA_WORDS = 2          # "Mixtral 8 x 7B": a 2-word term written as up to 4 words
-_EDGE = "\"'()[]{}<>“”‘’«».,;:!?"
 _NON_ALNUM = re.compile(r"[\W_]+")
 # What "written differently" may differ in: separators, spacing and dots, not the symbols
 # that are said aloud. "C++" is not "C" written differently, nor "F#" "f", nor "AT&T" "att";
