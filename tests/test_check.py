@@ -98,6 +98,13 @@ def test_a_near_miss_after_an_opening_mark_is_flagged_without_it():
         ["Munoz Pena", "Munoz Peña"]
 
 
+def test_a_near_miss_after_an_elided_article_is_flagged():
+    terms = ["insuffisance rénale", "metformine", "L'Oréal"]
+    assert [(m.found, m.term) for m in near_misses("d'insufisance rénale, qu'une metformin", terms)] == \
+        [("insufisance rénale", "insuffisance rénale"), ("metformin", "metformine")]
+    assert near_misses("d'insuffisance rénale chez L'Oréal", terms) == []
+
+
 def test_spelling_problems_are_warnings_at_the_cue_line():
     (p,) = spelling_problems([Cue(0, 1, "use lamma.cpp", 7)], TERMS, "a.vtt")
     assert (p.severity, p.file, p.line) == (Severity.WARNING, "a.vtt", 7)

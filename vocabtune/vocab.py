@@ -189,6 +189,19 @@ def same_apostrophes(text: str) -> str:
     return text.translate(_STRAIGHT)
 
 
+# A word elided onto the next by an apostrophe: French "l'IRM", "d'insuffisance",
+# "qu'un", "jusqu'à", Italian "un'ecografia", "dell'IVA". Not English contractions ("we'll",
+# "I've", "it's": what follows is no word).
+_ELISION = re.compile(rf"(?:[^\W\d_]{{1,2}}|[^\W\d_]*(?:qu|ll))[{APOSTROPHES}](?=[^\W\d_]{{2}})"
+                      r"(?!(?:ll|ve|re)(?![^\W\d_]))", re.IGNORECASE)
+
+
+def elision_length(word: str) -> int:
+    """Characters of an elided word at the start of ``word`` (2 for "l'IRM"), else 0."""
+    m = _ELISION.match(word)
+    return m.end() if m else 0
+
+
 @lru_cache(maxsize=4096)
 def term_pattern(term: str) -> re.Pattern[str]:
     """Regex for one term: exact characters, any whitespace run inside, no alnum glued on,
