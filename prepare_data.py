@@ -81,7 +81,7 @@ def cmd_suggest(a: argparse.Namespace) -> int:
 def cmd_script(a: argparse.Namespace) -> int:
     from vocabtune.script import write_scripts
     for path in write_scripts(a.vocab, a.recordings, train_repeats=a.train_repeats, seed=a.seed,
-                              force=a.force):
+                              force=a.force, language=a.language):
         print(f"wrote {path}")
     return 0
 
@@ -156,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     vocab(r)
     recordings(r)
     r.add_argument("--train-repeats", type=int, default=3, help="times each term appears in train")
+    r.add_argument("--language", default=C.DEFAULT_LANGUAGE,
+                   help="the language you will read in (ISO code); the sentences are English, "
+                        "so another language is refused")
     r.add_argument("--seed", type=int, default=0, help="random seed for sentence choice")
     r.add_argument("--force", action="store_true",
                    help="write new scripts over existing ones (the old ones are kept as .bak.txt)")

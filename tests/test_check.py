@@ -82,6 +82,29 @@ def test_other_forms_are_not_flagged_and_sharp_s_is_not_ss():
     assert near_misses("Grössenordnung", terms)[0].edits > 0      # not "written differently"
 
 
+def test_a_typographic_apostrophe_is_no_misspelling():
+    # French typed in Word or on a Mac has "’"; the vocabulary (or Whisper) has "'"
+    assert near_misses("une épreuve d’effort, puis l’IRM", ["épreuve d'effort", "IRM"]) == []
+    assert near_misses("une épreuve d'effort", ["épreuve d’effort"]) == []
+
+
+def test_a_sentence_may_start_after_spanish_or_french_opening_marks():
+    assert near_misses("¿Metformina? ¡Metformina! « Metformina »", ["metformina"]) == []
+    assert [m.found for m in near_misses("la Metformina", ["metformina"])] == ["Metformina"]
+
+
+def test_a_near_miss_after_an_opening_mark_is_flagged_without_it():
+    assert [m.found for m in near_misses("¿Munoz Pena? „Munoz Peña“", ["Muñoz Peña"])] == \
+        ["Munoz Pena", "Munoz Peña"]
+
+
+def test_a_near_miss_after_an_elided_article_is_flagged():
+    terms = ["insuffisance rénale", "metformine", "L'Oréal"]
+    assert [(m.found, m.term) for m in near_misses("d'insufisance rénale, qu'une metformin", terms)] == \
+        [("insufisance rénale", "insuffisance rénale"), ("metformin", "metformine")]
+    assert near_misses("d'insuffisance rénale chez L'Oréal", terms) == []
+
+
 def test_spelling_problems_are_warnings_at_the_cue_line():
     (p,) = spelling_problems([Cue(0, 1, "use lamma.cpp", 7)], TERMS, "a.vtt")
     assert (p.severity, p.file, p.line) == (Severity.WARNING, "a.vtt", 7)

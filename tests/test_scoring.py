@@ -107,6 +107,14 @@ def test_biased_and_unbiased_wer_split_errors():
     assert other_wer == pytest.approx(2 / 4)
 
 
+def test_which_apostrophe_is_no_word_error():
+    # French typed in Word has "’", Whisper writes "'": term WER was 100% at 100% recall
+    report = score("fine-tuned", ["L’IRM et l’épreuve d’effort, c’est tout ?"],
+                   ["L'IRM et l'épreuve d'effort, c'est tout?"], ["IRM", "épreuve d'effort"],
+                   language="fr")
+    assert (report.wer, report.term_recall, report.term_wer, report.other_wer) == (0.0, 1.0, 0.0, 0.0)
+
+
 def test_score_report_fields():
     report = score("base", ["LoRA and Phi-2"], ["LoRA and Phi-2"], TERMS)
     assert report.model == "base" and report.term_recall == 1.0 and report.term_precision == 1.0

@@ -141,6 +141,16 @@ def test_write_scripts_files(vocab: Path, tmp_path: Path) -> None:
     assert "mixed role" not in train          # aliases are for suggest, not for reading
 
 
+@pytest.mark.parametrize("language", ["fr", "es", "Spanish"])
+def test_another_language_is_refused_not_given_english_sentences(vocab: Path, tmp_path: Path,
+                                                                 language: str) -> None:
+    with pytest.raises(VocabtuneError, match="English sentences only") as e:
+        write_scripts(vocab, tmp_path / "recordings", language=language)
+    assert "your own reading script" in e.value.hint
+    assert not (tmp_path / "recordings").exists()
+    assert write_scripts(vocab, tmp_path / "en", language="English")
+
+
 def test_never_overwrites_without_force(vocab: Path, tmp_path: Path) -> None:
     recordings = tmp_path / "recordings"
     recordings.mkdir()

@@ -95,6 +95,20 @@ def test_case_restored_as_in_vocab() -> None:
     assert match("the tiny llama model", "TinyLlama") == [("tiny llama", "TinyLlama")]
 
 
+def test_opening_marks_of_other_languages_stay_in_the_text() -> None:
+    # replacing "¿Muños Peña" by the term dropped the "¿" from the caption
+    assert match("¿Muños Peña? ¡Agensia Tributaria!", "Muñoz Peña", "Agencia Tributaria") == \
+        [("Muños Peña", "Muñoz Peña"), ("Agensia Tributaria", "Agencia Tributaria")]
+
+
+def test_an_elided_article_stays_in_the_text() -> None:
+    # "d'insufisance rénale" became "insuffisance rénale": the "d'" was deleted
+    assert match("c'est d'insufisance rénale, puis l’échografie cardiaque", "insuffisance rénale",
+                 "échographie cardiaque") == [("insufisance rénale", "insuffisance rénale"),
+                                              ("échografie cardiaque", "échographie cardiaque")]
+    assert match("chez L'Oreal", "L'Oréal") == [("L'Oreal", "L'Oréal")]   # its own elision
+
+
 def test_text_already_spelt_right_is_left_alone() -> None:
     assert match("Mistral 7B and Mixtral 8x7B and vLLM.", "Mixtral 8x7B", "Mistral 7B", "vLLM") == []
     assert match("We used LoRA, not QLoRA.", "LoRA", "QLoRA") == []

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from vocabtune.errors import VocabtuneError
-from vocabtune.vocab import count_terms, find_term, parse_vocab_text, read_vocab, starts_sentence
+from vocabtune.vocab import (count_terms, find_exact, find_term, parse_vocab_text, read_vocab,
+                             starts_sentence)
 
 
 @pytest.mark.parametrize("term,text,expected", [
@@ -33,6 +34,15 @@ from vocabtune.vocab import count_terms, find_term, parse_vocab_text, read_vocab
 ])
 def test_find_term(term, text, expected):
     assert len(find_term(term, text)) == expected
+
+
+@pytest.mark.parametrize("term, text", [
+    ("épreuve d'effort", "une épreuve d’effort"),     # typed in Word or on a Mac: ’
+    ("épreuve d’effort", "une épreuve d'effort"),     # Whisper writes '
+    ("IRM", "l’IRM et d'IRM"),                        # an elided article is no glued letter
+])
+def test_an_apostrophe_is_any_apostrophe(term, text):
+    assert find_exact(term, text) == find_term(term, text) != []
 
 
 def test_count_terms_counts_a_term_inside_a_longer_one_once():
@@ -152,6 +162,8 @@ def test_read_vocab_shared_terms(llm_lingo: Path):
 @pytest.mark.parametrize("text, start, expected", [
     ("LoRA here", 0, True), ("It ran. LoRA here", 8, True), ('He said "LoRA', 9, False),
     ('Done! "LoRA', 7, True), ("we use LoRA", 7, False), ("why? (LoRA", 6, True),
+    ("Hola. ¿LoRA", 7, True), ("¡LoRA", 1, True), ("« LoRA", 2, True), ("„LoRA", 1, True),
+    ("dijo ¿LoRA", 6, False),
 ])
 def test_starts_sentence(text, start, expected):
     assert starts_sentence(text, start) is expected

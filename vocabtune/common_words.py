@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 
-EDGE = "\"'()[]{}<>“”‘’«».,;:!?…"     # punctuation around a word, not part of it
+EDGE = "\"'()[]{}<>“”‘’«»‹›„‚¿¡.,;:!?…"     # punctuation around a word, not part of it
 
 
 @lru_cache(maxsize=1)

@@ -32,7 +32,7 @@ from rapidfuzz import fuzz, process
 from .common_words import EDGE, is_common_word, is_lone_common_word
 from .schema import Term
 from .spoken import ONES, TENS, spoken_key, spoken_words
-from .vocab import MIN_INFLECTED_CHARS, find_term, inflected, spelt_right_at
+from .vocab import MIN_INFLECTED_CHARS, elision_length, find_term, inflected, spelt_right_at
 
 # fuzz.ratio is 1 - indels / (len a + len b); one substituted character in a key of L
 # characters costs 2 indels, so a similarity s allows about (1 - s) * L substitutions.
@@ -157,6 +157,7 @@ class _Word:
     end: int
     core: str
     ends_clause: bool           # followed by . ! ? ; : — no n-gram runs past it
+    elided: int = 0             # characters of an elided word before it ("l'" of "l'IRM")
 
 
 def text_words(text: str) -> list[_Word]:
@@ -174,28 +175,35 @@ def text_words(text: str) -> list[_Word]:
             s, e = (part.start(), part.end()) if part else (0, 0)
             last = n == len(parts) - 1
             words.append(_Word(start + s, start + e, core[s:e],
-                               last and bool(_CLAUSE_END.search(raw))))
+                               last and bool(_CLAUSE_END.search(raw)), elision_length(core[s:e])))
     return words
 
 
 def phrases(text: str, max_words: int) -> list[_Phrase]:
-    """All n-grams of 1..``max_words`` words that stay inside one clause."""
+    """All n-grams of 1..``max_words`` words that stay inside one clause; a word with an
+    elided word glued on ("d'insufisance") starts n-grams with and without it."""
     words = text_words(text)
     out = []
     for i, first in enumerate(words):
         if not first.core:
             continue
-        for j in range(i, min(i + max_words, len(words))):
-            if not words[j].core:
-                break
-            key = spoken_key(text[first.start:words[j].end])
-            if key:
-                said = words[i:j + 1]
-                common = all(is_common_word(w.core) for w in said)
-                out.append(_Phrase(first.start, words[j].end, j - i + 1, key, common,
-                                   common and counting(said)))
-            if words[j].ends_clause:
-                break
+        for start in dict.fromkeys((first.start, first.start + first.elided)):
+            out += _phrases_from(text, words, i, start, max_words)
+    return out
+
+
+def _phrases_from(text: str, words: list[_Word], i: int, start: int, max_words: int) -> list[_Phrase]:
+    out = []
+    for j in range(i, min(i + max_words, len(words))):
+        if not words[j].core:
+            break
+        key = spoken_key(text[start:words[j].end])
+        if key:
+            said = words[i:j + 1]
+            common = all(is_common_word(w.core) for w in said)
+            out.append(_Phrase(start, words[j].end, j - i + 1, key, common, common and counting(said)))
+        if words[j].ends_clause:
+            break
     return out
 
 
@@ -244,8 +252,9 @@ class Matcher:
                             self.keys[k].term, float(score[i, k]), self.keys[k].alias)
                  for i, k in zip(*np.nonzero(ok))]
         return [replace(c, ending=plural_ending(c.found, c.term)) for c in found
-                if (c.alias and c.score >= 1.0)
-                or same_marks(c.found, c.term) and not says_less(c.found, c.term)]
+                if not elides_more(c.found, c.term)
+                and ((c.alias and c.score >= 1.0)
+                     or same_marks(c.found, c.term) and not says_less(c.found, c.term))]
 
     def _similarity(self, grams: list[_Phrase]) -> tuple[np.ndarray, np.ndarray]:
         """(spelling, sound) similarity in 0..1 of every n-gram (rows) with every key."""
@@ -296,6 +305,13 @@ def same_marks(found: str, term: str) -> bool:
         return False
     letter = final_letter(term)
     return letter is None or final_letter(found, names=True) == letter
+
+
+def elides_more(found: str, term: str) -> bool:
+    """Whether ``found`` starts with an elided word the term does not start with: "d'"
+    in "d'insufisance rénale" belongs to the sentence, and replacing it all by the term
+    "insuffisance rénale" deleted it. A term that starts so itself ("L'Oréal") may."""
+    return elision_length(found) > 0 and not elision_length(term)
 
 
 def says_less(found: str, term: str) -> bool:

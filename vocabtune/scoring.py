@@ -25,7 +25,7 @@ import jiwer
 
 from .schema import EvalReport, TermScore
 from .targets import is_english
-from .vocab import find_term, term_spans
+from .vocab import find_term, same_apostrophes, term_spans
 
 
 @lru_cache(maxsize=2)
@@ -115,11 +115,12 @@ _EDGE_PUNCT = re.compile(r"^[^\w]+|[^\w]+$")
 
 def _words_with_term_flags(text: str, terms: Sequence[str]) -> tuple[list[str], list[bool]]:
     """Lower-cased words with surrounding punctuation stripped (spelling inside kept, so
-    "phi-2" stays one word), and for each whether it lies inside a term occurrence."""
+    "phi-2" stays one word, save which apostrophe: "l’IRM" is "l'IRM"), and for each whether
+    it lies inside a term occurrence."""
     spans = [span for term in terms for span in find_term(term, text)]
     words, flags = [], []
     for m in re.finditer(r"\S+", text):
-        word = _EDGE_PUNCT.sub("", m.group().lower())
+        word = same_apostrophes(_EDGE_PUNCT.sub("", m.group().lower()))
         if word:
             words.append(word)
             flags.append(any(s < m.end() and m.start() < e for s, e in spans))

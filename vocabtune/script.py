@@ -30,6 +30,7 @@ from .sentences import SLOTS, TEMPLATES
 from .vocab import read_vocab
 
 log = logging.getLogger(__name__)
+ENGLISH = ("en", "english")     # what --language takes for English (Whisper's code and name)
 TRAIN_SCRIPT = "train-script.txt"
 VALIDATION_SCRIPT = "validation-script.txt"
 VALIDATION_REPEATS = 1          # validation measures recognition; once per term is enough
@@ -164,10 +165,12 @@ def format_script(sentences: Sequence[str], audio_name: str, repeats: int) -> st
 
 
 def write_scripts(vocab: Path, recordings: Path, train_repeats: int = 3, seed: int = 0,
-                  force: bool = False) -> list[Path]:
+                  force: bool = False, language: str = "en") -> list[Path]:
     """Write both scripts into ``recordings`` and return their paths. Existing scripts are
     kept unless ``force`` (then each is first copied to a timestamped ``.bak.txt``); both
-    are checked before either is written, so a refusal changes nothing."""
+    are checked before either is written, so a refusal changes nothing. The frames are
+    English, so another ``language`` is refused rather than given English to read."""
+    _refuse_other_language(language)
     if train_repeats < 1:
         raise VocabtuneError(f"--train-repeats must be at least 1, not {train_repeats}",
                              hint="each term must be read at least once for training")
@@ -185,9 +188,19 @@ def write_scripts(vocab: Path, recordings: Path, train_repeats: int = 3, seed: i
         if path.exists():
             log.info("kept the old %s as %s", path.name, keep_backup(path).name)
         atomic_write_text(path, format_script(sentences, audio, repeats))
-    log.info("%d terms: %d train sentences, %d validation sentences",
+    log.info("%d terms: %d train sentences, %d validation sentences (English)",
              len(terms), len(scripts.train), len(scripts.validation))
     return [path for path, *_ in outputs]
+
+
+def _refuse_other_language(language: str) -> None:
+    """Read aloud, English frames around French terms make English recordings: Whisper
+    trained on them under ``--language fr`` learns English speech as French."""
+    if language.strip().lower() not in ENGLISH:
+        raise VocabtuneError(f"script writes English sentences only, not {language!r} ones",
+                             hint="write your own reading script in your language, each term in "
+                                  "several sentences (at least 3 for train, 1 for validation), "
+                                  "and record that (README, \"Other languages\")")
 
 
 def _refuse_existing(paths: list[Path], force: bool) -> None:

@@ -30,14 +30,13 @@ from typing import Iterable, Sequence
 from rapidfuzz.distance import OSA
 
 from .schema import Cue, Problem, Severity
-from .common_words import is_lone_common_word
-from .vocab import find_term, inflected, spelt_right_at
+from .common_words import EDGE as _EDGE, is_lone_common_word
+from .vocab import elision_length, find_term, inflected, spelt_right_at
 
 MIN_FUZZY_CHARS = 5          # shorter terms: only separator/spacing variants are flagged
 CHARS_PER_EDIT = 4           # one edit allowed per 4 letters/digits of the term ...
 MAX_EDITS = 2                # ... and never more than 2
 MAX_EXTRA_WORDS = 2          # "Mixtral 8 x 7B": a 2-word term written as up to 4 words
-_EDGE = "\"'()[]{}<>“”‘’«».,;:!?"
 _NON_ALNUM = re.compile(r"[\W_]+")
 # What "written differently" may differ in: separators, spacing and dots, not the symbols
 # that are said aloud. "C++" is not "C" written differently, nor "F#" "f", nor "AT&T" "att";
@@ -64,7 +63,7 @@ def near_misses(text: str, terms: Sequence[str]) -> list[Misspelling]:
     found = [(s, e, term) for term in terms for s, e in find_term(term, text)]
     words = _words(text)
     longest = max((len(t.split()) for t in terms), default=0)
-    windows = [_Window(text[s:e], s, e, k) for s, e, k in _windows(words, longest)
+    windows = [_Window(text[s:e], s, e, k) for s, e, k in _windows(text, words, longest)
                if not any(a < e and s < b for a, b, _ in found)]
     hits = [Misspelling(text[s:e], term, s, e, 0) for s, e, term in found
             if not spelt_right_at(term, text, s, e) and not is_lone_common_word(text[s:e])]
@@ -174,12 +173,16 @@ def _words(text: str) -> list[tuple[int, int]]:
     return out
 
 
-def _windows(words: list[tuple[int, int]], n: int) -> Iterable[tuple[int, int, int]]:
-    """(start, end, word count) of runs of 1 .. n + MAX_EXTRA_WORDS consecutive words."""
-    for i in range(len(words)):
+def _windows(text: str, words: list[tuple[int, int]], n: int) -> Iterable[tuple[int, int, int]]:
+    """(start, end, word count) of runs of 1 .. n + MAX_EXTRA_WORDS consecutive words; a
+    first word with an elided word glued on ("l'échografie") starts one without it too."""
+    for i, (first, first_end) in enumerate(words):
+        elided = elision_length(text[first:first_end])
         for k in range(1, n + MAX_EXTRA_WORDS + 1):
             if i + k <= len(words):
-                yield words[i][0], words[i + k - 1][1], k
+                yield first, words[i + k - 1][1], k
+                if elided:
+                    yield first + elided, words[i + k - 1][1], k
 
 
 def _edits(window: _Window, term: _Term) -> int | None:

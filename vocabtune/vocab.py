@@ -11,7 +11,8 @@ Matching is hand-written rather than a fuzzy library because the rule is exact. 
 *occurrence* (:func:`find_term`) is the term's characters in any capitals, with no letter or
 digit glued to either side and no version number after it ("LoRA" is not in "QLoRA", "Phi 2"
 is not "Phi-2", "GPT-4" is not in "GPT-4.5"); whitespace inside a term may be any run of
-spaces so line-wrapped captions still match. It is *spelt right* (:func:`find_exact`, what
+spaces so line-wrapped captions still match, and an apostrophe any apostrophe ("d’effort" is
+"d'effort"). It is *spelt right* (:func:`find_exact`, what
 the term metrics count) only with the vocabulary's capitals, save a capital at the start of
 a sentence. Duplicate terms are compared ignoring capitals.
 """
@@ -44,7 +45,7 @@ def read_vocab(path: Path) -> list[Term]:
     seen: dict[str, Term] = {}
     for file in files:
         for term in parse_vocab_text(read_vocab_text(file), str(file)):
-            key = term.text.casefold()
+            key = same_apostrophes(term.text).casefold()
             if key in seen:
                 first = seen[key]
                 raise VocabtuneError(f'duplicate term "{term.text}" (first at line {first.line} of {first.file})',
@@ -175,13 +176,40 @@ def _check_numbering(terms: Sequence[Term], file: str) -> None:
                              line=terms[0].line, hint=f"remove the numbers: {ONE_PER_LINE}")
 
 
+# Apostrophes typed for one another: French, Italian or Catalan text written in Word or on
+# a Mac has the typographic one ("l’IRM", "épreuve d’effort"), typed as you go; Whisper
+# writes the straight one. Which one a caption holds is typography, not spelling: a term
+# typed with one was neither found nor spelt right in text that had the other.
+APOSTROPHES = "'’ʼ"
+_STRAIGHT = str.maketrans({a: "'" for a in APOSTROPHES})
+
+
+def same_apostrophes(text: str) -> str:
+    """``text`` with every apostrophe the straight one."""
+    return text.translate(_STRAIGHT)
+
+
+# A word elided onto the next by an apostrophe: French "l'IRM", "d'insuffisance",
+# "qu'un", "jusqu'à", Italian "un'ecografia", "dell'IVA". Not English contractions ("we'll",
+# "I've", "it's": what follows is no word).
+_ELISION = re.compile(rf"(?:[^\W\d_]{{1,2}}|[^\W\d_]*(?:qu|ll))[{APOSTROPHES}](?=[^\W\d_]{{2}})"
+                      r"(?!(?:ll|ve|re)(?![^\W\d_]))", re.IGNORECASE)
+
+
+def elision_length(word: str) -> int:
+    """Characters of an elided word at the start of ``word`` (2 for "l'IRM"), else 0."""
+    m = _ELISION.match(word)
+    return m.end() if m else 0
+
+
 @lru_cache(maxsize=4096)
 def term_pattern(term: str) -> re.Pattern[str]:
     """Regex for one term: exact characters, any whitespace run inside, no alnum glued on,
     and no version digits either ("GPT-4" is not in "GPT-4.5", "Llama 3" not in "Llama 3.1").
     Nor a dot glued to a letter or digit on either side: that is a dotted name of its own,
     "Llama" is not in "llama.cpp", nor "Node" in "Node.js" (suggest proposed "Llama.cpp")."""
-    body = r"\s+".join(re.escape(word) for word in term.split())
+    body = r"\s+".join(re.escape(same_apostrophes(word)).replace("'", f"[{APOSTROPHES}]")
+                       for word in term.split())
     return re.compile(rf"(?<![^\W_])(?<![^\W_]\.)(?<!\d[.,]){body}(?![^\W_])(?!\.[^\W_])(?![.,]\d)",
                       re.IGNORECASE)
 
@@ -218,13 +246,15 @@ def spelt_as(term: str, found: str, sentence_start: bool = False) -> bool:
     included: the person lists "LoRA", so "Lora" is a misspelling. Whitespace runs inside
     do not matter (a caption line break). One allowance, at the start of a sentence only:
     a capital first letter where the term starts in lower case ("Bitsandbytes loads ...";
-    mid-sentence, "VLLM" is not "vLLM")."""
-    got, want = " ".join(found.split()), " ".join(term.split())
+    mid-sentence, "VLLM" is not "vLLM"). Nor which apostrophe it has ("d’effort")."""
+    got, want = (" ".join(same_apostrophes(t).split()) for t in (found, term))
     return got == want or (sentence_start and want[:1].islower()
                            and got == want[:1].upper() + want[1:])
 
 
-_OPENING = re.compile(r"[\s\"'“‘(\[]+$")
+# Opening punctuation, as other languages write it too: Spanish "¿" and "¡", French "«",
+# German "„" (a lower-case term after "¿" at a sentence start was called misspelt)
+_OPENING = re.compile(r"[\s\"'“‘(\[¿¡«‹„‚]+$")
 
 
 def starts_sentence(text: str, start: int) -> bool:
