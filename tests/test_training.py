@@ -571,6 +571,21 @@ def test_resuming_a_run_recorded_before_context_weight_existed(tmp_path):
         check_resume_recipe(replace(cfg, context_weight=0.2))
 
 
+@pytest.mark.parametrize("text, what", [("[]", "holds a JSON list"), ('{"epochs": ', "invalid JSON")])
+def test_a_damaged_recipe_is_named_with_its_line(tmp_path, text, what):
+    """A list in it was a TypeError traceback."""
+    from vocabtune.errors import VocabtuneError
+    from vocabtune.recipe import RECIPE_FILE, check_resume_recipe
+
+    cfg = TrainConfig(dataset=tmp_path / "data", vocab=tmp_path / "vocab", output_dir=tmp_path / "run")
+    cfg.output_dir.mkdir()
+    (cfg.output_dir / RECIPE_FILE).write_text(text)
+    with pytest.raises(VocabtuneError, match=what) as err:
+        check_resume_recipe(cfg)
+    assert (err.value.file, err.value.line) == (str(cfg.output_dir / RECIPE_FILE), 1)
+    assert "--output-dir" in err.value.hint
+
+
 def test_resume_under_another_number_of_processes_is_refused(tmp_path, monkeypatch):
     """The effective batch counts the processes: resumed under another torchrun
     --nproc_per_node, the steps left would cover other examples under the old LR schedule.
