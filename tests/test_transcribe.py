@@ -722,3 +722,22 @@ def test_a_persons_vtt_that_cannot_be_read_gets_no_review_but_a_line_saying_why(
     assert lines[1].startswith(f"no review: {mine}:") and " — " in lines[1]
     assert not (recordings / "talk.review.md").exists()
 
+
+@pytest.mark.parametrize("text, what", [("{", "invalid JSON"), ("[]", "holds a JSON list")])
+def test_a_damaged_generation_config_is_one_line_and_nothing_written(recordings, tiny_whisper, tmp_path,
+                                                                    capsys, text, what):
+    """transformers only logs it and decodes with defaults lacking Whisper's timestamp
+    tokens: a ValueError traceback about no_timestamps_token_id before."""
+    import finetune
+
+    model = tmp_path / "merged"
+    shutil.copytree(tiny_whisper, model)
+    (model / "generation_config.json").write_text(text)
+    args = ["transcribe", "--model", str(model), "--device", "cpu", "--engine", "transformers",
+            str(recordings / "talk.mp3")]
+    assert finetune.main(args) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert "Traceback" not in err and len(lines) == 1
+    assert lines[0].startswith(f"error: {model / 'generation_config.json'}:1: {what}") and " — " in lines[0]
+    assert sorted(p.name for p in recordings.iterdir()) == ["talk.mp3"]

@@ -214,6 +214,7 @@ def load_base(name: str, *, device=None, dtype=None):
     from transformers import AutoConfig, WhisperForConditionalGeneration
 
     _check_source(name)
+    _check_generation_config(name)
     config = _from_pretrained(AutoConfig, name)
     if getattr(config, "model_type", None) != "whisper":
         raise VocabtuneError(f"not a Whisper model (model_type is {getattr(config, 'model_type', None)!r})",
@@ -223,6 +224,19 @@ def load_base(name: str, *, device=None, dtype=None):
 
     use_fast_vocab_projection(model)        # decoding on a CPU: see vocab_head.py
     return model.to(device) if device is not None else model
+
+
+def _check_generation_config(name: str) -> None:
+    """A local model's generation_config.json must be a JSON object. Why: transformers only
+    logs one it cannot read and goes on with defaults made from config.json, which lack
+    Whisper's timestamp and language tokens, so transcription then failed with a
+    ValueError traceback about "no_timestamps_token_id" far from the file."""
+    from .fsutil import load_json_object
+
+    file = Path(name) / "generation_config.json"
+    if file.is_file():
+        load_json_object(file, hint="fix it in an editor, or copy it again from the model folder it "
+                                    "came from (finetune.py merge writes it)")
 
 
 def load_whisper(name: str, *, device: str = "auto", language: str | None = None,
