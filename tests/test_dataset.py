@@ -227,9 +227,23 @@ def test_corrupt_dataset(saved):
 
 def test_corrupt_metadata(saved):
     (saved / METADATA_FILE).write_text('{"a": }')
-    with pytest.raises(VocabtuneError, match="unreadable metadata") as err:
+    with pytest.raises(VocabtuneError, match="invalid JSON") as err:
         read_metadata(saved)
-    assert err.value.line == 1
+    assert err.value.line == 1 and err.value.file == str(saved / METADATA_FILE)
+
+
+@pytest.mark.parametrize("text, what", [('["LoRA"]', "holds a JSON list"),
+                                        ('{"terms": "LoRA"}', '"terms" is a JSON str, not a list')])
+def test_hand_edited_metadata_of_the_wrong_shape_is_named(tmp_path, text, what):
+    """Before: an AttributeError traceback, or the terms "L", "o", "R", "A"."""
+    from vocabtune.dataset import dataset_terms
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / METADATA_FILE).write_text(text)
+    with pytest.raises(VocabtuneError, match=what) as err:
+        dataset_terms(tmp_path / "no-vocab", data)
+    assert err.value.file == str(data / METADATA_FILE) and err.value.hint
 
 
 def test_dataset_terms_come_from_the_dataset_when_vocab_is_absent_or_empty(tmp_path):

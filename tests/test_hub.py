@@ -353,6 +353,19 @@ def _one_error_line(err: str) -> bool:
         and err.endswith("\n") and "Traceback" not in err
 
 
+@pytest.mark.parametrize("text, what", [('{"finetuned": {"wer": 0.1', "invalid JSON"),
+                                        ("[]", "holds a JSON list")])
+def test_a_damaged_report_is_one_line_before_any_repo_is_made(hub_server, model_dir, capsys, text, what):
+    """It was skipped with a warning: the card said "not measured" and the damaged file went
+    up beside it, to a repo that may be public."""
+    (model_dir / "report.json").write_text(text)
+    assert finetune.main(["push", "--model", str(model_dir), "--repo", "me/whisper-voice", "--public"]) == 1
+    err = capsys.readouterr().err
+    assert _one_error_line(err) and f"error: {model_dir / 'report.json'}:1: {what}" in err
+    assert f"finetune.py evaluate --model {model_dir}" in err
+    assert "me/whisper-voice" not in hub_server.repos and not hub_server.commits
+
+
 def _no_retries(monkeypatch) -> None:
     """huggingface_hub retries an LFS upload 5 times over 23 s; once is enough to see the error."""
     import functools

@@ -235,3 +235,42 @@ def test_the_merged_folder_has_the_mode_mkdir_would_give(merged):
     from vocabtune.fsutil import NEW_DIR_MODE
 
     assert merged.stat().st_mode & 0o777 == NEW_DIR_MODE
+
+
+@pytest.mark.parametrize("text, what", [("{\"r\": 4,", "invalid JSON"), ("[]", "holds a JSON list")])
+def test_a_damaged_adapter_config_is_one_line_naming_it(adapter, tmp_path, capsys, text, what):
+    """Hand-edited or half-copied: a JSONDecodeError or AttributeError traceback before."""
+    broken = tmp_path / "copied-run"
+    shutil.copytree(adapter, broken)
+    (broken / "adapter_config.json").write_text(text)
+    assert finetune.main(["merge", "--adapter", str(broken), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {broken}/adapter_config.json:1: {what}")
+    assert " — " in err[0] and not (tmp_path / "out").exists()
+
+
+def _wider_whisper(tiny_whisper: Path, out: Path) -> Path:
+    """Another Whisper size (d_model 48, not 32) with the tiny model's processor: what an
+    adapter pointed at whisper-small after training on whisper-base meets."""
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+    shutil.copytree(tiny_whisper, out)
+    config = WhisperConfig.from_pretrained(str(tiny_whisper))
+    config.d_model = 48
+    WhisperForConditionalGeneration(config).save_pretrained(str(out))
+    return out
+
+
+def test_an_adapter_pointed_at_another_base_size_says_so(adapter, tiny_whisper, tmp_path, capsys):
+    other = _wider_whisper(tiny_whisper, tmp_path / "whisper-wider")
+    moved = tmp_path / "copied-run"
+    shutil.copytree(adapter, moved)
+    config = json.loads((moved / "adapter_config.json").read_text())
+    (moved / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": str(other)}))
+    assert finetune.main(["merge", "--adapter", str(moved), "--out", str(tmp_path / "out")]) == 1
+    out = capsys.readouterr().err
+    err = [line for line in out.splitlines() if line.startswith("error:")]   # not the loading bar
+    assert "Traceback" not in out and len(err) == 1
+    assert err[0].startswith(f"error: {moved}/adapter_config.json: the adapter's weights "
+                                               f"do not fit {other}")
+    assert "base_model_name_or_path" in err[0] and not (tmp_path / "out").exists()

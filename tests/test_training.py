@@ -451,6 +451,48 @@ def test_resume_without_checkpoint_and_rerun_into_a_used_folder_are_refused(
     assert best.read_bytes() == before
 
 
+@pytest.fixture(scope="module")
+def interrupted_run(tiny_dataset, tiny_model, vocab_dir, tmp_path_factory) -> Path:
+    """A run stopped in epoch 2 of 3: checkpoint-2 to resume from."""
+    from vocabtune.training import train
+
+    out = tmp_path_factory.mktemp("runs") / "interrupted"
+    with pytest.raises(KeyboardInterrupt):
+        train(config(tiny_dataset, tiny_model, vocab_dir, out, epochs=3), callbacks=[Recorder(stop_after=3)])
+    return out
+
+
+def _cut_in_half(file: Path) -> None:
+    file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
+
+
+@pytest.mark.parametrize("name, damage, what", [
+    ("trainer_state.json", lambda f: f.write_text('{"global_step": '), ":1: invalid JSON"),
+    ("adapter_model.safetensors", _cut_in_half, ": damaged weights file"),
+    ("optimizer.pt", _cut_in_half, ": incomplete file"),
+    ("rng_state.pth", lambda f: f.write_bytes(b""), ": empty file")])
+def test_resume_from_a_damaged_checkpoint_names_the_file(
+        interrupted_run, tiny_dataset, tiny_model, vocab_dir, tmp_path, capsys, name, damage, what):
+    """A disk that filled up or a copy cut short: the Trainer's traceback before (JSONDecodeError,
+    SafetensorError, "PytorchStreamReader failed reading zip archive", OSError)."""
+    import finetune
+
+    out = tmp_path / "run"
+    shutil.copytree(interrupted_run, out)
+    damage(out / "checkpoint-2" / name)
+    before = sorted(p.name for p in out.rglob("*"))
+    args = ["train", "--dataset", str(tiny_dataset), "--base-model", str(tiny_model), "--vocab", str(vocab_dir),
+            "--device", "cpu", "--output-dir", str(out), "--resume", "--epochs", "3", "--replay", "none",
+            "--speed-perturb", "none"]
+    assert finetune.main(args) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert "Traceback" not in err and len(lines) == 1
+    assert lines[0].startswith(f"error: {out / 'checkpoint-2' / name}{what}")
+    assert f"delete {out / 'checkpoint-2'} and --resume again" in lines[0]
+    assert sorted(p.name for p in out.rglob("*")) == before
+
+
 @pytest.mark.parametrize("resume", [[], ["--resume"]])
 def test_a_run_killed_while_saving_its_first_checkpoint_says_to_start_afresh(
         resume, tiny_dataset, tiny_model, vocab_dir, tmp_path, capsys):
@@ -569,6 +611,21 @@ def test_resuming_a_run_recorded_before_context_weight_existed(tmp_path):
     check_resume_recipe(cfg)                                     # the same run: accepted
     with pytest.raises(VocabtuneError, match="context_weight: 1 at the start, 0.2 now"):
         check_resume_recipe(replace(cfg, context_weight=0.2))
+
+
+@pytest.mark.parametrize("text, what", [("[]", "holds a JSON list"), ('{"epochs": ', "invalid JSON")])
+def test_a_damaged_recipe_is_named_with_its_line(tmp_path, text, what):
+    """A list in it was a TypeError traceback."""
+    from vocabtune.errors import VocabtuneError
+    from vocabtune.recipe import RECIPE_FILE, check_resume_recipe
+
+    cfg = TrainConfig(dataset=tmp_path / "data", vocab=tmp_path / "vocab", output_dir=tmp_path / "run")
+    cfg.output_dir.mkdir()
+    (cfg.output_dir / RECIPE_FILE).write_text(text)
+    with pytest.raises(VocabtuneError, match=what) as err:
+        check_resume_recipe(cfg)
+    assert (err.value.file, err.value.line) == (str(cfg.output_dir / RECIPE_FILE), 1)
+    assert "--output-dir" in err.value.hint
 
 
 def test_resume_under_another_number_of_processes_is_refused(tmp_path, monkeypatch):

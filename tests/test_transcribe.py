@@ -702,3 +702,42 @@ def test_two_recordings_of_one_name_into_one_out_folder_are_refused_before_any_w
     same = TranscribeConfig(files=(tmp_path / "a" / "talk.mp3", tmp_path / "a" / ".." / "a" / "talk.mp3"),
                             suffix=".finetuned.vtt")
     assert list(transcribe.planned_outputs(same).values()) == [tmp_path / "a" / "talk.finetuned.vtt"]
+
+
+@pytest.mark.parametrize("data", ["café".encode("latin-1"), "café".encode("utf-16"), b""])
+def test_a_persons_vtt_that_cannot_be_read_gets_no_review_but_a_line_saying_why(recordings, monkeypatch, data):
+    """Before: a review of "0 of yours" cues, every word of the model's an error, the file
+    never named. The transcript is kept; the review comes on the next run."""
+    from vocabtune import transcribe
+
+    mine = recordings / "talk.vtt"
+    mine.write_bytes(b"WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nhello " + data + b"\n" if data else b"")
+    kept = recordings / "talk.finetuned.vtt"
+    kept.write_text("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nhello there\n")
+    monkeypatch.setattr(transcribe, "load_engine", lambda cfg: None)     # nothing is decoded
+    monkeypatch.setattr(transcribe, "with_language", lambda cfg: cfg)
+    lines = transcribe.transcribe_files(_cfg(files=(recordings / "talk.mp3",), suffix=".finetuned.vtt",
+                                             language="en"))
+    assert lines[0].startswith(f"skipped {kept}") and len(lines) == 2
+    assert lines[1].startswith(f"no review: {mine}:") and " — " in lines[1]
+    assert not (recordings / "talk.review.md").exists()
+
+
+@pytest.mark.parametrize("text, what", [("{", "invalid JSON"), ("[]", "holds a JSON list")])
+def test_a_damaged_generation_config_is_one_line_and_nothing_written(recordings, tiny_whisper, tmp_path,
+                                                                    capsys, text, what):
+    """transformers only logs it and decodes with defaults lacking Whisper's timestamp
+    tokens: a ValueError traceback about no_timestamps_token_id before."""
+    import finetune
+
+    model = tmp_path / "merged"
+    shutil.copytree(tiny_whisper, model)
+    (model / "generation_config.json").write_text(text)
+    args = ["transcribe", "--model", str(model), "--device", "cpu", "--engine", "transformers",
+            str(recordings / "talk.mp3")]
+    assert finetune.main(args) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert "Traceback" not in err and len(lines) == 1
+    assert lines[0].startswith(f"error: {model / 'generation_config.json'}:1: {what}") and " — " in lines[0]
+    assert sorted(p.name for p in recordings.iterdir()) == ["talk.mp3"]

@@ -96,6 +96,17 @@ def read_vtt(path: Path) -> tuple[list[Cue], list[Problem]]:
     return parse_vtt(text, str(path))
 
 
+def unreadable(path: Path) -> Problem | None:
+    """The error that leaves no cue to read in ``path`` (not UTF-8, no WEBVTT header, an empty
+    file), or None. Why: a command that compares against the person's VTT (finetune.py
+    transcribe's term table and review) read such a file as one with no cues, and wrote a
+    review of "0 of yours" that never said the file could not be read."""
+    cues, problems = read_vtt(path)
+    if cues:
+        return None
+    return next((p for p in problems if p.severity is Severity.ERROR), None)
+
+
 def parse_vtt(text: str, file: str = "<vtt>") -> tuple[list[Cue], list[Problem]]:
     """Parse VTT text into plain-text cues plus the problems found, each with its line.
 

@@ -263,6 +263,9 @@ def dataset_terms(vocab: Path, dataset: Path) -> tuple[list[str], str]:
         if terms:
             return terms, str(vocab)
     raw = read_metadata(dataset).get("terms") or []
+    if not isinstance(raw, list):       # a string would be read as one term per letter
+        raise VocabtuneError(f'"terms" is a JSON {type(raw).__name__}, not a list', file=Path(dataset) / METADATA_FILE,
+                             hint="pass --vocab with the folder of *.txt term lists, or " + REBUILD)
     recorded = [t["text"] if isinstance(t, dict) else str(t) for t in raw]
     if not recorded:
         if Path(vocab).exists():
@@ -294,14 +297,12 @@ def dataset_files(path: Path) -> list[Path] | None:
 def read_metadata(path: Path) -> dict[str, Any]:
     """The ``vocabtune.json`` build wrote (vocabulary, durations, per-split counts);
     empty for a dataset built elsewhere."""
+    from .fsutil import load_json_object
+
     file = Path(path) / METADATA_FILE
     if not file.is_file():
         return {}
-    try:
-        return json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise VocabtuneError(f"unreadable metadata ({err.msg})", file=file, line=err.lineno,
-                             hint=REBUILD) from err
+    return load_json_object(file, hint=REBUILD)
 
 
 def example_audio(example: Mapping[str, Any]) -> np.ndarray:

@@ -232,6 +232,29 @@ def read_json_object(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def load_json_object(path: Path, hint: str) -> dict[str, Any]:
+    """The JSON object in ``path``, a file another step (or tool) wrote and the person may
+    have edited since, or a one-line error naming the file, the line and ``hint``. Why
+    strict, unlike :func:`read_json_object`: the caller needs what is in it, and a list, a
+    stray comma or a half-copied file otherwise surfaced as an AttributeError or
+    JSONDecodeError traceback far from the file."""
+    from .errors import VocabtuneError
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except OSError as err:
+        raise VocabtuneError(f"cannot read it ({err.strerror})", file=path, hint=hint) from err
+    except UnicodeDecodeError as err:
+        raise VocabtuneError(f"not UTF-8 JSON (byte at offset {err.start})", file=path, hint=hint) from err
+    except json.JSONDecodeError as err:
+        raise VocabtuneError(f"invalid JSON ({err.msg})", file=path, line=err.lineno, hint=hint) from err
+    if not isinstance(data, dict):
+        raise VocabtuneError(f"holds a JSON {type(data).__name__}, not the object expected",
+                             file=path, line=1, hint=hint)
+    return data
+
+
 def process_alive(pid: int) -> bool:
     """Whether a process still runs: a temp folder named for it is then in use."""
     if os.name == "nt":             # os.kill(pid, 0) would terminate it there: keep the folder

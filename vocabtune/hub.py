@@ -92,16 +92,16 @@ def push_model(cfg: PushConfig) -> str:
     if adapter is not None:
         check_adapter_was_merged(folder, adapter)
     hub = connect(cfg)                          # the token, before the export's minute of work
-    files = {**folder_files(folder), **export_files(folder, cfg.ctranslate2)}   # may fail: before any repo
+    facts = model_facts(folder, adapter, cfg.repo, adapter_repo)     # may fail (report.json): ...
+    adapter_facts = model_facts(adapter, adapter, adapter_repo, None) if adapter is not None else None
+    files = {**folder_files(folder), **export_files(folder, cfg.ctranslate2)}   # ... before any repo
     repo = prepare_repo(hub, cfg.repo, "model", cfg.public)
     adapter_ready = prepare_repo(hub, adapter_repo, "model", cfg.public) if adapter_repo else None
-    facts = model_facts(folder, adapter, cfg.repo, adapter_repo)
     if cfg.ctranslate2:
         facts = replace(facts, ct2_folder=f"ctranslate2-{cfg.ctranslate2}")
     commit(hub, repo, "model", files, cards.model_card(facts),
            f"Upload fine-tuned Whisper {folder.name} (vocabtune {__version__})")
-    if adapter is not None and adapter_ready is not None:
-        adapter_facts = model_facts(adapter, adapter, adapter_repo, None)
+    if adapter_facts is not None and adapter_ready is not None:
         commit(hub, adapter_ready, "model", folder_files(adapter),
                cards.adapter_card(adapter_facts, cfg.repo),
                f"Upload LoRA adapter {adapter.name} (vocabtune {__version__})")
@@ -450,7 +450,7 @@ def model_facts(folder: Path, adapter: Path | None, repo_id: str,
     train = next((m for p in places for n in TRAIN_META if (m := read_json(p / n))), {})
     merge = next((m for p in places if (m := read_json(p / MERGE_META))), {})
     adapter_config = next((m for p in places if (m := read_json(p / ADAPTER_CONFIG))), {})
-    report = next((m for p in places if (m := read_json(p / REPORT))), {})
+    report = next((m for p in places if (m := read_report(p))), {})
     train = cards.training_record(train, merge, report)
     if not report:
         log.warning("no %s beside %s: the card will say the results were not measured "
@@ -464,6 +464,19 @@ def model_facts(folder: Path, adapter: Path | None, repo_id: str,
                    base_model=facts.base_model and hidden(facts.base_model),
                    dataset=facts.dataset and hidden(facts.dataset),
                    eval_dataset=facts.eval_dataset and hidden(facts.eval_dataset))
+
+
+def read_report(folder: Path) -> dict[str, Any]:
+    """``report.json`` beside a model, {} if there is none. Unlike the other metadata files
+    it is not skipped when it cannot be read: the card would then say the results were not
+    measured, and the damaged file would be uploaded beside it, to a repo that may be public."""
+    from .fsutil import load_json_object
+
+    path = Path(folder) / REPORT
+    if not path.is_file():
+        return {}
+    return load_json_object(path, hint=f"run finetune.py evaluate --model {folder} again to rewrite it, "
+                                       "or delete it to push without results")
 
 
 def _is_local(name: str | None) -> bool:

@@ -123,7 +123,10 @@ def is_adapter_dir(path: str | Path) -> bool:
 
 def adapter_base(path: str | Path) -> str:
     """The base model an adapter was trained on (peft writes it into adapter_config.json)."""
-    cfg = json.loads((Path(path) / ADAPTER_CONFIG).read_text())
+    from .fsutil import load_json_object
+
+    cfg = load_json_object(Path(path) / ADAPTER_CONFIG, hint="fix the file in an editor, or copy the "
+                           "adapter folder whole again from the run that trained it")
     base = cfg.get("base_model_name_or_path")
     if not base:
         raise VocabtuneError("adapter_config.json names no base model", file=Path(path) / ADAPTER_CONFIG,
@@ -211,6 +214,7 @@ def load_base(name: str, *, device=None, dtype=None):
     from transformers import AutoConfig, WhisperForConditionalGeneration
 
     _check_source(name)
+    _check_generation_config(name)
     config = _from_pretrained(AutoConfig, name)
     if getattr(config, "model_type", None) != "whisper":
         raise VocabtuneError(f"not a Whisper model (model_type is {getattr(config, 'model_type', None)!r})",
@@ -220,6 +224,19 @@ def load_base(name: str, *, device=None, dtype=None):
 
     use_fast_vocab_projection(model)        # decoding on a CPU: see vocab_head.py
     return model.to(device) if device is not None else model
+
+
+def _check_generation_config(name: str) -> None:
+    """A local model's generation_config.json must be a JSON object. Why: transformers only
+    logs one it cannot read and goes on with defaults made from config.json, which lack
+    Whisper's timestamp and language tokens, so transcription then failed with a
+    ValueError traceback about "no_timestamps_token_id" far from the file."""
+    from .fsutil import load_json_object
+
+    file = Path(name) / "generation_config.json"
+    if file.is_file():
+        load_json_object(file, hint="fix it in an editor, or copy it again from the model folder it "
+                                    "came from (finetune.py merge writes it)")
 
 
 def load_whisper(name: str, *, device: str = "auto", language: str | None = None,
@@ -234,21 +251,35 @@ def load_whisper(name: str, *, device: str = "auto", language: str | None = None
     processor_src = name if adapter and (Path(name) / "preprocessor_config.json").is_file() else base
     processor = load_processor(processor_src)
     if adapter:
-        from peft import PeftModel
-
-        from safetensors import SafetensorError
-
-        try:
-            model = PeftModel.from_pretrained(model, name).to(dev)
-        except (OSError, ValueError, SafetensorError) as err:
-            raise VocabtuneError(f"cannot load the adapter ({str(err).strip().splitlines()[0]})",
-                                 file=name, hint="train it again, or copy it whole") from err
+        model = _load_adapter(model, name, base).to(dev)
     model.eval()
     loaded = LoadedModel(model, processor, dev, name, base, adapter,
                          bool(getattr(whisper_of(model).generation_config, "is_multilingual", False)))
     if language:
         set_language(loaded, language)
     return loaded
+
+
+def _load_adapter(model, name: str, base: str):
+    """``model`` with the LoRA adapter in ``name``, or a one-line error. A size mismatch
+    means the weights were made for another base (``base_model_name_or_path`` edited to
+    point at whisper-small for an adapter trained on whisper-base) or another rank (``r``
+    edited by hand); torch says so in a RuntimeError of one line per layer."""
+    from peft import PeftModel
+    from safetensors import SafetensorError
+
+    try:
+        return PeftModel.from_pretrained(model, name)
+    except (OSError, ValueError, SafetensorError) as err:
+        raise VocabtuneError(f"cannot load the adapter ({str(err).strip().splitlines()[0]})",
+                             file=name, hint="train it again, or copy it whole") from err
+    except RuntimeError as err:
+        if "size mismatch" not in str(err):
+            raise
+        raise VocabtuneError(f"the adapter's weights do not fit {base} (their shapes differ: made for "
+                             "another base model or another LoRA rank)", file=Path(name) / ADAPTER_CONFIG,
+                             hint="set base_model_name_or_path and r in this file back to those the adapter "
+                                  "was trained with (the run's vocabtune_train.json records them)") from err
 
 
 def whisper_of(model):

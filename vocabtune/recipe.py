@@ -90,14 +90,12 @@ def write_recipe(cfg: TrainConfig, terms: Sequence[str]) -> None:
 
 def _read_recipe(cfg: TrainConfig) -> dict[str, Any] | None:
     """The recipe the run was started with; None for runs started before it was recorded."""
+    from .fsutil import load_json_object
+
     path = cfg.output_dir / RECIPE_FILE
     if not path.exists():
         return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise VocabtuneError(f"cannot read the run's recipe ({err})", file=path,
-                             hint="restore the file, or start a new run in another --output-dir")
+    return load_json_object(path, hint="restore the run's recipe, or start a new run in another --output-dir")
 
 
 def check_resume_recipe(cfg: TrainConfig) -> None:

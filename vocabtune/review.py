@@ -315,12 +315,15 @@ def write_review(mine_vtt: Path, new_vtt: Path, out: Path, terms: Sequence[str],
     written their notes into it. Without the person's file there is nothing to compare,
     and the line says so."""
     from .backups import write_new
-    from .captions import read_vtt
+    from .captions import read_vtt, unreadable
 
     if not Path(mine_vtt).is_file():
         return f"no review: {mine_vtt} not found, nothing to compare {Path(new_vtt).name} with"
     if Path(out).exists() and not force:
         return f"skipped {out} (exists; --force redoes it, keeping a backup)"
+    bad = unreadable(mine_vtt)
+    if bad:         # the transcript is kept: run the command again once the file is fixed
+        return f"no review: {bad}; then run the command again for the review"
     rows = review_rows(read_vtt(mine_vtt)[0], read_vtt(new_vtt)[0], terms, language)
     text = format_review(rows, Path(mine_vtt).name, Path(new_vtt).name, language, has_terms=bool(terms))
     try:

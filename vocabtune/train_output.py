@@ -61,6 +61,46 @@ def last_checkpoint(output_dir: Path) -> Path | None:
     return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
+def check_checkpoint(checkpoint: Path) -> None:
+    """Refuse to resume from a checkpoint whose files are damaged (a disk that filled up, a
+    copy cut short, a hand edit), naming the file. Why here: the Trainer reads them deep
+    inside ``train()`` and failed with a JSONDecodeError, SafetensorError or "PytorchStreamReader
+    failed" traceback. Only headers are read, so this costs nothing on large checkpoints."""
+    from .errors import VocabtuneError
+    from .fsutil import load_json_object
+
+    hint = (f"delete {checkpoint} and --resume again (from the checkpoint before it, if one is "
+            "left), or train anew in another --output-dir")
+    load_json_object(checkpoint / "trainer_state.json", hint)
+    for file in sorted(Path(checkpoint).iterdir()):
+        damage = _file_damage(file)
+        if damage:
+            raise VocabtuneError(damage, file=file, hint=hint)
+
+
+def _file_damage(file: Path) -> str | None:
+    """What is wrong with one checkpoint file, or None: a safetensors header that does not
+    cover the file, or a torch.save zip archive without its end record (cut short)."""
+    import zipfile
+
+    from safetensors import SafetensorError, safe_open
+
+    if file.suffix == ".safetensors":
+        try:
+            with safe_open(str(file), framework="pt"):
+                return None
+        except SafetensorError as err:
+            return f"damaged weights file ({str(err).strip().splitlines()[0]})"
+    if file.suffix in (".pt", ".pth"):          # not training_args.bin: resuming never reads it
+        with open(file, "rb") as f:
+            head = f.read(4)
+        if not head:
+            return "empty file"
+        if head == b"PK\x03\x04" and not zipfile.is_zipfile(file):     # torch.save writes zip
+            return "incomplete file (cut short: the end of its torch archive is missing)"
+    return None
+
+
 def epoch_metrics(log_history: list[dict[str, Any]]) -> list[EpochMetrics]:
     rows, losses = [], []
     for entry in log_history:

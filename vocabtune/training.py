@@ -27,7 +27,7 @@ from .fsutil import check_writable
 from .recipe import base_name, check_resume_inputs, check_resume_recipe, write_recipe
 from .modelio import check_language_fits
 from .replay import for_language
-from .train_output import BEST_DIR, TrainResult, finish_run, last_checkpoint
+from .train_output import BEST_DIR, TrainResult, check_checkpoint, finish_run, last_checkpoint
 
 log = logging.getLogger(__name__)
 SAVE_TOTAL_LIMIT = 2            # checkpoints kept: the best and the latest (for --resume)
@@ -280,6 +280,7 @@ def _check_output_dir(cfg: TrainConfig) -> str | None:
             raise VocabtuneError("nothing to resume: no complete checkpoint in this folder",
                                  file=cfg.output_dir, hint="run without --resume to start training")
         check_resume_recipe(cfg)
+        check_checkpoint(found)
         _refuse_finished(found)
         check_resume_inputs(cfg, load_terms(cfg))
         log.info("resuming from %s", found)

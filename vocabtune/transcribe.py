@@ -290,9 +290,10 @@ def term_diff(person_vtt: Path, new_vtt: Path, terms: Sequence[str]) -> list[str
     """Per term, how often it occurs in the person's VTT and how often the new one spells
     it exactly (capitals included, as the term metrics count); only the rows that differ,
     or one line saying they all match."""
-    if not terms or not person_vtt.is_file():
+    from .captions import read_vtt, unreadable
+
+    if not terms or not person_vtt.is_file() or unreadable(person_vtt):    # the review line says why
         return []
-    from .captions import read_vtt
     from .vocab import count_terms
 
     mine = count_terms(terms, " ".join(c.text for c in read_vtt(person_vtt)[0]))
