@@ -131,3 +131,8 @@ def test_without_the_persons_vtt_there_is_no_review_and_the_line_says_why(tmp_pa
     line = write_review(tmp_path / "talk.vtt", new, out, [])
     assert "nothing to compare" in line and str(tmp_path / "talk.vtt") in line
     assert not out.exists()
+
+
+def test_no_words_of_yours_make_the_wer_undefined_not_zero():
+    text = format_review(review_rows([], [Cue(0.0, 1.0, "you said nothing here")], []), "a.vtt", "b.vtt")
+    assert "4 word errors in 0 words (WER undefined: no words of yours" in text

@@ -264,8 +264,9 @@ class Totals:
     extra: int                   # terms written where not said
 
     @property
-    def wer(self) -> float:
-        return self.errors / self.words if self.words else 0.0
+    def wer(self) -> float | None:
+        """None with no words of the person's: the rate is undefined, not 0%."""
+        return self.errors / self.words if self.words else None
 
 
 def totals(rows: Sequence[Reviewed], language: str = DEFAULT_LANGUAGE) -> Totals:
@@ -286,8 +287,12 @@ def md_header(t: Totals, mine_name: str, model_name: str, language: str, has_ter
             f"({md_text(model_name)}). **Bold**: words that differ. ✗ a vocabulary term the model "
             "did not spell exactly, ✓ one it did.", "",
             f"- cues: {t.cues} of yours, {t.differing} with differences",
-            f"- words: {t.errors} word errors in {t.words} words (WER {100 * t.wer:.1f}%, {normaliser_name(language)})",
+            f"- words: {t.errors} word errors in {t.words} words ({_wer_text(t.wer)}, {normaliser_name(language)})",
             f"- vocabulary terms: {terms}", ""]
+
+
+def _wer_text(wer: float | None) -> str:
+    return "WER undefined: no words of yours" if wer is None else f"WER {100 * wer:.1f}%"
 
 
 def format_review(rows: Sequence[Reviewed], mine_name: str, model_name: str,
@@ -333,4 +338,4 @@ def write_review(mine_vtt: Path, new_vtt: Path, out: Path, terms: Sequence[str],
     if backup:
         log.info("kept the old %s as %s", Path(out).name, backup.name)
     t = totals(rows, language)
-    return f"wrote {out}: {t.differing} of {t.cues} cues differ, WER {100 * t.wer:.1f}%"
+    return f"wrote {out}: {t.differing} of {t.cues} cues differ, {_wer_text(t.wer)}"
