@@ -741,3 +741,19 @@ def test_a_damaged_generation_config_is_one_line_and_nothing_written(recordings,
     assert "Traceback" not in err and len(lines) == 1
     assert lines[0].startswith(f"error: {model / 'generation_config.json'}:1: {what}") and " — " in lines[0]
     assert sorted(p.name for p in recordings.iterdir()) == ["talk.mp3"]
+
+
+@pytest.mark.parametrize("engine", ["ctranslate2", "transformers"])
+def test_a_ctranslate2_export_as_the_model_names_what_to_pass_instead(recordings, tmp_path, capsys, engine):
+    import finetune
+
+    export = tmp_path / "voice-ct2-int8"                  # what finetune.py export writes
+    export.mkdir()
+    for name in ("model.bin", "config.json", "tokenizer.json", "vocabulary.json"):
+        (export / name).write_text("{}")
+    (export / "vocabtune_export.json").write_text('{"source": "voice-merged", "quantization": "int8"}')
+    audio = next(recordings.glob("*.mp3"))
+    assert finetune.main(["transcribe", "--model", str(export), "--engine", engine, str(audio)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {export}: a CTranslate2 export (for faster-whisper), not a transformers model")
+    assert "exported from (voice-merged)" in err and "Traceback" not in err

@@ -150,9 +150,25 @@ def _check_source(name: str) -> None:
     if looks_local(name) and not path.exists():
         raise VocabtuneError("model not found", file=name,
                              hint="give a local model folder or a Hub id such as openai/whisper-small")
+    if path.is_dir() and (path / "model.bin").is_file():
+        raise ct2_export_error(path)
     if path.is_dir() and not (path / "config.json").is_file() and not is_adapter_dir(path):
         raise VocabtuneError("not a model folder (no config.json or adapter_config.json)", file=name,
                              hint="point at a folder written by save_pretrained, merge or train")
+
+
+def ct2_export_error(path: Path) -> VocabtuneError:
+    """A CTranslate2 export handed to a command that reads a transformers model. Why say so:
+    ``finetune.py export``'s folder is a natural thing to pass to ``transcribe --model``,
+    and transformers only said "Unrecognized model ... model_type"."""
+    from .fsutil import read_json_object
+
+    source = read_json_object(path / "vocabtune_export.json").get("source") \
+        if (path / "vocabtune_export.json").is_file() else None
+    named = f" ({source})" if source else ""
+    return VocabtuneError("a CTranslate2 export (for faster-whisper), not a transformers model",
+                          file=path, hint=f"pass the merged model folder it was exported from{named}; "
+                          "vocabtune converts it for CTranslate2 itself and keeps the result")
 
 
 def _from_pretrained(cls, name: str, **kwargs):
