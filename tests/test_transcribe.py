@@ -424,13 +424,17 @@ def test_finetune_transcribe_leaves_the_persons_vtt_and_reports_terms(recordings
 
 def test_a_transcript_kept_from_an_earlier_run_still_gets_its_review(recordings, monkeypatch):
     """The review compares two files on disk: a .finetuned.vtt skipped as existing (made before
-    reviews existed, or before the person finished their VTT) is reviewed too."""
+    reviews existed, or before the person finished their VTT) is reviewed too, and with
+    nothing to transcribe no model is loaded (whisper-small takes seconds)."""
     from vocabtune import transcribe
 
     (recordings / "talk.vtt").write_text("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nhello there\n")
     kept = recordings / "talk.finetuned.vtt"
     kept.write_text("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nhello their\n")
-    monkeypatch.setattr(transcribe, "load_engine", lambda cfg: None)     # nothing is decoded
+    def no_loading(cfg):
+        raise AssertionError("a model was loaded with nothing to transcribe")
+
+    monkeypatch.setattr(transcribe, "load_engine", no_loading)     # nothing is decoded
     monkeypatch.setattr(transcribe, "with_language", lambda cfg: cfg)
     lines = transcribe.transcribe_files(_cfg(files=(recordings / "talk.mp3",), suffix=".finetuned.vtt",
                                              language="en"))
@@ -714,7 +718,10 @@ def test_a_persons_vtt_that_cannot_be_read_gets_no_review_but_a_line_saying_why(
     mine.write_bytes(b"WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nhello " + data + b"\n" if data else b"")
     kept = recordings / "talk.finetuned.vtt"
     kept.write_text("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nhello there\n")
-    monkeypatch.setattr(transcribe, "load_engine", lambda cfg: None)     # nothing is decoded
+    def no_loading(cfg):
+        raise AssertionError("a model was loaded with nothing to transcribe")
+
+    monkeypatch.setattr(transcribe, "load_engine", no_loading)     # nothing is decoded
     monkeypatch.setattr(transcribe, "with_language", lambda cfg: cfg)
     lines = transcribe.transcribe_files(_cfg(files=(recordings / "talk.mp3",), suffix=".finetuned.vtt",
                                              language="en"))

@@ -144,26 +144,32 @@ def transcribe_files(cfg: TranscribeConfig) -> list[str]:
     plan = planned_outputs(cfg)
     for folder in dict.fromkeys(out.parent for out in plan.values()):
         check_writable(folder, "the transcript", "choose a folder you can write to with --out")
+    for audio, out in plan.items():
+        if out == Path(audio).with_suffix(".vtt"):
+            raise VocabtuneError("output would replace your caption file", file=out,
+                                 hint="use a suffix such as .finetuned.vtt")
     cfg = with_language(cfg)
-    loaded = load_engine(cfg)
-    decoding = decoding_for(loaded, cfg)
+    todo = [audio for audio, out in plan.items() if cfg.force or not out.exists()]
+    # only when something is to be transcribed: whisper-small takes seconds to load, and a
+    # rerun that only refreshes the reviews needs no model
+    loaded = load_engine(cfg) if todo else None
+    decoding = decoding_for(loaded, cfg) if loaded else None
+    language = (decoding.language if decoding else cfg.language) or DEFAULT_LANGUAGE
     terms = _terms_if_any(cfg.vocab)
     lines: list[str] = []
     languages = OtherLanguages()
     for n, (audio, out) in enumerate(plan.items(), 1):
-        if out == Path(audio).with_suffix(".vtt"):
-            raise VocabtuneError("output would replace your caption file", file=out,
-                                 hint="use a suffix such as .finetuned.vtt")
         mine = Path(audio).with_suffix(".vtt")
-        if out.exists() and not cfg.force:
+        if audio not in todo:
             lines.append(f"skipped {out} (exists; --force redoes it, keeping a backup)")
         else:
             cues = transcribe_file(loaded, Path(audio), decoding, _count(n, len(plan)), languages)
             lines.append(f"wrote {write_cues(out, cues, force=cfg.force, language=decoding.language)}")
             lines.extend(term_diff(mine, out, terms))
         lines.append(write_review(mine, out, review_path(out, Path(audio).stem), terms, force=cfg.force,
-                                  language=decoding.language or DEFAULT_LANGUAGE))
-    languages.summarise(decoding)
+                                  language=language))
+    if decoding:
+        languages.summarise(decoding)
     return lines
 
 
