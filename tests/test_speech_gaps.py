@@ -13,7 +13,8 @@ from vocabtune.config import SAMPLE_RATE, BuildConfig
 from vocabtune.dataset import load_dataset_dir
 from vocabtune.schema import Cue, Severity
 from vocabtune.segments import pack_cues
-from vocabtune.speech_gaps import find_speech_gaps, gap_problem, leave_out
+from vocabtune.cue_audio import listen
+from vocabtune.speech_gaps import gap_problem, leave_out
 
 from test_build import project, write_vtt  # noqa: F401  (the fixture and its helper)
 
@@ -35,12 +36,12 @@ CUES = [Cue(0.5, 4.0, "one", 3), Cue(4.5, 8.0, "two", 6), Cue(11.0, 14.0, "three
 def test_silent_gaps_and_a_short_sound_are_not_speech():
     # 4.0-4.5 and 8.0-11.0 are quiet but for a 0.6 s sound (a breath, an "um")
     audio = pcm(15, [(0.5, 4.0), (4.5, 8.0), (9.0, 9.6), (11.0, 14.0)])
-    assert find_speech_gaps(CUES, audio) == []
+    assert listen(CUES, audio).gaps == []
 
 
 def test_speech_where_a_cue_was_deleted_is_found_and_warned_at_the_next_cue():
     audio = pcm(15, [(0.5, 4.0), (4.5, 8.0), (8.2, 10.8), (11.0, 14.0)])
-    (gap,) = find_speech_gaps(CUES, audio)
+    (gap,) = listen(CUES, audio).gaps
     assert (gap.before, gap.after) == (CUES[1], CUES[2])
     assert 2.0 <= gap.speech_s <= 2.6
     problem = gap_problem(gap, "t.vtt")
@@ -51,12 +52,12 @@ def test_speech_where_a_cue_was_deleted_is_found_and_warned_at_the_next_cue():
 
 def test_a_gap_beside_an_empty_cue_is_in_no_chunk_and_not_reported():
     cues = [CUES[0], Cue(4.5, 8.0, "", 6), CUES[2]]
-    assert find_speech_gaps(cues, pcm(15, [(0.5, 14.0)])) == []
+    assert listen(cues, pcm(15, [(0.5, 14.0)])).gaps == []
 
 
 def test_a_gap_with_speech_ends_the_chunk():
     audio = pcm(15, [(0.5, 4.0), (4.5, 8.0), (8.2, 10.8), (11.0, 14.0)])
-    chunks = pack_cues(leave_out(CUES, find_speech_gaps(CUES, audio)), "t.wav")
+    chunks = pack_cues(leave_out(CUES, listen(CUES, audio).gaps), "t.wav")
     assert [(c.start, c.end) for c in chunks] == [(0.5, 8.0), (11.0, 14.0)]
 
 

@@ -24,7 +24,6 @@ from typing import Sequence
 import numpy as np
 
 from .captions import fmt_time
-from .config import SAMPLE_RATE
 from .schema import Cue, Problem, Severity
 
 FRAME_S = 0.02          # s: loudness is measured in 20 ms frames
@@ -43,15 +42,6 @@ class SpeechGap:
     speech_s: float             # how much of the gap sounds like speech
 
 
-def find_speech_gaps(cues: Sequence[Cue], pcm16: bytes,
-                     sample_rate: int = SAMPLE_RATE) -> list[SpeechGap]:
-    """Gaps between two consecutive cues with text that sound like speech. ``pcm16``: the
-    recording as 16-bit mono samples at ``sample_rate``."""
-    levels = frame_levels(np.frombuffer(pcm16, dtype="<i2"), sample_rate)
-    speech_db = speech_level(cues, levels)
-    return [] if speech_db is None else gaps_in(cues, levels, speech_db)
-
-
 def speech_level(cues: Sequence[Cue], levels: np.ndarray) -> float | None:
     """The recording's speech level: the median level of the frames inside its cues with
     words (None without any)."""
@@ -61,7 +51,9 @@ def speech_level(cues: Sequence[Cue], levels: np.ndarray) -> float | None:
 
 
 def gaps_in(cues: Sequence[Cue], levels: np.ndarray, speech_db: float) -> list[SpeechGap]:
-    """:func:`find_speech_gaps` on frame levels already measured."""
+    """Gaps between two consecutive cues with text that sound like speech. ``levels``: the
+    recording's frame levels (:func:`frame_levels`), measured once for this and the quiet
+    cues (``cue_audio.listen``); ``speech_db``: its :func:`speech_level`."""
     threshold = speech_db - SPEECH_DB
     gaps = []
     for before, after in zip(cues, cues[1:]):
