@@ -422,22 +422,28 @@ def test_finetune_transcribe_leaves_the_persons_vtt_and_reports_terms(recordings
     assert review.read_bytes() == written
 
 
-def test_a_transcript_kept_from_an_earlier_run_still_gets_its_review(recordings, monkeypatch):
-    """The review compares two files on disk: a .finetuned.vtt skipped as existing (made before
-    reviews existed, or before the person finished their VTT) is reviewed too, and with
-    nothing to transcribe no model is loaded (whisper-small takes seconds)."""
+def refresh_review(recordings: Path, monkeypatch) -> list[str]:
+    """``finetune.py transcribe`` of talk.mp3 whose talk.finetuned.vtt exists: only the review
+    is written, and loading a model fails the test."""
     from vocabtune import transcribe
 
-    (recordings / "talk.vtt").write_text("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nhello there\n")
-    kept = recordings / "talk.finetuned.vtt"
-    kept.write_text("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nhello their\n")
     def no_loading(cfg):
         raise AssertionError("a model was loaded with nothing to transcribe")
 
     monkeypatch.setattr(transcribe, "load_engine", no_loading)     # nothing is decoded
     monkeypatch.setattr(transcribe, "with_language", lambda cfg: cfg)
-    lines = transcribe.transcribe_files(_cfg(files=(recordings / "talk.mp3",), suffix=".finetuned.vtt",
-                                             language="en"))
+    return transcribe.transcribe_files(_cfg(files=(recordings / "talk.mp3",), suffix=".finetuned.vtt",
+                                            language="en"))
+
+
+def test_a_transcript_kept_from_an_earlier_run_still_gets_its_review(recordings, monkeypatch):
+    """The review compares two files on disk: a .finetuned.vtt skipped as existing (made before
+    reviews existed, or before the person finished their VTT) is reviewed too, and with
+    nothing to transcribe no model is loaded (whisper-small takes seconds)."""
+    (recordings / "talk.vtt").write_text("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nhello there\n")
+    kept = recordings / "talk.finetuned.vtt"
+    kept.write_text("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nhello their\n")
+    lines = refresh_review(recordings, monkeypatch)
     review = recordings / "talk.review.md"
     assert lines == [f"skipped {kept} (exists; --force redoes it, keeping a backup)",
                      f"wrote {review}: 1 of 1 cues differ, WER 50.0%"]
@@ -712,19 +718,11 @@ def test_two_recordings_of_one_name_into_one_out_folder_are_refused_before_any_w
 def test_a_persons_vtt_that_cannot_be_read_gets_no_review_but_a_line_saying_why(recordings, monkeypatch, data):
     """Before: a review of "0 of yours" cues, every word of the model's an error, the file
     never named. The transcript is kept; the review comes on the next run."""
-    from vocabtune import transcribe
-
     mine = recordings / "talk.vtt"
     mine.write_bytes(b"WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nhello " + data + b"\n" if data else b"")
     kept = recordings / "talk.finetuned.vtt"
     kept.write_text("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nhello there\n")
-    def no_loading(cfg):
-        raise AssertionError("a model was loaded with nothing to transcribe")
-
-    monkeypatch.setattr(transcribe, "load_engine", no_loading)     # nothing is decoded
-    monkeypatch.setattr(transcribe, "with_language", lambda cfg: cfg)
-    lines = transcribe.transcribe_files(_cfg(files=(recordings / "talk.mp3",), suffix=".finetuned.vtt",
-                                             language="en"))
+    lines = refresh_review(recordings, monkeypatch)
     assert lines[0].startswith(f"skipped {kept}") and len(lines) == 2
     assert lines[1].startswith(f"no review: {mine}:") and " — " in lines[1]
     assert not (recordings / "talk.review.md").exists()
