@@ -220,15 +220,9 @@ def files_digest(root: Path, files: list[Path]) -> str:
 def read_json_object(path: Path) -> dict[str, Any]:
     """A JSON object from ``path``; {} when the file is absent or holds no object. Invalid
     JSON is the person's problem to fix, so it names the file and line."""
-    from .errors import VocabtuneError
-
     if not path.is_file():
         return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise VocabtuneError(f"invalid JSON ({err.msg})", file=path, line=err.lineno,
-                             hint="fix or delete the file") from err
+    data = _json_in(path, hint="fix or delete the file")
     return data if isinstance(data, dict) else {}
 
 
@@ -241,18 +235,25 @@ def load_json_object(path: Path, hint: str) -> dict[str, Any]:
     from .errors import VocabtuneError
 
     path = Path(path)
+    data = _json_in(path, hint)
+    if not isinstance(data, dict):
+        raise VocabtuneError(f"holds a JSON {type(data).__name__}, not the object expected",
+                             file=path, line=1, hint=hint)
+    return data
+
+
+def _json_in(path: Path, hint: str) -> Any:
+    """The JSON value in ``path`` (UTF-8, a BOM allowed), or a one-line error naming it."""
+    from .errors import VocabtuneError
+
     try:
-        data = json.loads(path.read_bytes().decode("utf-8-sig"))
+        return json.loads(path.read_bytes().decode("utf-8-sig"))
     except OSError as err:
         raise VocabtuneError(f"cannot read it ({err.strerror})", file=path, hint=hint) from err
     except UnicodeDecodeError as err:
         raise VocabtuneError(f"not UTF-8 JSON (byte at offset {err.start})", file=path, hint=hint) from err
     except json.JSONDecodeError as err:
         raise VocabtuneError(f"invalid JSON ({err.msg})", file=path, line=err.lineno, hint=hint) from err
-    if not isinstance(data, dict):
-        raise VocabtuneError(f"holds a JSON {type(data).__name__}, not the object expected",
-                             file=path, line=1, hint=hint)
-    return data
 
 
 def process_alive(pid: int) -> bool:
